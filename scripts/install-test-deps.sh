@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the system tools the remote tests and benchmarks need: a real OpenSSH server
+# (the tests run sshd on loopback), the ssh/scp clients and rsync (benchmark baselines).
+# Does nothing when they are already there; installs only when running as root.
+set -euo pipefail
+
+missing=()
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh >/dev/null 2>&1 && command -v scp >/dev/null 2>&1 || missing+=(openssh-client)
+command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-test-deps: missing ${missing[*]}; run as root (or install them) to enable the sshd tests" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# sshd refuses to start without its privilege-separation directory.
+mkdir -p /run/sshd
