@@ -1,0 +1,130 @@
+"""VM sizes dsvmctl knows: a bundled snapshot of what Azure's resourceSkus API reports.
+
+The snapshot feeds three things: the emulator (which serves it as resourceSkus / vmSizes /
+usages), the preflight and resize planner (temp disk, Hyper-V generation, quota family), and
+the cost report. Prices are approximate Linux pay-as-you-go prices in eastus; Azure's Retail
+Prices API is the authority, so the date of this snapshot travels with every report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PRICES_AS_OF = "2026-11-01"
+PRICES_SOURCE = "bundled snapshot (approximate Linux pay-as-you-go, eastus)"
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    family: str  # quota family, as the usages API and quota errors name it
+    cluster: str  # hardware cluster: a running VM can only move between sizes of one cluster
+    vcpus: int
+    memory_gb: float
+    temp_disk_gb: int  # 0 = no local temp (resource) disk
+    generations: tuple[str, ...]  # Hyper-V generations the size boots: "V1", "V2"
+    gpus: int = 0
+    gpu_model: str | None = None
+    gpu_memory_gb: int | None = None
+    price_per_hour: float | None = None
+    accelerated_networking: bool = True
+    premium_io: bool = True
+    retired: str | None = None  # retirement date, when Azure no longer offers the size
+    trusted_launch: bool = True  # False where resourceSkus lists TrustedLaunchDisabled
+
+    @property
+    def has_temp_disk(self) -> bool:
+        return self.temp_disk_gb > 0
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.gpus > 0
+
+    def capabilities(self) -> list[dict[str, str]]:
+        """Capabilities as resourceSkus reports them: name/value pairs, values always strings."""
+        caps = {
+            "MaxResourceVolumeMB": str(self.temp_disk_gb * 1024),
+            "OSVhdSizeMB": "1047552",
+            "vCPUs": str(self.vcpus),
+            "MemoryGB": _number(self.memory_gb),
+            "HyperVGenerations": ",".join(self.generations),
+            "MaxDataDiskCount": str(min(64, max(4, self.vcpus * 2))),
+            "PremiumIO": str(self.premium_io),
+            "AcceleratedNetworkingEnabled": str(self.accelerated_networking),
+            "vCPUsAvailable": str(self.vcpus),
+            "GPUs": str(self.gpus),
+            "MaxNetworkInterfaces": str(min(8, max(2, self.vcpus // 2))),
+        }
+        if not self.trusted_launch:
+            caps["TrustedLaunchDisabled"] = "True"
+        return [{"name": k, "value": v} for k, v in caps.items()]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _sizes(*sizes: Size) -> dict[str, Size]:
+    return {s.name: s for s in sizes}
+
+
+G12 = ("V1", "V2")
+G2 = ("V2",)
+G1 = ("V1",)
+
+SIZES: dict[str, Size] = _sizes(
+    # NC T4 v3 (AMD EPYC + NVIDIA T4)
+    Size("Standard_NC4as_T4_v3", "standardNCASv3_T4Family", "nc-t4-v3", 4, 28, 176, G12, 1, "Tesla T4", 16, 0.526),
+    Size("Standard_NC8as_T4_v3", "standardNCASv3_T4Family", "nc-t4-v3", 8, 56, 352, G12, 1, "Tesla T4", 16, 0.752),
+    Size("Standard_NC16as_T4_v3", "standardNCASv3_T4Family", "nc-t4-v3", 16, 110, 352, G12, 1, "Tesla T4", 16, 1.204),
+    Size("Standard_NC64as_T4_v3", "standardNCASv3_T4Family", "nc-t4-v3", 64, 440, 2816, G12, 4, "Tesla T4", 16, 4.352),
+    # NC A100 v4 and H100 v5: Gen2 only
+    Size("Standard_NC24ads_A100_v4", "StandardNCADSA100v4Family", "nc-a100-v4", 24, 220, 64, G2, 1, "A100 80GB PCIe", 80, 3.673),
+    Size("Standard_NC48ads_A100_v4", "StandardNCADSA100v4Family", "nc-a100-v4", 48, 440, 128, G2, 2, "A100 80GB PCIe", 80, 7.346),
+    Size("Standard_NC96ads_A100_v4", "StandardNCADSA100v4Family", "nc-a100-v4", 96, 880, 256, G2, 4, "A100 80GB PCIe", 80, 14.692),
+    Size("Standard_NC40ads_H100_v5", "standardNCadsH100v5Family", "nc-h100-v5", 40, 320, 3576, G2, 1, "H100 NVL", 94, 6.98),
+    Size("Standard_NC80adis_H100_v5", "standardNCadsH100v5Family", "nc-h100-v5", 80, 640, 7152, G2, 2, "H100 NVL", 94, 13.96),
+    # Retired GPU sizes: known, so messages can say so, but never offered.
+    Size("Standard_NC6s_v3", "standardNCSv3Family", "nc-v100-v3", 6, 112, 736, G12, 1, "Tesla V100", 16, None, retired="2025-09-30"),
+    Size("Standard_NC12s_v3", "standardNCSv3Family", "nc-v100-v3", 12, 224, 1474, G12, 2, "Tesla V100", 16, None, retired="2025-09-30"),
+    Size("Standard_NC24s_v3", "standardNCSv3Family", "nc-v100-v3", 24, 448, 2948, G12, 4, "Tesla V100", 16, None, retired="2025-09-30"),
+    Size("Standard_NC6", "standardNCFamily", "nc-k80", 6, 56, 340, G1, 1, "Tesla K80", 12, None, accelerated_networking=False, premium_io=False, retired="2023-09-06"),
+    Size("Standard_NC12", "standardNCFamily", "nc-k80", 12, 112, 680, G1, 2, "Tesla K80", 12, None, accelerated_networking=False, premium_io=False, retired="2023-09-06"),
+    Size("Standard_NC24", "standardNCFamily", "nc-k80", 24, 224, 1440, G1, 4, "Tesla K80", 12, None, accelerated_networking=False, premium_io=False, retired="2023-09-06"),
+    Size("Standard_NC6_Promo", "standardNCPromoFamily", "nc-k80", 6, 56, 340, G1, 1, "Tesla K80", 12, None, accelerated_networking=False, premium_io=False, retired="2023-09-06"),
+    # CPU sizes with a temp disk: valid CPU partners of NC sizes.
+    Size("Standard_D4ds_v5", "standardDDSv5Family", "intel-v5", 4, 16, 150, G12, price_per_hour=0.226),
+    Size("Standard_D8ds_v5", "standardDDSv5Family", "intel-v5", 8, 32, 300, G12, price_per_hour=0.452),
+    Size("Standard_E4ds_v5", "standardEDSv5Family", "intel-v5", 4, 32, 150, G12, price_per_hour=0.288),
+    Size("Standard_D4ads_v5", "standardDADSv5Family", "amd-v5", 4, 16, 150, G12, price_per_hour=0.206),
+    # CPU sizes without a temp disk: can never move to an NC size.
+    Size("Standard_D4s_v5", "standardDSv5Family", "intel-v5", 4, 16, 0, G12, price_per_hour=0.192),
+    Size("Standard_D8s_v5", "standardDSv5Family", "intel-v5", 8, 32, 0, G12, price_per_hour=0.384),
+    Size("Standard_E4s_v5", "standardESv5Family", "intel-v5", 4, 32, 0, G12, price_per_hour=0.252),
+    Size("Standard_E8s_v5", "standardESv5Family", "intel-v5", 8, 64, 0, G12, price_per_hour=0.504),
+    Size("Standard_D4as_v5", "standardDASv5Family", "amd-v5", 4, 16, 0, G12, price_per_hour=0.172),
+)
+
+
+def lookup(name: str) -> Size | None:
+    """Find a size by name, case-insensitively (ARM treats size names so)."""
+    size = SIZES.get(name)
+    if size is not None:
+        return size
+    lowered = name.lower()
+    return next((s for s in SIZES.values() if s.name.lower() == lowered), None)
+
+
+def resize_partners(size: Size) -> list[Size]:
+    """Current sizes a VM of `size` could ever be resized to (same temp-disk kind)."""
+    return [
+        s for s in SIZES.values()
+        if s.name != size.name and not s.retired and s.has_temp_disk == size.has_temp_disk
+    ]
+
+
+def family_display_name(family: str) -> str:
+    """The localized name the usages API gives a family, e.g. 'Standard NCASv3_T4 Family vCPUs'."""
+    core = family[len("standard"):] if family.lower().startswith("standard") else family
+    core = core[: -len("Family")] if core.endswith("Family") else core
+    return f"Standard {core} Family vCPUs"
