@@ -1,0 +1,310 @@
+"""Local VM host: the SSH server behind one emulated VM.
+
+An asyncssh server on 127.0.0.1 runs in a background thread with its own event loop, so the
+(synchronous) emulator can start and stop it like powering a VM on and off. The VM's OS disk is
+the directory `disk_dir`; it survives stop/start and only its owner deletes it.
+
+What a client sees:
+- exec and shell sessions run as local processes through the local shell, in a new session
+  (so the shell's pid is its process-group id, as under OpenSSH's sshd), with cwd and HOME at
+  `<disk_dir>/home/<admin_user>`. stdout/stderr stream back, stdin streams in, the exit status
+  (or signal) is reported. A signal request is delivered to the whole process group; when the
+  channel closes before the command ends, the group is terminated (then killed).
+- SFTP is confined to `disk_dir` (asyncssh's chroot), so `/home/<user>/x` is
+  `<disk_dir>/home/<user>/x`; relative paths are relative to that home, as on a real VM.
+  Exec sessions run on the real filesystem, so commands should use home-relative paths.
+- Only the given authorized keys, for `admin_user`, are accepted; no passwords. The server
+  presents exactly the given host key.
+- Not emulated: a real pseudo-terminal (pty requests are accepted, but programs see pipes),
+  port forwarding, agent forwarding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import os
+import posixpath
+import shutil
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+READ_CHUNK = 2**16
+# After a channel closes under a running command: TERM, then KILL whatever is left this late.
+KILL_GRACE_S = 1.0
+
+
+class LocalVMHost:
+    """SSH server for one emulated VM; `start()` powers it on, `stop()` powers it off."""
+
+    def __init__(
+        self,
+        disk_dir: Path,
+        host_key_pem: str,
+        authorized_keys: list[str],
+        admin_user: str,
+        port: int = 0,
+    ):
+        self.disk_dir = Path(disk_dir)
+        self.admin_user = admin_user
+        self.port = port
+        self._host_key = asyncssh.import_private_key(host_key_pem)
+        self._authorized = {asyncssh.import_public_key(line).public_data for line in authorized_keys if line.strip()}
+        self._shell = shutil.which("bash") or "/bin/sh"
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._acceptor: Any = None
+        self._connections: set[asyncssh.SSHServerConnection] = set()
+        self._commands: set[asyncio.Task] = set()
+
+    # -- public surface ----------------------------------------------------------------------
+
+    @property
+    def home(self) -> Path:
+        """The admin user's home directory inside the disk."""
+        return self.disk_dir / "home" / self.admin_user
+
+    @property
+    def running(self) -> bool:
+        return self._acceptor is not None
+
+    def start(self) -> int:
+        """Start serving (fast: well under 200 ms once asyncssh is imported); returns the port."""
+        if self.running:
+            return self.port
+        self.home.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name=f"vmhost-{self.admin_user}", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        try:
+            self._acceptor = asyncio.run_coroutine_threadsafe(self._listen(), loop).result(timeout=30)
+        except BaseException:
+            self._stop_loop()
+            raise
+        self.port = self._acceptor.sockets[0].getsockname()[1]
+        return self.port
+
+    def stop(self) -> None:
+        """Power off: drop every connection, kill every running command, stop listening."""
+        if self._loop is None:
+            return
+        try:
+            if self._acceptor is not None:
+                asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=30)
+        finally:
+            self._acceptor = None
+            self._stop_loop()
+
+    def __enter__(self) -> "LocalVMHost":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- event-loop side -----------------------------------------------------------------------
+
+    async def _listen(self) -> Any:
+        options = dict(
+            server_host_keys=[self._host_key],
+            process_factory=self._run_command,
+            sftp_factory=functools.partial(_HomeSFTPServer, root=self.disk_dir, home=f"/home/{self.admin_user}"),
+            encoding=None,
+            line_editor=False,
+            agent_forwarding=False,
+            x11_forwarding=False,
+        )
+        # Keep the same port across stop/start, like a VM keeps its address; take another one
+        # only if something grabbed it meanwhile.
+        try:
+            return await asyncssh.create_server(lambda: _Server(self), "127.0.0.1", self.port, **options)
+        except OSError as exc:
+            if self.port == 0 or exc.errno != errno.EADDRINUSE:
+                raise
+            return await asyncssh.create_server(lambda: _Server(self), "127.0.0.1", 0, **options)
+
+    async def _shutdown(self) -> None:
+        self._acceptor.close()
+        for conn in list(self._connections):
+            conn.abort()
+        if self._commands:
+            await asyncio.wait(list(self._commands), timeout=KILL_GRACE_S + 5)
+        await self._acceptor.wait_closed()
+
+    def _stop_loop(self) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(timeout=10)
+        loop.close()
+
+    def _environment(self, client_env: dict[str, str]) -> dict[str, str]:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": str(self.home),
+            "USER": self.admin_user,
+            "LOGNAME": self.admin_user,
+            "SHELL": self._shell,
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+        }
+        env.update(client_env)
+        return env
+
+    async def _run_command(self, process: asyncssh.SSHServerProcess) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._commands.add(task)
+            task.add_done_callback(self._commands.discard)
+        argv = [self._shell, "-c", process.command] if process.command is not None else [self._shell]
+        try:
+            child = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=self.home,
+                env=self._environment(dict(process.env)),
+                start_new_session=True,  # pid == pgid, as sshd's setsid() gives
+            )
+        except OSError as exc:
+            process.stderr.write(f"vmhost: cannot start shell: {exc}\n".encode())
+            process.exit(127)
+            return
+        outputs = asyncio.gather(_pump_out(child.stdout, process.stdout), _pump_out(child.stderr, process.stderr))
+        feeding = asyncio.ensure_future(_pump_in(process, child))
+        finished = asyncio.ensure_future(asyncio.gather(child.wait(), outputs))
+        channel_closed = asyncio.ensure_future(process.channel.wait_closed())
+        try:
+            await asyncio.wait({finished, channel_closed}, return_when=asyncio.FIRST_COMPLETED)
+            if not finished.done():
+                # Client went away (or the host is stopping): the command dies with its session.
+                await _terminate_group(child)
+                outputs.cancel()
+                return
+            status = child.returncode
+            if status is not None and status < 0:
+                name = signal.Signals(-status).name.removeprefix("SIG")
+                process.exit_with_signal(name)
+            else:
+                process.exit(status or 0)
+        finally:
+            feeding.cancel()
+            channel_closed.cancel()
+            if child.returncode is None:
+                await _terminate_group(child)
+
+
+async def _pump_out(reader: asyncio.StreamReader | None, writer: Any) -> None:
+    if reader is None:
+        return
+    while data := await reader.read(READ_CHUNK):
+        try:
+            writer.write(data)
+            await writer.drain()
+        except (BrokenPipeError, ConnectionError, asyncssh.Error):
+            # Channel gone: keep draining so the child never blocks on a full pipe.
+            continue
+
+
+async def _pump_in(process: asyncssh.SSHServerProcess, child: asyncio.subprocess.Process) -> None:
+    stdin = child.stdin
+    try:
+        while True:
+            try:
+                data = await process.stdin.read(READ_CHUNK)
+            except asyncssh.SignalReceived as exc:
+                _signal_group(child, exc.signal)
+                continue
+            except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged):
+                continue
+            if not data:
+                break
+            assert stdin is not None
+            stdin.write(data)
+            await stdin.drain()
+    except (BrokenPipeError, ConnectionError, asyncssh.Error):
+        pass  # the command closed its stdin or the channel dropped
+    finally:
+        if stdin is not None and not stdin.is_closing():
+            stdin.close()
+
+
+def _signal_group(child: asyncio.subprocess.Process, name: str) -> None:
+    signum = getattr(signal, "SIG" + name.upper().removeprefix("SIG"), None)
+    if signum is None or child.returncode is not None:
+        return
+    try:
+        os.killpg(child.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+async def _terminate_group(child: asyncio.subprocess.Process) -> None:
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(child.pid, signum)
+        except ProcessLookupError:
+            pass
+        try:
+            await asyncio.wait_for(child.wait(), KILL_GRACE_S)
+            break
+        except asyncio.TimeoutError:
+            continue
+    # The leader may be gone while others in its group linger (e.g. a background job).
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class _Server(asyncssh.SSHServer):
+    """Key-only authentication for the admin user; tracks connections so stop() can drop them."""
+
+    def __init__(self, host: LocalVMHost):
+        self._host = host
+        self._conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self._host._connections.add(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._host._connections.discard(self._conn)
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        return username == self._host.admin_user and key.public_data in self._host._authorized
+
+
+class _HomeSFTPServer(asyncssh.SFTPServer):
+    """SFTP confined to the disk; relative paths start at the user's home."""
+
+    def __init__(self, chan: Any, *, root: Path, home: str):
+        super().__init__(chan, chroot=os.fsencode(root))
+        self._home = home.encode()
+
+    def map_path(self, path: bytes) -> bytes:
+        if not path.startswith(b"/"):
+            path = posixpath.join(self._home, path)
+        return super().map_path(path)
