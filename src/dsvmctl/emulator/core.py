@@ -1,0 +1,277 @@
+"""The emulator's core: one stateful, thread-safe Azure Resource Manager.
+
+It owns the resource store, the long-running operations, the request log and the faults, and
+routes each request (case-insensitively, as ARM does) to the resource provider that owns the
+path. Providers live in `providers/`, one module per namespace; doors live beside this module.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from . import routing
+from .faults import ConnectionResetFault, Faults
+from .wire import ArmError, Request, Response
+
+DEFAULT_SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000001"
+DEFAULT_TENANT_ID = "72f988bf-0000-0000-0000-00000000e0e0"
+DEFAULT_LOCATIONS = ("eastus", "westeurope", "westus")
+
+# api-versions accepted per namespace: any dated version inside the range.
+API_VERSION_RANGES = {
+    "microsoft.resources": ("2015-01-01", "2026-12-31"),
+    "microsoft.compute": ("2015-06-15", "2026-12-31"),
+    "microsoft.network": ("2015-06-15", "2026-12-31"),
+    "microsoft.devtestlab": ("2016-05-15", "2018-09-15"),
+}
+_API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2})(-preview|-beta|-privatepreview)?$", re.IGNORECASE)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Operation:
+    """A long-running operation, as ARM reports it on its status URL."""
+
+    id: str
+    namespace: str
+    location: str
+    done_at: float
+    finalizer: str | None = None  # name of a registered finalizer, run once when the op completes
+    args: dict[str, Any] = field(default_factory=dict)
+    status: str = "InProgress"
+    start_time: str = field(default_factory=utc_now)
+    end_time: str | None = None
+    error: dict[str, Any] | None = None
+    result: Any = None  # what the monitor (Location) URL answers once done
+
+    def status_document(self) -> dict[str, Any]:
+        if self.namespace == "microsoft.network":
+            doc: dict[str, Any] = {"status": self.status}
+        else:
+            doc = {"startTime": self.start_time, "status": self.status, "name": self.id}
+            if self.end_time:
+                doc["endTime"] = self.end_time
+        if self.error:
+            doc["error"] = self.error
+        return doc
+
+
+class Emulator:
+    """Azure Resource Manager, emulated. `handle(Request) -> Response` is the only entry point."""
+
+    def __init__(
+        self,
+        *,
+        subscription_id: str = DEFAULT_SUBSCRIPTION_ID,
+        tenant_id: str = DEFAULT_TENANT_ID,
+        operation_seconds: float = 0.0,
+        state_dir: str | os.PathLike[str] | None = None,
+        require_registration: bool = False,
+        fault_seed: int | None = None,
+    ) -> None:
+        self.subscription_id = subscription_id
+        self.tenant_id = tenant_id
+        self.operation_seconds = operation_seconds
+        self.require_registration = require_registration
+        self.faults = Faults(fault_seed)
+        self.lock = threading.RLock()
+        self.request_log: list[tuple[str, str, int]] = []
+        self.resources: dict[str, dict[str, Any]] = {}  # lower-case id -> wire body
+        self.meta: dict[str, dict[str, Any]] = {}  # lower-case id -> emulator-only facts
+        self.operations: dict[str, Operation] = {}
+        self.registered: set[str] = set()
+        self.quota_limits: dict[str, dict[str, int]] = {}  # location -> family -> limit
+        self.linked_templates: dict[str, Any] = {}  # templateLink uri -> template (offline store)
+        self.finalizers: dict[str, Callable[[Emulator, Operation], None]] = {}
+        self.hooks: list[Any] = []  # objects told about VM power changes (local VM hosts)
+        self.state_file = Path(state_dir, "state.json") if state_dir else None
+        self.providers = routing.load_providers(self)
+        if self.state_file and self.state_file.exists():
+            self._load()
+
+    # -- entry point ---------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        with self.lock:
+            try:
+                self.complete_due_operations()
+                self.faults.check_request(request)
+                response = routing.dispatch(self, request)
+            except ArmError as err:
+                response = err.response()
+            except ConnectionResetFault:
+                self.request_log.append((request.method, request.path, 0))
+                raise
+            except Exception:  # a bug in the emulator: never leak a traceback to the client
+                self.last_internal_error = traceback.format_exc()
+                response = ArmError(500, "InternalServerError",
+                                    "The emulator hit an internal error; see its log.").response()
+            self.request_log.append((request.method, request.path, response.status))
+            if request.method != "GET" and response.status < 400:
+                self.save()
+            return response
+
+    # -- resources -------------------------------------------------------------------------------
+
+    def get(self, resource_id: str) -> dict[str, Any] | None:
+        return self.resources.get(resource_id.lower())
+
+    def put(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.resources[body["id"].lower()] = body
+        return body
+
+    def delete(self, resource_id: str) -> None:
+        self.resources.pop(resource_id.lower(), None)
+        self.meta.pop(resource_id.lower(), None)
+
+    def meta_of(self, resource_id: str) -> dict[str, Any]:
+        return self.meta.setdefault(resource_id.lower(), {})
+
+    def find(self, resource_type: str, *, resource_group: str | None = None) -> list[dict[str, Any]]:
+        """Resources of one type (case-insensitive), optionally inside one resource group."""
+        prefix = f"/subscriptions/{self.subscription_id}/resourcegroups/{resource_group}/".lower()
+        return [
+            body for key, body in self.resources.items()
+            if body.get("type", "").lower() == resource_type.lower()
+            and (resource_group is None or key.startswith(prefix))
+        ]
+
+    def resource_group(self, name: str) -> dict[str, Any] | None:
+        return self.get(f"/subscriptions/{self.subscription_id}/resourceGroups/{name}")
+
+    def public(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A copy safe to hand to a client (the store keeps its own)."""
+        return copy.deepcopy(body)
+
+    # -- long-running operations -----------------------------------------------------------------
+
+    def start_operation(self, namespace: str, location: str, finalizer: str | None = None,
+                        **args: Any) -> Operation:
+        op = Operation(str(uuid.uuid4()), namespace.lower(), location.lower(),
+                       time.monotonic() + self.operation_seconds, finalizer, args)
+        self.operations[op.id] = op
+        return op
+
+    def fail_operation(self, op: Operation, code: str, message: str) -> None:
+        op.error = {"code": code, "message": message}
+
+    def complete_due_operations(self) -> None:
+        now = time.monotonic()
+        for op in list(self.operations.values()):
+            if op.status == "InProgress" and now >= op.done_at:
+                self.finish(op)
+
+    def finish(self, op: Operation) -> None:
+        if op.finalizer:
+            self.finalizers[op.finalizer](self, op)
+        op.status = "Failed" if op.error else "Succeeded"
+        op.end_time = utc_now()
+
+    def operation_url(self, base_url: str, op: Operation, api_version: str, *, monitor: bool = False) -> str:
+        provider = {"microsoft.compute": "Microsoft.Compute", "microsoft.network": "Microsoft.Network"}.get(
+            op.namespace, op.namespace)
+        query = f"p={op.id[:8]}&" if op.namespace == "microsoft.compute" else ""
+        if monitor:
+            query += "monitor=true&"
+        return (f"{base_url}/subscriptions/{self.subscription_id}/providers/{provider}/locations/"
+                f"{op.location}/operations/{op.id}?{query}api-version={api_version}")
+
+    def retry_after_headers(self) -> dict[str, str]:
+        # Real ARM often sends no Retry-After; we send one only when operations take time.
+        if self.operation_seconds > 0:
+            return {"Retry-After": str(max(1, round(self.operation_seconds)))}
+        return {}
+
+    # -- quota -----------------------------------------------------------------------------------
+
+    def quota_limit(self, location: str, family: str) -> int:
+        from .providers.compute import DEFAULT_QUOTA
+
+        limits = self.quota_limits.get(location.lower(), {})
+        lowered = {k.lower(): v for k, v in limits.items()}
+        if family.lower() in lowered:
+            return lowered[family.lower()]
+        return DEFAULT_QUOTA.get(family.lower(), DEFAULT_QUOTA["*"])
+
+    def set_quota(self, location: str, family: str, limit: int) -> None:
+        with self.lock:
+            self.quota_limits.setdefault(location.lower(), {})[family] = limit
+            self.save()
+
+    # -- observation helpers for tests -----------------------------------------------------------
+
+    def count_requests(self, method: str | None = None, path_pattern: str | None = None) -> int:
+        pattern = re.compile(path_pattern, re.IGNORECASE) if path_pattern else None
+        return sum(
+            1 for m, path, _ in self.request_log
+            if (method is None or m == method.upper()) and (pattern is None or pattern.search(path))
+        )
+
+    def notify(self, event: str, **details: Any) -> None:
+        for hook in self.hooks:
+            handler = getattr(hook, event, None)
+            if handler:
+                handler(self, **details)
+
+    # -- api-version -----------------------------------------------------------------------------
+
+    def check_api_version(self, request: Request, namespace: str, resource_type: str) -> None:
+        version = request.api_version
+        if not version:
+            raise ArmError(400, "MissingApiVersionParameter",
+                           "The api-version query parameter (?api-version=) is required for all requests.")
+        low, high = API_VERSION_RANGES.get(namespace.lower(), API_VERSION_RANGES["microsoft.resources"])
+        match = _API_VERSION.match(version)
+        if not match:
+            raise ArmError(400, "InvalidApiVersionParameter",
+                           f"The api-version '{version}' is invalid. The supported versions are "
+                           f"'{low}' to '{high}'.")
+        if not low <= match.group(1) <= high:
+            raise ArmError(400, "NoRegisteredProviderFound",
+                           f"No registered resource provider found for location 'global' and API version "
+                           f"'{version}' for type '{resource_type}'. The supported api-versions are "
+                           f"'{low}' to '{high}'.")
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def save(self) -> None:
+        if not self.state_file:
+            return
+        state = {
+            "subscription_id": self.subscription_id,
+            "resources": self.resources,
+            "meta": self.meta,
+            "registered": sorted(self.registered),
+            "quota_limits": self.quota_limits,
+            "operations": {
+                op_id: {**op.__dict__, "done_at": 0.0}
+                for op_id, op in self.operations.items()
+            },
+        }
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.state_file)  # atomic: a crash never leaves half a state file
+
+    def _load(self) -> None:
+        state = json.loads(self.state_file.read_text())
+        self.resources = state.get("resources", {})
+        self.meta = state.get("meta", {})
+        self.registered = set(state.get("registered", []))
+        self.quota_limits = state.get("quota_limits", {})
+        for op_id, fields in state.get("operations", {}).items():
+            self.operations[op_id] = Operation(**fields)

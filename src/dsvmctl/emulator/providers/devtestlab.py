@@ -1,0 +1,98 @@
+"""Microsoft.DevTestLab: global schedules, which is how Azure does VM auto-shutdown."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from ..core import utc_now
+from ..routing import Call, Provider
+from ..wire import ArmError, Response, missing_property
+from .common import check_name, get_or_404, list_response, properties_of, require_reference, tracked_body
+
+NS = "Microsoft.DevTestLab"
+SCHEDULE_TYPE = f"{NS}/schedules"
+TASK_TYPES = ("ComputeVmShutdownTask", "LabVmsShutdownTask", "LabVmsStartupTask", "LabVmAutoStart")
+HHMM = re.compile(r"^([01]\d|2[0-3])[0-5]\d$")
+
+
+class DevTestLabProvider(Provider):
+    namespace = NS
+
+    def __init__(self, em) -> None:
+        super().__init__(em)
+        self.route("PUT", "rg", "schedules/{name}", self.put_schedule)
+        self.route("GET", "rg", "schedules/{name}", self.get_schedule)
+        self.route("PATCH", "rg", "schedules/{name}", self.patch_schedule)
+        self.route("DELETE", "rg", "schedules/{name}", self.delete_schedule)
+        self.route("GET", "rg", "schedules", self.list_schedules)
+        self.route("GET", "sub", "schedules", self.list_all)
+
+    def _id(self, call: Call) -> str:
+        return call.resource_id("schedules", call.params["name"])
+
+    def put_schedule(self, call: Call) -> Response:
+        name = call.params["name"]
+        check_name(name)
+        existing = call.em.get(self._id(call))
+        body = tracked_body(call, SCHEDULE_TYPE, name, existing["id"] if existing else self._id(call), existing)
+        props = properties_of(call)
+        task = props.get("taskType")
+        if not task:
+            raise missing_property("properties.taskType")
+        if task not in TASK_TYPES:
+            raise ArmError(400, "InvalidTaskType", f"The task type '{task}' is not valid. Valid task types are: "
+                           f"{', '.join(TASK_TYPES)}.", target="properties.taskType")
+        recurrence = props.get("dailyRecurrence") or props.get("weeklyRecurrence") or props.get("hourlyRecurrence")
+        if not recurrence:
+            raise missing_property("properties.dailyRecurrence")
+        time = str((recurrence or {}).get("time", ""))
+        if "hourlyRecurrence" not in props and not HHMM.match(time):
+            raise ArmError(400, "InvalidScheduleTime", f"The schedule time '{time}' is not valid: use 24-hour HHmm, "
+                           "for example 1900.", target="properties.dailyRecurrence.time")
+        if not props.get("timeZoneId"):
+            raise missing_property("properties.timeZoneId")
+        if task == "ComputeVmShutdownTask":
+            require_reference(call, {"id": props.get("targetResourceId")}, body["id"], "properties.targetResourceId")
+        body["properties"] = {
+            **props,
+            "status": props.get("status", "Enabled"),
+            "notificationSettings": props.get("notificationSettings") or {"status": "Disabled", "timeInMinutes": 30},
+            "createdDate": (existing or {}).get("properties", {}).get("createdDate") or utc_now(),
+            "provisioningState": "Succeeded",
+            "uniqueIdentifier": (existing or {}).get("properties", {}).get("uniqueIdentifier") or str(uuid.uuid4()),
+        }
+        call.em.put(body)
+        return Response(200 if existing else 201, call.em.public(body))
+
+    def get_schedule(self, call: Call) -> Response:
+        return Response(200, call.em.public(get_or_404(call, self._id(call), SCHEDULE_TYPE, call.params["name"])))
+
+    def patch_schedule(self, call: Call) -> Response:
+        body = get_or_404(call, self._id(call), SCHEDULE_TYPE, call.params["name"])
+        patch = call.body_object()
+        if "tags" in patch:
+            body["tags"] = patch["tags"]
+        for key, value in (patch.get("properties") or {}).items():
+            body["properties"][key] = value
+        return Response(200, call.em.public(body))
+
+    def delete_schedule(self, call: Call) -> Response:
+        if call.em.get(self._id(call)) is None:
+            return Response(204)
+        call.em.delete(self._id(call))
+        return Response(200)
+
+    def list_schedules(self, call: Call) -> Response:
+        return list_response([call.em.public(b) for b in call.em.find(SCHEDULE_TYPE, resource_group=call.resource_group)])
+
+    def list_all(self, call: Call) -> Response:
+        return list_response([call.em.public(b) for b in call.em.find(SCHEDULE_TYPE)])
+
+
+def register(em) -> DevTestLabProvider:
+    return DevTestLabProvider(em)
+
+
+PROVIDER = register

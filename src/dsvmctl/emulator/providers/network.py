@@ -1,0 +1,476 @@
+"""Microsoft.Network: virtual networks and subnets, NSGs and rules, public IPs, NICs.
+
+Writes answer as the Network RP does: 201/200 with the body in `Updating`, an
+Azure-AsyncOperation header under Microsoft.Network/locations/{loc}/operations/{id}, and
+`etag: W/"guid"` on every resource.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from typing import Any
+
+from ..routing import Call, Provider
+from ..wire import ArmError, Response, not_found
+from .common import (check_name, find_child, get_or_404, list_response, new_etag, properties_of,
+                     require_reference, tracked_body)
+
+NS = "Microsoft.Network"
+DEFAULT_RULES = (
+    ("AllowVnetInBound", 65000, "Inbound", "Allow", "VirtualNetwork", "VirtualNetwork"),
+    ("AllowAzureLoadBalancerInBound", 65001, "Inbound", "Allow", "AzureLoadBalancer", "*"),
+    ("DenyAllInBound", 65500, "Inbound", "Deny", "*", "*"),
+    ("AllowVnetOutBound", 65000, "Outbound", "Allow", "VirtualNetwork", "VirtualNetwork"),
+    ("AllowInternetOutBound", 65001, "Outbound", "Allow", "*", "Internet"),
+    ("DenyAllOutBound", 65500, "Outbound", "Deny", "*", "*"),
+)
+
+
+class NetworkProvider(Provider):
+    namespace = NS
+
+    def __init__(self, em) -> None:
+        super().__init__(em)
+        kinds = {
+            "virtualNetworks": self.put_vnet,
+            "networkSecurityGroups": self.put_nsg,
+            "publicIPAddresses": self.put_public_ip,
+            "networkInterfaces": self.put_nic,
+        }
+        for kind, put in kinds.items():
+            self.route("PUT", "rg", f"{kind}/{{name}}", self._writer(kind, put))
+            self.route("GET", "rg", f"{kind}/{{name}}", self._getter(kind))
+            self.route("DELETE", "rg", f"{kind}/{{name}}", self._deleter(kind))
+            self.route("PATCH", "rg", f"{kind}/{{name}}", self._tags_patcher(kind))
+            self.route("GET", "rg", kind, self._lister(kind))
+            self.route("GET", "sub", kind, self._lister(kind, whole_subscription=True))
+        for parent, child in (("virtualNetworks", "subnets"), ("networkSecurityGroups", "securityRules")):
+            self.route("PUT", "rg", f"{parent}/{{name}}/{child}/{{child}}", self._child_writer(parent, child))
+            self.route("GET", "rg", f"{parent}/{{name}}/{child}/{{child}}", self._child_getter(parent, child))
+            self.route("DELETE", "rg", f"{parent}/{{name}}/{child}/{{child}}", self._child_deleter(parent, child))
+            self.route("GET", "rg", f"{parent}/{{name}}/{child}", self._child_lister(parent, child))
+        self.route("GET", "sub", "locations/{loc}/operations/{op}", self.operation_status)
+        self.route("GET", "sub", "locations/{loc}/operationResults/{op}", self.operation_status)
+
+    # -- generic verbs ---------------------------------------------------------------------------
+
+    def _id(self, call: Call, kind: str, name: str) -> str:
+        return call.resource_id(kind, name)
+
+    def _writer(self, kind: str, build):
+        def handler(call: Call) -> Response:
+            name = call.params["name"]
+            check_name(name)
+            resource_id = self._id(call, kind, name)
+            existing = call.em.get(resource_id)
+            body = tracked_body(call, f"{NS}/{kind}", name, existing["id"] if existing else resource_id, existing)
+            body["etag"] = new_etag()
+            build(call, body, properties_of(call), existing)
+            return self._accepted_write(call, body, created=existing is None)
+        return handler
+
+    def _accepted_write(self, call: Call, body: dict[str, Any], created: bool) -> Response:
+        """Store the resource `Updating`, answer with the async-operation header."""
+        body["properties"]["provisioningState"] = "Updating"
+        call.em.put(body)
+        op = call.em.start_operation("microsoft.network", body["location"], "network.succeeded", resource_id=body["id"])
+        headers = {"Azure-AsyncOperation": call.em.operation_url(call.request.base_url, op, call.api_version),
+                   **call.em.retry_after_headers()}
+        return Response(201 if created else 200, call.em.public(body), headers)
+
+    def _getter(self, kind: str):
+        def handler(call: Call) -> Response:
+            name = call.params["name"]
+            return Response(200, call.em.public(get_or_404(call, self._id(call, kind, name), f"{NS}/{kind}", name)))
+        return handler
+
+    def _lister(self, kind: str, whole_subscription: bool = False):
+        def handler(call: Call) -> Response:
+            group = None if whole_subscription else call.resource_group
+            return list_response([call.em.public(b) for b in call.em.find(f"{NS}/{kind}", resource_group=group)])
+        return handler
+
+    def _tags_patcher(self, kind: str):
+        def handler(call: Call) -> Response:
+            name = call.params["name"]
+            body = get_or_404(call, self._id(call, kind, name), f"{NS}/{kind}", name)
+            if "tags" in call.body_object():
+                body["tags"] = call.body_object()["tags"]
+            body["etag"] = new_etag()
+            return Response(200, call.em.public(body))
+        return handler
+
+    def _deleter(self, kind: str):
+        def handler(call: Call) -> Response:
+            name = call.params["name"]
+            resource_id = self._id(call, kind, name)
+            body = call.em.get(resource_id)
+            if body is None:
+                return Response(204)
+            _refuse_delete_in_use(call, kind, body)
+            call.em.delete(resource_id)
+            op = call.em.start_operation("microsoft.network", body["location"])
+            url = call.em.operation_url(call.request.base_url, op, call.api_version)
+            return Response(202, None, {"Azure-AsyncOperation": url, "Location": url.replace("/operations/", "/operationResults/"),
+                                        **call.em.retry_after_headers()})
+        return handler
+
+    # -- child resources (stored inside their parent, as the Network RP returns them) -------------
+
+    def _parent(self, call: Call, parent: str) -> dict[str, Any]:
+        name = call.params["name"]
+        return get_or_404(call, self._id(call, parent, name), f"{NS}/{parent}", name)
+
+    def _child_writer(self, parent: str, child: str):
+        def handler(call: Call) -> Response:
+            holder = self._parent(call, parent)
+            name = call.params["child"]
+            check_name(name)
+            props = properties_of(call)
+            item = {"name": name, "id": f"{holder['id']}/{child}/{name}", "etag": new_etag(),
+                    "properties": dict(props), "type": f"{NS}/{parent}/{child}"}
+            siblings = [c for c in holder["properties"].get(child, []) if c["name"].lower() != name.lower()]
+            created = len(siblings) == len(holder["properties"].get(child, []))
+            if child == "subnets":
+                _build_subnet(holder, item)
+            else:
+                _build_rule(item, f"properties")
+            holder["properties"][child] = siblings + [item]
+            holder["etag"] = new_etag()
+            item["properties"]["provisioningState"] = "Updating"
+            op = call.em.start_operation("microsoft.network", holder["location"], "network.succeeded",
+                                         resource_id=holder["id"])
+            headers = {"Azure-AsyncOperation": call.em.operation_url(call.request.base_url, op, call.api_version)}
+            return Response(201 if created else 200, call.em.public(item), headers)
+        return handler
+
+    def _child_getter(self, parent: str, child: str):
+        def handler(call: Call) -> Response:
+            holder = self._parent(call, parent)
+            item = find_child(call, f"{holder['id']}/{child}/{call.params['child']}")
+            if item is None:
+                raise not_found(f"{NS}/{parent}/{child}", f"{holder['name']}/{call.params['child']}",
+                                call.resource_group or "")
+            return Response(200, call.em.public(item))
+        return handler
+
+    def _child_lister(self, parent: str, child: str):
+        def handler(call: Call) -> Response:
+            return list_response(call.em.public(self._parent(call, parent)["properties"].get(child, [])))
+        return handler
+
+    def _child_deleter(self, parent: str, child: str):
+        def handler(call: Call) -> Response:
+            holder = self._parent(call, parent)
+            name = call.params["child"]
+            items = holder["properties"].get(child, [])
+            item = next((c for c in items if c["name"].lower() == name.lower()), None)
+            if item is None:
+                return Response(204)
+            if child == "subnets" and item["properties"].get("ipConfigurations"):
+                raise _subnet_in_use(item)
+            holder["properties"][child] = [c for c in items if c is not item]
+            op = call.em.start_operation("microsoft.network", holder["location"])
+            url = call.em.operation_url(call.request.base_url, op, call.api_version)
+            return Response(202, None, {"Azure-AsyncOperation": url, "Location": url})
+        return handler
+
+    def operation_status(self, call: Call) -> Response:
+        op = call.em.operations.get(call.params["op"])
+        if op is None:
+            raise ArmError(404, "NotFound", f"Operation {call.params['op']} was not found.")
+        return Response(200, op.status_document(), call.em.retry_after_headers() if op.status == "InProgress" else {})
+
+    # -- builders: validate the request, fill in what the Network RP computes ---------------------
+
+    def put_vnet(self, call: Call, body: dict[str, Any], props: dict[str, Any], existing) -> None:
+        prefixes = (props.get("addressSpace") or {}).get("addressPrefixes")
+        if not prefixes:
+            raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request: the virtual network must have "
+                           "an address space (properties.addressSpace.addressPrefixes).",
+                           target="properties.addressSpace.addressPrefixes")
+        networks = [_network(p, "properties.addressSpace.addressPrefixes") for p in prefixes]
+        old_subnets = {s["name"].lower(): s for s in ((existing or {}).get("properties") or {}).get("subnets", [])}
+        subnets = []
+        for index, raw in enumerate(props.get("subnets") or []):
+            name = raw.get("name")
+            if not name:
+                raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request: every subnet needs a name.",
+                               target=f"properties.subnets[{index}].name")
+            item = {"name": name, "id": f"{body['id']}/subnets/{name}", "etag": new_etag(),
+                    "type": f"{NS}/virtualNetworks/subnets", "properties": dict(raw.get("properties") or {})}
+            keep = old_subnets.get(name.lower(), {}).get("properties", {}).get("ipConfigurations")
+            if keep:
+                item["properties"]["ipConfigurations"] = keep
+            _build_subnet({"properties": {"addressSpace": {"addressPrefixes": prefixes}}}, item, networks)
+            subnets.append(item)
+        for name, old in old_subnets.items():
+            if old["properties"].get("ipConfigurations") and name not in {s["name"].lower() for s in subnets}:
+                raise _subnet_in_use(old)
+        body["properties"] = {**props, "addressSpace": {"addressPrefixes": prefixes}, "subnets": subnets,
+                              "resourceGuid": (existing or {}).get("properties", {}).get("resourceGuid")
+                              or _guid(), "virtualNetworkPeerings": [], "enableDdosProtection": False}
+
+    def put_nsg(self, call: Call, body: dict[str, Any], props: dict[str, Any], existing) -> None:
+        rules = []
+        for index, raw in enumerate(props.get("securityRules") or []):
+            name = raw.get("name")
+            if not name:
+                raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request: every security rule needs a "
+                               "name.", target=f"properties.securityRules[{index}].name")
+            item = {"name": name, "id": f"{body['id']}/securityRules/{name}", "etag": new_etag(),
+                    "type": f"{NS}/networkSecurityGroups/securityRules", "properties": dict(raw.get("properties") or {})}
+            _build_rule(item, f"properties.securityRules[{index}].properties")
+            rules.append(item)
+        priorities = [(r["properties"]["direction"].lower(), r["properties"]["priority"]) for r in rules]
+        if len(set(priorities)) != len(priorities):
+            raise ArmError(400, "SecurityRuleConflict", "Security rules in the same direction must have distinct "
+                           "priorities.", target="properties.securityRules")
+        body["properties"] = {
+            **props, "securityRules": rules,
+            "defaultSecurityRules": [_default_rule(body["id"], *rule) for rule in DEFAULT_RULES],
+            "resourceGuid": _guid(),
+            "networkInterfaces": ((existing or {}).get("properties") or {}).get("networkInterfaces", []),
+        }
+
+    def put_public_ip(self, call: Call, body: dict[str, Any], props: dict[str, Any], existing) -> None:
+        sku = (call.body_object().get("sku") or {}).get("name", "Standard")
+        if sku.lower() == "basic":
+            raise ArmError(400, "BasicSkuPublicIpIsRetired",
+                           "Basic SKU public IP addresses were retired on 30 September 2025 and can no longer be "
+                           "created. Use sku 'Standard' with a static allocation.", target="sku.name")
+        if sku.lower() != "standard":
+            raise ArmError(400, "InvalidRequestFormat", f"Cannot parse the request: unknown public IP sku '{sku}'.",
+                           target="sku.name")
+        method = props.get("publicIPAllocationMethod", "Static")
+        if method.lower() != "static":
+            raise ArmError(400, "StandardSkuPublicIPAddressesMustBeStatic",
+                           "Standard sku publicIp addresses must have their allocation method set to Static.",
+                           target="properties.publicIPAllocationMethod")
+        old = (existing or {}).get("properties") or {}
+        body["sku"] = {"name": "Standard", "tier": (call.body_object().get("sku") or {}).get("tier", "Regional")}
+        body["properties"] = {
+            **props, "publicIPAllocationMethod": "Static",
+            "publicIPAddressVersion": props.get("publicIPAddressVersion", "IPv4"),
+            "idleTimeoutInMinutes": props.get("idleTimeoutInMinutes", 4),
+            # A Standard static address is assigned at once and kept until the resource is deleted.
+            "ipAddress": old.get("ipAddress") or _next_public_address(call.em),
+            "resourceGuid": old.get("resourceGuid") or _guid(),
+        }
+        if old.get("ipConfiguration"):
+            body["properties"]["ipConfiguration"] = old["ipConfiguration"]
+        dns = props.get("dnsSettings") or {}
+        if dns.get("domainNameLabel"):
+            body["properties"]["dnsSettings"] = {**dns, "fqdn": f"{dns['domainNameLabel']}.{body['location']}"
+                                                 ".cloudapp.azure.com"}
+
+    def put_nic(self, call: Call, body: dict[str, Any], props: dict[str, Any], existing) -> None:
+        configs = props.get("ipConfigurations")
+        if not configs:
+            raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request: a network interface needs at "
+                           "least one IP configuration.", target="properties.ipConfigurations")
+        old = (existing or {}).get("properties") or {}
+        _release_nic(call, existing)
+        built = []
+        for index, raw in enumerate(configs):
+            cprops = dict(raw.get("properties") or {})
+            path = f"properties.ipConfigurations[{index}].properties"
+            subnet = require_reference(call, cprops.get("subnet"), body["id"], f"{path}.subnet")
+            config_id = f"{body['id']}/ipConfigurations/{raw.get('name', f'ipconfig{index + 1}')}"
+            if cprops.get("publicIPAddress"):
+                ip = require_reference(call, cprops["publicIPAddress"], body["id"], f"{path}.publicIPAddress")
+                owner = (ip["properties"].get("ipConfiguration") or {}).get("id", "")
+                if owner and not owner.lower().startswith(body["id"].lower() + "/"):
+                    raise ArmError(400, "PublicIPAddressInUse", f"Public IP address {ip['id']} is in use by "
+                                   f"{owner} and cannot be used by another resource.")
+                ip["properties"]["ipConfiguration"] = {"id": config_id}
+                cprops["publicIPAddress"] = {"id": ip["id"]}
+            subnet["properties"].setdefault("ipConfigurations", []).append({"id": config_id})
+            cprops["subnet"] = {"id": subnet["id"]}
+            cprops["privateIPAddress"] = cprops.get("privateIPAddress") or _next_private_address(call, subnet)
+            cprops.setdefault("privateIPAllocationMethod", "Dynamic")
+            cprops.setdefault("privateIPAddressVersion", "IPv4")
+            cprops["primary"] = index == 0
+            cprops["provisioningState"] = "Succeeded"
+            built.append({"name": raw.get("name", f"ipconfig{index + 1}"), "id": config_id, "etag": body["etag"],
+                          "type": f"{NS}/networkInterfaces/ipConfigurations", "properties": cprops})
+        if props.get("networkSecurityGroup"):
+            nsg = require_reference(call, props["networkSecurityGroup"], body["id"], "properties.networkSecurityGroup")
+            links = nsg["properties"].setdefault("networkInterfaces", [])
+            if not any(link["id"].lower() == body["id"].lower() for link in links):
+                links.append({"id": body["id"]})
+            props["networkSecurityGroup"] = {"id": nsg["id"]}
+        body["properties"] = {
+            **props, "ipConfigurations": built,
+            "enableAcceleratedNetworking": bool(props.get("enableAcceleratedNetworking", False)),
+            "enableIPForwarding": bool(props.get("enableIPForwarding", False)),
+            "resourceGuid": old.get("resourceGuid") or _guid(),
+            "macAddress": old.get("macAddress", ""),
+            "nicType": "Standard",
+        }
+        if old.get("virtualMachine"):
+            body["properties"]["virtualMachine"] = old["virtualMachine"]
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+_guid_counter = itertools.count(1)
+
+
+def _guid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def _network(prefix: Any, target: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(str(prefix), strict=True)
+    except ValueError:
+        raise ArmError(400, "InvalidAddressPrefixFormat", f"Address prefix {prefix} does not have a valid format.",
+                       target=target) from None
+
+
+def _build_subnet(vnet: dict[str, Any], item: dict[str, Any], networks=None) -> None:
+    props = item["properties"]
+    prefix = props.get("addressPrefix") or (props.get("addressPrefixes") or [None])[0]
+    if not prefix:
+        raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request: the subnet needs an addressPrefix.",
+                       target=f"subnets/{item['name']}.properties.addressPrefix")
+    subnet = _network(prefix, "properties.addressPrefix")
+    networks = networks or [_network(p, "addressSpace") for p in vnet["properties"]["addressSpace"]["addressPrefixes"]]
+    if not any(subnet.version == n.version and subnet.subnet_of(n) for n in networks):
+        raise ArmError(400, "NetcfgSubnetRangeOutsideVnet",
+                       f"Subnet '{item['name']}' is not valid because its IP address range is outside the IP address "
+                       "range of virtual network.", target=item["id"])
+    props["addressPrefix"] = str(subnet)
+    props.setdefault("privateEndpointNetworkPolicies", "Disabled")
+    props.setdefault("privateLinkServiceNetworkPolicies", "Enabled")
+    props["provisioningState"] = "Succeeded"
+
+
+_RULE_FIELDS = ("protocol", "access", "direction", "priority")
+
+
+def _build_rule(item: dict[str, Any], path: str) -> None:
+    props = item["properties"]
+    for name in _RULE_FIELDS:
+        if props.get(name) in (None, ""):
+            raise ArmError(400, "SecurityRuleParameterMissing", f"Security rule {item['name']} is missing the "
+                           f"required property '{name}'.", target=f"{path}.{name}")
+    try:
+        priority = int(props["priority"])
+    except (TypeError, ValueError):
+        priority = -1
+    if not 100 <= priority <= 4096:
+        raise ArmError(400, "SecurityRuleInvalidPriority", f"Security rule {item['name']} has invalid priority "
+                       f"{props['priority']}. Value provided: {props['priority']} Allowed range 100-4096.",
+                       target=f"{path}.priority")
+    props["priority"] = priority
+    if str(props["direction"]).lower() not in ("inbound", "outbound"):
+        raise ArmError(400, "SecurityRuleInvalidDirection", f"Security rule {item['name']} has invalid direction.",
+                       target=f"{path}.direction")
+    if str(props["access"]).lower() not in ("allow", "deny"):
+        raise ArmError(400, "SecurityRuleInvalidAccess", f"Security rule {item['name']} has invalid access.",
+                       target=f"{path}.access")
+    for field_name in ("sourcePortRange", "destinationPortRange", "sourceAddressPrefix", "destinationAddressPrefix"):
+        plural = field_name.replace("Range", "Ranges").replace("Prefix", "Prefixes")
+        if field_name not in props and not props.get(plural):
+            props[field_name] = "*"
+    props["provisioningState"] = "Succeeded"
+
+
+def _default_rule(nsg_id: str, name: str, priority: int, direction: str, access: str, src: str, dst: str):
+    return {"name": name, "id": f"{nsg_id}/defaultSecurityRules/{name}", "type": f"{NS}/networkSecurityGroups/"
+            "defaultSecurityRules", "properties": {
+                "description": name, "protocol": "*", "sourcePortRange": "*", "destinationPortRange": "*",
+                "sourceAddressPrefix": src, "destinationAddressPrefix": dst, "access": access,
+                "priority": priority, "direction": direction, "provisioningState": "Succeeded"}}
+
+
+def _next_public_address(em) -> str:
+    # Documentation range (TEST-NET-3, RFC 5737): never routable, clearly not a real address.
+    taken = {b["properties"].get("ipAddress") for b in em.find(f"{NS}/publicIPAddresses")}
+    for host in ipaddress.ip_network("203.0.113.0/24").hosts():
+        if str(host) not in taken:
+            return str(host)
+    raise ArmError(409, "PublicIpAddressesExhausted", "The emulator has no public addresses left.")
+
+
+def _next_private_address(call: Call, subnet: dict[str, Any]) -> str:
+    network = ipaddress.ip_network(subnet["properties"]["addressPrefix"])
+    taken = set()
+    for nic in call.em.find(f"{NS}/networkInterfaces"):
+        for config in nic["properties"].get("ipConfigurations", []):
+            taken.add(config["properties"].get("privateIPAddress"))
+    # Azure reserves the first four addresses and the last one of every subnet.
+    for offset, host in enumerate(network.hosts(), start=1):
+        if offset >= 4 and str(host) not in taken and host != network.broadcast_address - 0:
+            return str(host)
+    raise ArmError(400, "SubnetIsFull", f"Subnet {subnet['name']} has no free addresses.")
+
+
+def _release_nic(call: Call, nic: dict[str, Any] | None) -> None:
+    """Drop the back-references a NIC holds (subnet ipConfigurations, public IP, NSG)."""
+    if not nic:
+        return
+    for config in nic["properties"].get("ipConfigurations", []):
+        subnet = find_child(call, config["properties"]["subnet"]["id"])
+        if subnet:
+            subnet["properties"]["ipConfigurations"] = [
+                c for c in subnet["properties"].get("ipConfigurations", []) if c["id"].lower() != config["id"].lower()]
+        ip_ref = config["properties"].get("publicIPAddress")
+        ip = call.em.get(ip_ref["id"]) if ip_ref else None
+        if ip:
+            ip["properties"].pop("ipConfiguration", None)
+    nsg_ref = nic["properties"].get("networkSecurityGroup")
+    nsg = call.em.get(nsg_ref["id"]) if nsg_ref else None
+    if nsg:
+        nsg["properties"]["networkInterfaces"] = [
+            link for link in nsg["properties"].get("networkInterfaces", []) if link["id"].lower() != nic["id"].lower()]
+
+
+def _subnet_in_use(subnet: dict[str, Any]) -> ArmError:
+    users = ", ".join(c["id"] for c in subnet["properties"].get("ipConfigurations", []))
+    return ArmError(400, "InUseSubnetCannotBeDeleted", f"Subnet {subnet['name']} is in use by {users} and cannot be "
+                    "deleted. In order to delete the subnet, delete all the resources within the subnet.")
+
+
+def _refuse_delete_in_use(call: Call, kind: str, body: dict[str, Any]) -> None:
+    props = body.get("properties") or {}
+    if kind == "networkInterfaces":
+        if props.get("virtualMachine"):
+            raise ArmError(400, "NicInUse", f"Network Interface {body['id']} is used by existing resource "
+                           f"{props['virtualMachine']['id']}. In order to delete the network interface, it must be "
+                           "dissociated from the resource.")
+        _release_nic(call, body)
+    elif kind == "publicIPAddresses" and props.get("ipConfiguration"):
+        raise ArmError(400, "PublicIPAddressCannotBeDeleted", f"Public IP address {body['id']} can not be deleted "
+                       f"since it is still allocated to resource {props['ipConfiguration']['id']}.")
+    elif kind == "networkSecurityGroups" and props.get("networkInterfaces"):
+        raise ArmError(400, "InUseNetworkSecurityGroupCannotBeDeleted", f"Network security group {body['id']} cannot "
+                       "be deleted because it is in use by the network interfaces "
+                       f"{', '.join(n['id'] for n in props['networkInterfaces'])}.")
+    elif kind == "virtualNetworks":
+        for subnet in props.get("subnets", []):
+            if subnet["properties"].get("ipConfigurations"):
+                raise _subnet_in_use(subnet)
+
+
+def finish_write(em, op) -> None:
+    body = em.get(op.args["resource_id"])
+    if body is None:
+        return
+    body["properties"]["provisioningState"] = "Succeeded"
+    for child_key in ("subnets", "securityRules"):
+        for child in body["properties"].get(child_key, []):
+            child["properties"]["provisioningState"] = "Succeeded"
+
+
+def register(em) -> NetworkProvider:
+    em.finalizers["network.succeeded"] = finish_write
+    return NetworkProvider(em)
+
+
+PROVIDER = register

@@ -1,0 +1,241 @@
+"""Microsoft.Resources: subscriptions, tenants, resource groups, provider registration."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+from ..routing import Call, Provider
+from ..wire import ArmError, Response
+from .common import list_response, normalize_location
+
+RESOURCE_GROUP_NAME = re.compile(r"^[-\w._()]{1,90}(?<!\.)$")
+KNOWN_NAMESPACES = ("Microsoft.Compute", "Microsoft.Network", "Microsoft.Resources", "Microsoft.DevTestLab")
+
+
+class ResourcesProvider(Provider):
+    namespace = "Microsoft.Resources"
+
+    def __init__(self, em) -> None:
+        super().__init__(em)
+        r = self.route
+        r("GET", "root", "subscriptions", self.list_subscriptions)
+        r("GET", "root", "subscriptions/{sub}", self.get_subscription)
+        r("GET", "root", "subscriptions/{sub}/locations", self.list_locations)
+        r("GET", "root", "tenants", self.list_tenants)
+        r("GET", "root", "subscriptions/{sub}/resourcegroups", self.list_groups)
+        r("PUT", "root", "subscriptions/{sub}/resourcegroups/{rg}", self.put_group)
+        r("GET", "root", "subscriptions/{sub}/resourcegroups/{rg}", self.get_group)
+        r("HEAD", "root", "subscriptions/{sub}/resourcegroups/{rg}", self.head_group)
+        r("PATCH", "root", "subscriptions/{sub}/resourcegroups/{rg}", self.patch_group)
+        r("DELETE", "root", "subscriptions/{sub}/resourcegroups/{rg}", self.delete_group)
+        r("GET", "root", "subscriptions/{sub}/resourcegroups/{rg}/resources", self.list_group_resources)
+        r("GET", "root", "subscriptions/{sub}/resources", self.list_all_resources)
+        r("GET", "root", "subscriptions/{sub}/operationresults/{token}", self.group_delete_result)
+        r("GET", "root", "subscriptions/{sub}/providers", self.list_providers)
+        r("GET", "root", "subscriptions/{sub}/providers/{ns}", self.get_provider)
+        r("POST", "root", "subscriptions/{sub}/providers/{ns}/register", self.register_provider)
+        from . import deployments
+
+        deployments.add_routes(self)
+
+    # -- subscriptions and tenants ---------------------------------------------------------------
+
+    def _subscription(self) -> dict[str, Any]:
+        em = self.em
+        return {
+            "id": f"/subscriptions/{em.subscription_id}",
+            "subscriptionId": em.subscription_id,
+            "tenantId": em.tenant_id,
+            "displayName": "dsvmctl emulated subscription",
+            "state": "Enabled",
+            "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01",
+                                     "spendingLimit": "Off"},
+            "authorizationSource": "RoleBased",
+        }
+
+    def list_subscriptions(self, call: Call) -> Response:
+        return list_response([self._subscription()])
+
+    def get_subscription(self, call: Call) -> Response:
+        return Response(200, self._subscription())
+
+    def list_locations(self, call: Call) -> Response:
+        from ..core import DEFAULT_LOCATIONS
+
+        names = {"eastus": "East US", "westeurope": "West Europe", "westus": "West US"}
+        return list_response([
+            {"id": f"/subscriptions/{self.em.subscription_id}/locations/{loc}", "name": loc,
+             "displayName": names.get(loc, loc), "regionalDisplayName": names.get(loc, loc), "type": "Region"}
+            for loc in DEFAULT_LOCATIONS
+        ])
+
+    def list_tenants(self, call: Call) -> Response:
+        tid = self.em.tenant_id
+        return list_response([{"id": f"/tenants/{tid}", "tenantId": tid, "tenantCategory": "Home",
+                               "displayName": "dsvmctl emulated tenant", "defaultDomain": "dsvmctl.local"}])
+
+    # -- resource groups -------------------------------------------------------------------------
+
+    def _group_id(self, name: str) -> str:
+        return f"/subscriptions/{self.em.subscription_id}/resourceGroups/{name}"
+
+    def put_group(self, call: Call) -> Response:
+        name = call.params["rg"]
+        if not RESOURCE_GROUP_NAME.match(name):
+            raise ArmError(400, "InvalidResourceGroupName",
+                           f"The resource group name '{name}' is invalid. It can be up to 90 characters long, "
+                           "contain letters, digits, '_', '-', '.', '(' and ')', and must not end with a period.",
+                           target=name)
+        body = call.body_object()
+        existing = self.em.resource_group(name)
+        if existing and existing["properties"]["provisioningState"] == "Deleting":
+            raise ArmError(409, "ResourceGroupBeingDeleted",
+                           f"The resource group '{name}' is in deprovisioning state and cannot perform this "
+                           "operation.")
+        location = body.get("location")
+        if not location:
+            raise ArmError(400, "LocationRequired", "The location property is required for this definition.",
+                           target="location")
+        if existing and normalize_location(location) != existing["location"]:
+            raise ArmError(409, "InvalidResourceGroupLocation",
+                           f"Invalid resource group location '{normalize_location(location)}'. The Resource group "
+                           f"already exists in location '{existing['location']}'.")
+        group = {
+            "id": existing["id"] if existing else self._group_id(name),
+            "name": existing["name"] if existing else name,
+            "type": "Microsoft.Resources/resourceGroups",
+            "location": normalize_location(location),
+            "properties": {"provisioningState": "Succeeded"},
+        }
+        if "tags" in body:
+            group["tags"] = body["tags"]
+        elif existing and "tags" in existing:
+            group["tags"] = existing["tags"]
+        self.em.put(group)
+        return Response(200 if existing else 201, self.em.public(group))
+
+    def _existing_group(self, name: str) -> dict[str, Any]:
+        group = self.em.resource_group(name)
+        if group is None:
+            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
+        return group
+
+    def get_group(self, call: Call) -> Response:
+        return Response(200, self.em.public(self._existing_group(call.params["rg"])))
+
+    def head_group(self, call: Call) -> Response:
+        return Response(204 if self.em.resource_group(call.params["rg"]) else 404)
+
+    def patch_group(self, call: Call) -> Response:
+        group = self._existing_group(call.params["rg"])
+        body = call.body_object()
+        if "tags" in body:
+            group["tags"] = body["tags"]
+        return Response(200, self.em.public(group))
+
+    def list_groups(self, call: Call) -> Response:
+        return list_response([self.em.public(g) for g in self.em.find("Microsoft.Resources/resourceGroups")])
+
+    def delete_group(self, call: Call) -> Response:
+        group = self.em.resource_group(call.params["rg"])
+        if group is None:
+            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{call.params['rg']}' could not be found.")
+        group["properties"]["provisioningState"] = "Deleting"
+        op = self.em.start_operation("microsoft.resources", group["location"], "resources.delete_group",
+                                     group_id=group["id"])
+        token = base64.urlsafe_b64encode(json.dumps({"op": op.id}).encode()).decode().rstrip("=")
+        location = (f"{call.request.base_url}/subscriptions/{self.em.subscription_id}/operationresults/"
+                    f"{token}?api-version={call.api_version}")
+        return Response(202, None, {"Location": location, **self.em.retry_after_headers()})
+
+    def group_delete_result(self, call: Call) -> Response:
+        token = call.params["token"]
+        try:
+            op_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["op"]
+        except (ValueError, KeyError, TypeError):
+            raise ArmError(404, "NotFound", "The operation was not found.") from None
+        op = self.em.operations.get(op_id)
+        if op is None:
+            raise ArmError(404, "NotFound", "The operation was not found.")
+        if op.status == "InProgress":
+            return Response(202, None, {"Location": call.request.url, **self.em.retry_after_headers()})
+        return Response(200)
+
+    def list_group_resources(self, call: Call) -> Response:
+        self._existing_group(call.params["rg"])
+        return list_response([_generic(b) for b in resources_in_group(self.em, call.params["rg"])])
+
+    def list_all_resources(self, call: Call) -> Response:
+        return list_response([_generic(b) for b in self.em.resources.values()
+                              if b.get("type") != "Microsoft.Resources/resourceGroups"])
+
+    # -- providers -------------------------------------------------------------------------------
+
+    def _provider(self, namespace: str) -> dict[str, Any]:
+        canonical = next((n for n in KNOWN_NAMESPACES if n.lower() == namespace.lower()), None)
+        if canonical is None:
+            raise ArmError(404, "InvalidResourceNamespace", f"The resource namespace '{namespace}' is invalid.")
+        registered = not self.em.require_registration or canonical.lower() in self.em.registered \
+            or canonical == "Microsoft.Resources"
+        provider = self.em.providers.get(canonical.lower())
+        types = sorted(provider.resource_types()) if provider else []
+        return {
+            "id": f"/subscriptions/{self.em.subscription_id}/providers/{canonical}",
+            "namespace": canonical,
+            "registrationState": "Registered" if registered else "NotRegistered",
+            "registrationPolicy": "RegistrationRequired",
+            "resourceTypes": [{"resourceType": t, "locations": ["East US", "West Europe", "West US"]} for t in types],
+        }
+
+    def list_providers(self, call: Call) -> Response:
+        return list_response([self._provider(n) for n in KNOWN_NAMESPACES])
+
+    def get_provider(self, call: Call) -> Response:
+        return Response(200, self._provider(call.params["ns"]))
+
+    def register_provider(self, call: Call) -> Response:
+        provider = self._provider(call.params["ns"])
+        self.em.registered.add(provider["namespace"].lower())
+        provider["registrationState"] = "Registered"
+        return Response(200, provider)
+
+
+def resources_in_group(em, group_name: str) -> list[dict[str, Any]]:
+    prefix = f"/subscriptions/{em.subscription_id}/resourcegroups/{group_name}/providers/".lower()
+    return [body for key, body in em.resources.items() if key.startswith(prefix)]
+
+
+def _generic(body: dict[str, Any]) -> dict[str, Any]:
+    out = {k: body[k] for k in ("id", "name", "type", "location", "tags", "sku", "kind", "managedBy") if k in body}
+    return out
+
+
+def finish_group_delete(em, op) -> None:
+    """Delete everything in the group: VMs first (they release disks and NICs), then the rest."""
+    group = em.get(op.args["group_id"])
+    if group is None:
+        return
+    contents = resources_in_group(em, group["name"])
+    order = {"microsoft.compute/virtualmachines": 0}
+    for body in sorted(contents, key=lambda b: order.get(b["type"].lower(), 1)):
+        if body["type"].lower() == "microsoft.compute/virtualmachines":
+            em.notify("vm_deleted", vm=body)
+        elif body["type"].lower() == "microsoft.compute/disks":
+            em.notify("disk_deleted", disk=body)
+        em.delete(body["id"])
+    for key in [k for k, v in em.resources.items()
+                if v.get("type", "").lower() == "microsoft.resources/deployments"
+                and k.startswith(group["id"].lower() + "/")]:
+        em.delete(key)
+    em.delete(group["id"])
+
+
+def register(em) -> ResourcesProvider:
+    em.finalizers["resources.delete_group"] = finish_group_delete
+    return ResourcesProvider(em)
+
+
+PROVIDER = register

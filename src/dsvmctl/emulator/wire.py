@@ -1,0 +1,113 @@
+"""The emulator's wire types: a request, a response, and ARM's error envelope.
+
+Every door (responses, the azure-core transport, the HTTPS server) turns its own HTTP objects
+into a `Request`, asks the core, and turns the `Response` back. Nothing here knows about doors.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def __post_init__(self) -> None:
+        self.method = self.method.upper()
+        self.headers = {k.lower(): v for k, v in self.headers.items()}
+        parts = urlsplit(self.url)
+        self.base_url = f"{parts.scheme}://{parts.netloc}"
+        self.path = parts.path.rstrip("/") or "/"
+        # ARM's query parameters are case-insensitive too ($filter, api-version, ...).
+        self.query = {k.lower(): v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+
+    @property
+    def api_version(self) -> str | None:
+        return self.query.get("api-version")
+
+    def json(self) -> Any:
+        """The body as JSON; malformed JSON is a client error with ARM's code."""
+        if not self.body or not self.body.strip():
+            return None
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ArmError(
+                400,
+                "InvalidRequestContent",
+                f"The request content was invalid and could not be deserialized: '{exc}'.",
+            ) from None
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None  # a JSON-able value, or None for an empty body
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def content(self) -> bytes:
+        if self.body is None:
+            return b""
+        return json.dumps(self.body).encode()
+
+    def all_headers(self, request: Request | None = None) -> dict[str, str]:
+        headers = {"x-ms-request-id": str(uuid.uuid4())}
+        correlation = request.headers.get("x-ms-correlation-request-id") if request else None
+        headers["x-ms-correlation-request-id"] = correlation or str(uuid.uuid4())
+        if self.body is not None:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        headers.update(self.headers)
+        return headers
+
+
+class ArmError(Exception):
+    """An error ARM would return: HTTP status plus the `{"error": {...}}` envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        target: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.target = target
+        self.details = details
+        self.headers = headers or {}
+
+    def envelope(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.target:
+            error["target"] = self.target
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
+
+    def response(self) -> Response:
+        return Response(self.status, self.envelope(), dict(self.headers))
+
+
+def not_found(resource_type: str, name: str, resource_group: str) -> ArmError:
+    return ArmError(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{resource_type}/{name}' under resource group '{resource_group}' was not found. "
+        "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
+
+
+def missing_property(path: str) -> ArmError:
+    return ArmError(400, "InvalidParameter", f"Required parameter '{path}' is missing (null).", target=path)
