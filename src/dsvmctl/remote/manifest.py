@@ -1,0 +1,202 @@
+"""Manifests: what a tree holds (relative path -> type, size, mtime, mode, sha256) and what changed.
+
+The local side is scanned with the ignore rules; sha256 values are cached by (size, mtime_ns)
+so an unchanged re-push reads no file contents. The remote side is the manifest the last push
+stored next to the tree; it is trusted (the remote files are not re-hashed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from dsvmctl.remote.ignore import IgnoreRules
+
+MANIFEST_NAME = ".dsvmctl-manifest.json"
+MANIFEST_VERSION = 1
+HASH_CHUNK = 2**20
+
+
+@dataclass
+class Entry:
+    """One path of a tree. `kind` is "file", "dir" or "link"; sha256 is None until computed."""
+
+    kind: str
+    mode: int = 0o644
+    size: int = 0
+    mtime_ns: int = 0
+    sha256: str | None = None
+    target: str = ""  # symlink target
+
+    def to_json(self) -> dict:
+        data: dict = {"type": self.kind, "mode": self.mode}
+        if self.kind == "file":
+            data.update(size=self.size, mtime_ns=self.mtime_ns, sha256=self.sha256)
+        elif self.kind == "link":
+            data["target"] = self.target
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Entry":
+        return cls(
+            kind=data["type"],
+            mode=int(data.get("mode", 0o644)),
+            size=int(data.get("size", 0)),
+            mtime_ns=int(data.get("mtime_ns", 0)),
+            sha256=data.get("sha256"),
+            target=data.get("target", ""),
+        )
+
+
+@dataclass
+class Manifest:
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        body = {"version": MANIFEST_VERSION, "entries": {p: e.to_json() for p, e in sorted(self.entries.items())}}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "Manifest":
+        """Parse a stored manifest; anything unreadable counts as empty (the push sends all)."""
+        try:
+            body = json.loads(raw)
+            if body.get("version") != MANIFEST_VERSION:
+                return cls()
+            return cls({p: Entry.from_json(e) for p, e in body["entries"].items()})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return cls()
+
+
+@dataclass
+class Plan:
+    """What a push must do: paths to send (in tree order), paths to delete, and what stays."""
+
+    send: list[str]
+    delete: list[str]
+    unchanged: int
+
+
+class HashCache:
+    """sha256 by (relative path, size, mtime_ns), kept in a JSON file between pushes."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._data: dict[str, list] = {}
+        if path is not None and path.is_file():
+            try:
+                self._data = json.loads(path.read_text())
+            except ValueError:
+                self._data = {}
+
+    def get(self, relpath: str, size: int, mtime_ns: int) -> str | None:
+        hit = self._data.get(relpath)
+        if hit and hit[0] == size and hit[1] == mtime_ns:
+            return hit[2]
+        return None
+
+    def put(self, relpath: str, size: int, mtime_ns: int, sha256: str) -> None:
+        self._data[relpath] = [size, mtime_ns, sha256]
+
+    def save(self, live_paths: set[str]) -> None:
+        if self.path is None:
+            return
+        self._data = {p: v for p, v in self._data.items() if p in live_paths}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._data, separators=(",", ":")))
+        os.replace(tmp, self.path)
+
+
+def scan(root: Path, rules: IgnoreRules, cache: HashCache | None = None) -> Manifest:
+    """Walk `root` (not following symlinks) into a manifest; hashes come from the cache or stay None."""
+    manifest = Manifest()
+    for relpath, st in _walk(root, rules):
+        if stat.S_ISDIR(st.st_mode):
+            manifest.entries[relpath] = Entry("dir", mode=stat.S_IMODE(st.st_mode))
+        elif stat.S_ISLNK(st.st_mode):
+            manifest.entries[relpath] = Entry("link", mode=0o777, target=os.readlink(root / relpath))
+        else:
+            sha = cache.get(relpath, st.st_size, st.st_mtime_ns) if cache else None
+            manifest.entries[relpath] = Entry(
+                "file", mode=stat.S_IMODE(st.st_mode), size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha
+            )
+    return manifest
+
+
+def _walk(root: Path, rules: IgnoreRules, prefix: str = "") -> Iterator[tuple[str, os.stat_result]]:
+    with os.scandir(root / prefix if prefix else root) as it:
+        children = sorted(it, key=lambda e: e.name)
+    for child in children:
+        relpath = f"{prefix}{child.name}"
+        if not prefix and child.name == MANIFEST_NAME:
+            continue  # reserved for the stored manifest
+        st = child.stat(follow_symlinks=False)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if not (is_dir or stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+            continue  # sockets, fifos, devices are not pushed
+        if rules and rules.ignored(relpath, is_dir):
+            continue
+        yield relpath, st
+        if is_dir:
+            yield from _walk(root, rules, relpath + "/")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def plan(local: Manifest, remote: Manifest, root: Path, cache: HashCache | None = None) -> Plan:
+    """Decide what to send and delete. Hashes a local file only when size, type and mode all
+    match the remote entry (otherwise it must be sent anyway and is hashed while streaming)."""
+    send: list[str] = []
+    unchanged = 0
+    for relpath, entry in local.entries.items():
+        old = remote.entries.get(relpath)
+        if old is None or old.kind != entry.kind or old.mode != entry.mode:
+            send.append(relpath)
+            continue
+        if entry.kind == "dir":
+            unchanged += 1
+        elif entry.kind == "link":
+            if entry.target == old.target:
+                unchanged += 1
+            else:
+                send.append(relpath)
+        elif entry.size != old.size:
+            send.append(relpath)
+        else:
+            if entry.sha256 is None:
+                entry.sha256 = sha256_file(root / relpath)
+                if cache:
+                    cache.put(relpath, entry.size, entry.mtime_ns, entry.sha256)
+            if entry.sha256 == old.sha256:
+                unchanged += 1
+            else:
+                send.append(relpath)
+    # A path whose type changed is deleted first so the new one can take its place.
+    delete = [
+        p
+        for p, old in remote.entries.items()
+        if p not in local.entries or local.entries[p].kind != old.kind
+    ]
+    return Plan(send=send, delete=_outermost(delete), unchanged=unchanged)
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    """Drop paths inside another deleted path (deleting the directory covers them)."""
+    kept: list[str] = []
+    for path in sorted(paths):
+        if kept and path.startswith(kept[-1] + "/"):
+            continue
+        kept.append(path)
+    return kept

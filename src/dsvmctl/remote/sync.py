@@ -1,0 +1,409 @@
+"""push (local tree -> VM, incremental and atomic) and fetch (VM paths -> local directory).
+
+A push costs three exec channels on the caller's session: a probe (is tar there, what does the
+stored manifest say), a prepare step (staging copy + deletions) and one tar stream of every
+changed file, extracted into staging and switched in atomically (see `posix.py`). Where the VM
+has no tar, the changed files go one by one over SFTP into the same staging directory.
+An interrupted push leaves the previous tree whole; the next push removes the leftovers and
+sends what is still missing against the (unchanged) stored manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import posixpath
+import select
+import tarfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from dsvmctl.remote import errors, posix
+from dsvmctl.remote.manifest import HashCache, Manifest, Plan, plan, scan
+from dsvmctl.remote.ignore import IgnoreRules
+
+if TYPE_CHECKING:
+    import paramiko
+
+    from dsvmctl.remote.session import Session
+
+CHUNK = 2**20
+BLOCK = tarfile.BLOCKSIZE
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class PushSummary:
+    dest: str
+    files_sent: int
+    bytes_sent: int
+    deleted: int
+    unchanged: int
+    seconds: float
+    method: str  # "tar", "sftp", or "none" when nothing changed
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class FetchSummary:
+    local_dir: str
+    files: int
+    bytes_received: int
+    seconds: float
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def default_cache_path(src_dir: Path) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    key = hashlib.sha256(str(src_dir.resolve()).encode()).hexdigest()[:20]
+    return base / "dsvmctl" / "push-hashes" / f"{key}.json"
+
+
+def push(
+    session: "Session",
+    src_dir: str | Path,
+    dest_dir: str,
+    ignore_file: str | None = ".dsvmignore",
+    *,
+    method: str = "auto",
+    hash_cache: Path | None | bool = True,
+    progress: ProgressCallback | None = None,
+) -> PushSummary:
+    """Mirror `src_dir` onto the VM at `dest_dir` (relative to the remote home, or absolute).
+
+    Only new or changed files travel; files deleted locally are deleted remotely; files that
+    only exist remotely (e.g. a run's outputs) are kept. `method`: "auto" (tar when the VM has
+    it, else SFTP), "tar" or "sftp". `hash_cache`: True for the default cache file, a path, or
+    False to hash every candidate file. `progress(bytes_sent)` is called as data goes out.
+    """
+    started = time.monotonic()
+    root = Path(src_dir)
+    if not root.is_dir():
+        raise errors.TransferError(f"nothing to push: {root} is not a directory.")
+    rules = IgnoreRules.from_file(root / ignore_file) if ignore_file else IgnoreRules()
+    cache_path = default_cache_path(root) if hash_cache is True else (hash_cache or None)
+    cache = HashCache(Path(cache_path) if cache_path else None)
+    local = scan(root, rules, cache)
+
+    has_tar, remote = _probe(session, dest_dir)
+    work = plan(local, remote, root, cache)
+    if not work.send and not work.delete:
+        cache.save(set(local.entries))
+        return PushSummary(dest_dir, 0, 0, 0, work.unchanged, time.monotonic() - started, "none")
+
+    paths = posix.DestPaths.of(dest_dir, uuid.uuid4().hex[:12])
+    _prepare(session, paths, work.delete)
+    use_tar = method == "tar" or (method == "auto" and has_tar)
+    if use_tar:
+        sent = _send_tar(session, paths, root, local, work, cache, progress)
+    else:
+        sent = _send_sftp(session, paths, root, local, work, cache, progress)
+    cache.save(set(local.entries))
+    files = sum(1 for p in work.send if local.entries[p].kind == "file")
+    return PushSummary(
+        dest_dir, files, sent, len(work.delete), work.unchanged, time.monotonic() - started, "tar" if use_tar else "sftp"
+    )
+
+
+# -- steps --------------------------------------------------------------------------------------
+
+
+def _probe(session: "Session", dest_dir: str) -> tuple[bool, Manifest]:
+    code, out, err = _run_bytes(session, posix.probe_script(dest_dir))
+    if code != 0:
+        raise errors.TransferError(f"cannot inspect {dest_dir} on the VM (exit {code}): {_tail(err)}", err)
+    first, _, rest = out.partition(b"\n")
+    return first.strip() == b"tar=1", Manifest.from_bytes(rest) if rest.strip() else Manifest()
+
+
+def _prepare(session: "Session", paths: posix.DestPaths, delete: list[str]) -> None:
+    deletions = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in delete)
+    code, _, err = _run_bytes(session, posix.prepare_script(paths), stdin=deletions)
+    if code != 0:
+        _raise_transfer(paths.remote_path, code, err)
+
+
+def _send_tar(
+    session: "Session",
+    paths: posix.DestPaths,
+    root: Path,
+    local: Manifest,
+    work: Plan,
+    cache: HashCache,
+    progress: ProgressCallback | None,
+) -> int:
+    channel = session.open_exec(posix.apply_tar_script(paths))
+    stderr = bytearray()
+    counter = _Counter()
+    try:
+        try:
+            sent = 0
+            for chunk in _tar_stream(root, local, work.send, cache, counter):
+                channel.sendall(chunk)
+                sent += len(chunk)
+                if channel.recv_stderr_ready():
+                    stderr += channel.recv_stderr(65536)
+                if progress:
+                    progress(sent)
+            channel.shutdown_write()
+        except OSError:
+            pass  # the remote side stopped reading: its exit status and stderr say why
+        code = _finish(channel, stderr, session, f"the push to {paths.remote_path}")
+    finally:
+        channel.close()
+    if code != 0:
+        _raise_transfer(paths.remote_path, code, bytes(stderr))
+    return counter.file_bytes
+
+
+def _send_sftp(
+    session: "Session",
+    paths: posix.DestPaths,
+    root: Path,
+    local: Manifest,
+    work: Plan,
+    cache: HashCache,
+    progress: ProgressCallback | None,
+) -> int:
+    sftp = session.sftp()
+    base = posixpath.join(paths.parent, paths.stage)
+    sent = 0
+    try:
+        for relpath in work.send:
+            entry, target = local.entries[relpath], f"{base}/{relpath}"
+            if entry.kind == "dir":
+                try:
+                    sftp.mkdir(target, entry.mode)
+                except OSError:
+                    sftp.chmod(target, entry.mode)  # already there (from the current generation)
+            elif entry.kind == "link":
+                _sftp_remove_quietly(sftp, target)
+                sftp.symlink(entry.target, target)
+            else:
+                # Write beside and rename over: the old file may be a hard link shared with the
+                # current generation, and must not be written through.
+                part = target + ".dsvmctl-part"
+                digest = hashlib.sha256()
+                with open(root / relpath, "rb") as source, sftp.open(part, "wb") as remote_file:
+                    remote_file.set_pipelined(True)
+                    while chunk := source.read(CHUNK):
+                        digest.update(chunk)
+                        remote_file.write(chunk)
+                        sent += len(chunk)
+                        if progress:
+                            progress(sent)
+                sftp.chmod(part, entry.mode)
+                mtime = entry.mtime_ns / 1e9
+                sftp.utime(part, (mtime, mtime))
+                sftp.posix_rename(part, target)
+                entry.sha256 = digest.hexdigest()
+                cache.put(relpath, entry.size, entry.mtime_ns, entry.sha256)
+        with sftp.open(f"{base}/{posix.NEW_MANIFEST}", "wb") as remote_file:
+            remote_file.write(local.to_bytes())
+    except OSError as exc:
+        session.run(f"rm -rf -- {posix._q(posixpath.join(paths.parent, paths.stage))}")
+        if getattr(exc, "errno", None) == 28 or "No space" in str(exc):
+            raise errors.RemoteDiskFull(paths.remote_path, str(exc)) from exc
+        raise errors.TransferError(
+            f"SFTP upload to {paths.remote_path} failed: {exc}. The previous tree is unchanged.", str(exc)
+        ) from exc
+    code, _, err = _run_bytes(session, posix.finalize_script(paths))
+    if code != 0:
+        _raise_transfer(paths.remote_path, code, err)
+    return sent
+
+
+def _sftp_remove_quietly(sftp: "paramiko.SFTPClient", path: str) -> None:
+    try:
+        sftp.remove(path)
+    except OSError:
+        pass
+
+
+# -- the tar stream -----------------------------------------------------------------------------
+
+
+class _Counter:
+    file_bytes = 0
+
+
+def _tar_stream(
+    root: Path, local: Manifest, send: list[str], cache: HashCache, counter: _Counter
+) -> Iterator[bytes]:
+    """A ustar/pax archive of `send` (files hashed while read) ending with the new manifest.
+
+    Small members are batched into ~1 MiB writes; big file bodies go out chunk by chunk.
+    """
+    batch = bytearray()
+    now = int(time.time())
+    for relpath in send:
+        entry = local.entries[relpath]
+        info = tarfile.TarInfo(relpath)
+        info.mode = entry.mode
+        if entry.kind == "dir":
+            info.type, info.mtime = tarfile.DIRTYPE, now
+        elif entry.kind == "link":
+            info.type, info.linkname, info.mtime = tarfile.SYMTYPE, entry.target, now
+        else:
+            info.size, info.mtime = entry.size, entry.mtime_ns / 1e9
+        batch += _header(info)
+        if entry.kind != "file":
+            continue
+        digest = hashlib.sha256()
+        remaining = entry.size
+        with open(root / relpath, "rb") as source:
+            while remaining:
+                chunk = source.read(min(CHUNK, remaining))
+                if not chunk:
+                    raise errors.TransferError(
+                        f"{root / relpath} shrank while it was being pushed; nothing was switched. Push again."
+                    )
+                digest.update(chunk)
+                remaining -= len(chunk)
+                if len(chunk) >= CHUNK // 2:
+                    if batch:
+                        yield bytes(batch)
+                        batch.clear()
+                    yield chunk
+                else:
+                    batch += chunk
+        batch += b"\0" * (-entry.size % BLOCK)
+        counter.file_bytes += entry.size
+        entry.sha256 = digest.hexdigest()
+        cache.put(relpath, entry.size, entry.mtime_ns, entry.sha256)
+        if len(batch) >= CHUNK:
+            yield bytes(batch)
+            batch.clear()
+    # The manifest goes last: its presence in staging proves the whole archive arrived.
+    manifest = local.to_bytes()
+    info = tarfile.TarInfo(posix.NEW_MANIFEST)
+    info.size, info.mode, info.mtime = len(manifest), 0o644, now
+    batch += _header(info) + manifest + b"\0" * (-len(manifest) % BLOCK)
+    batch += b"\0" * (2 * BLOCK)
+    yield bytes(batch)
+
+
+def _header(info: tarfile.TarInfo) -> bytes:
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
+
+
+# -- fetch --------------------------------------------------------------------------------------
+
+
+def fetch(session: "Session", remote_paths: list[str] | str, local_dir: str | Path) -> FetchSummary:
+    """Copy files or directories from the VM into `local_dir` (each under its base name), as one
+    tar stream. Relative remote paths are relative to the remote home."""
+    started = time.monotonic()
+    wanted = [remote_paths] if isinstance(remote_paths, str) else list(remote_paths)
+    target = Path(local_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    channel = session.open_exec(posix.fetch_script(wanted))
+    channel.shutdown_write()
+    reader = _ChannelReader(channel)
+    files = 0
+    try:
+        try:
+            with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as archive:
+                for member in archive:
+                    archive.extract(member, target, **_safe_extract())
+                    files += member.isfile()
+        except tarfile.ReadError:
+            if reader.received:  # a broken archive, not an empty one
+                raise
+        code = _finish(channel, reader.stderr, session, "the fetch")
+    finally:
+        channel.close()
+    err = bytes(reader.stderr).decode("utf-8", "replace")
+    if code == 4 and "missing:" in err:
+        raise errors.RemotePathNotFound([p for p in err.split("missing:", 1)[1].splitlines() if p])
+    if code != 0:
+        raise errors.TransferError(f"fetch failed on the VM (exit {code}): {_tail(err.encode())}", err)
+    return FetchSummary(str(target), files, reader.received, time.monotonic() - started)
+
+
+def _safe_extract() -> dict:
+    # The "data" filter refuses absolute paths, "..", device files and links out of the tree.
+    return {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+
+
+class _ChannelReader(io.RawIOBase):
+    """stdout of a channel as a readable stream; stderr is collected on the side."""
+
+    def __init__(self, channel: "paramiko.Channel"):
+        self.channel = channel
+        self.stderr = bytearray()
+        self.received = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        while True:
+            if self.channel.recv_stderr_ready():
+                self.stderr += self.channel.recv_stderr(65536)
+            if self.channel.recv_ready() or self.channel.eof_received or self.channel.closed:
+                data = self.channel.recv(len(buffer))
+                buffer[: len(data)] = data
+                self.received += len(data)
+                return len(data)
+            select.select([self.channel], [], [], 0.5)
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            chunks = []
+            while chunk := self.read(CHUNK):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        buffer = bytearray(size)
+        got = self.readinto(buffer)
+        return bytes(buffer[:got])
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _run_bytes(session: "Session", script: str, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+    out, err = io.BytesIO(), io.BytesIO()
+    code = session.exec(script, stdout=out.write, stderr=err.write, stdin=stdin)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _finish(channel: "paramiko.Channel", stderr: bytearray, session: "Session", what: str) -> int:
+    """Wait for the command's exit status, collecting stderr; a dropped connection raises."""
+    while not channel.exit_status_ready():
+        if channel.recv_stderr_ready():
+            stderr += channel.recv_stderr(65536)
+        elif channel.recv_ready():
+            channel.recv(65536)
+        elif channel.closed or not session.transport.is_active():
+            raise errors.SessionClosed(what)
+        else:
+            select.select([channel], [], [], 0.2)
+    while channel.recv_stderr_ready():
+        stderr += channel.recv_stderr(65536)
+    return channel.recv_exit_status()
+
+
+def _raise_transfer(dest: str, code: int, stderr: bytes) -> None:
+    text = stderr.decode("utf-8", "replace")
+    if "No space left on device" in text or "Disk quota exceeded" in text:
+        raise errors.RemoteDiskFull(dest, text)
+    raise errors.TransferError(
+        f"the push to {dest} failed on the VM (exit {code}): {_tail(stderr)}. The previous tree is unchanged.",
+        text,
+    )
+
+
+def _tail(stderr: bytes, lines: int = 5) -> str:
+    text = stderr.decode("utf-8", "replace").strip()
+    return " | ".join(text.splitlines()[-lines:]) or "no error output"
