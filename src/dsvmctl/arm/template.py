@@ -1117,3 +1117,39 @@ def expand(
     supplied = load_parameters(parameters) if parameters else {}
     deployment = _Deployment(template, supplied, context or DeploymentContext(), resolver, warnings=[])
     return deployment.run()
+
+
+def example_parameter_values(template: dict, supplied: dict | None = None) -> dict[str, dict]:
+    """Values for required parameters that have none, so a template can be expanded and
+    linted before its user has chosen them. Respects allowedValues, lengths and ranges;
+    secure strings get a generated password-like value. Returns `{"name": {"value": v}}`."""
+    given = {k.lower() for k in load_parameters(supplied)} if supplied else set()
+    out: dict[str, dict] = {}
+    for name, decl in (template.get("parameters") or {}).items():
+        if name.lower() in given or not isinstance(decl, dict) or "defaultValue" in decl or decl.get("nullable"):
+            continue
+        out[name] = {"value": _example_value(name, decl)}
+    return out
+
+
+def _example_value(name: str, decl: dict) -> Any:
+    allowed = decl.get("allowedValues")
+    ptype = str(decl.get("type", "string")).lower()
+    if isinstance(allowed, list) and allowed:
+        return [allowed[0]] if ptype == "array" else allowed[0]
+    low, high = decl.get("minLength"), decl.get("maxLength")
+    if ptype in ("string", "securestring"):
+        base = "Example-Secret-Passw0rd!" if ptype == "securestring" else "x" + re.sub(r"[^a-z0-9]", "", name.lower())
+        if is_int(low) and len(base) < low:
+            base = base + "x" * (low - len(base))
+        if is_int(high) and len(base) > high:
+            base = base[:high]
+        return base
+    if ptype == "int":
+        low, high = decl.get("minValue"), decl.get("maxValue")
+        return low if is_int(low) else (min(1, high) if is_int(high) else 1)
+    if ptype == "bool":
+        return False
+    if ptype == "array":
+        return ["x"] * (low if is_int(low) else 0)
+    return {}
