@@ -1,0 +1,30 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path | None:
+    """../shared beside the checkout (CI lays it there); None on a user's fresh clone."""
+    candidate = Path(os.environ.get("DSVMCTL_SHARED_DIR", REPO.parent / "shared"))
+    return candidate if candidate.is_dir() else None
+
+
+def require_shared(*parts: str) -> Path:
+    base = shared_dir()
+    if base is None or not base.joinpath(*parts).exists():
+        pytest.skip(f"shared test data {'/'.join(parts)} not found beside the checkout "
+                    "(../shared); these tests use real Azure examples that the project does not ship")
+    return base.joinpath(*parts)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    """Never touch the user's real state directory."""
+    monkeypatch.setenv("DSVMCTL_HOME", str(tmp_path / "dsvmctl-home"))
