@@ -116,6 +116,14 @@ class Emulator:
             except ConnectionResetFault:
                 self.request_log.append((request.method, request.path, 0))
                 raise
+            except (TypeError, AttributeError, KeyError, ValueError) as exc:
+                if not request.body:
+                    raise
+                # A body whose shape no validator anticipated (a number where an object belongs,
+                # ...): the client's input, so a 400 like ARM's deserialization error, never a 500.
+                response = ArmError(400, "InvalidRequestContent",
+                                    "The request content was invalid and could not be deserialized: "
+                                    f"unexpected value ({type(exc).__name__}).").response()
             except Exception:  # a bug in the emulator: never leak a traceback to the client
                 self.last_internal_error = traceback.format_exc()
                 response = ArmError(500, "InternalServerError",

@@ -37,6 +37,9 @@ def tracked_body(call: Call, resource_type: str, name: str, resource_id: str,
     if not location:
         raise ArmError(400, "LocationRequired",
                        "The location property is required for this definition.", target="location")
+    if not isinstance(location, str):
+        raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be "
+                       "deserialized: 'location' must be a string.", target="location")
     tags = body.get("tags", (existing or {}).get("tags"))
     if tags is not None and not isinstance(tags, dict):
         raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be "

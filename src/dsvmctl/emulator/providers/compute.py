@@ -86,7 +86,9 @@ class ComputeProvider(Provider):
     def resolve_size(self, location: str, name: Any, target: str = "hardwareProfile.vmSize") -> Size:
         if not name:
             raise missing_property(target)
-        size = lookup(str(name))
+        if not isinstance(name, str):
+            raise ArmError(400, "InvalidParameter", f"The value of parameter {target} is invalid.", target=target)
+        size = lookup(name)
         if size is None:
             raise ArmError(400, "InvalidParameter", f"The value {name} provided for the VM size is not valid. "
                            "Find the sizes offered with the list available sizes API.", target=target)
