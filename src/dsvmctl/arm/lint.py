@@ -344,16 +344,12 @@ def _literal_through_variables(value: Any, template: dict) -> bool:
     return False
 
 
-def _raw_template_for(res: Resource, template: dict) -> dict:
-    return template  # nested templates are rare in DSVM templates; the outer variables are the usual home
-
-
 def check_literal_admin_username(template, expansion, resources) -> Iterable[Finding]:
     for res in _vms(resources):
         raw_props = _ci(res.raw, "properties") or {}
         raw_os = _ci(raw_props, "virtualMachineProfile", "osProfile") if _t(res) == VMSS else _ci(raw_props, "osProfile")
         value = _ci(raw_os, "adminUsername")
-        if _literal_through_variables(value, _raw_template_for(res, template)):
+        if _literal_through_variables(value, template):
             _, _, _, base = _vm_parts(res)
             yield Finding(
                 "DSVM004", "warning",

@@ -803,10 +803,10 @@ class _Deployment:
                 "guard the reference with if() on the same condition.",
                 scope.path,
             )
-        owner = inst.decl
-        if scope.referrer is not None and scope.referrer is not inst and any(inst is i for i in self.instances):
-            scope.referrer.deps.append(inst)  # reference() implies a dependency, as in ARM
-        body = (self if any(inst is i for i in self.instances) else self.outer).body(inst)  # type: ignore[union-attr]
+        mine = any(inst is i for i in self.instances)
+        if mine and scope.referrer is not None and scope.referrer is not inst:
+            scope.referrer.deps.append(inst)  # reference() implies a dependency, as ARM infers it
+        body = (self if mine else self.outer).body(inst)  # type: ignore[union-attr]
         origin = f"reference('{inst.id}')"
         properties = DeployTimeObject(dict(body.get("properties") or {}), origin)
         if inst.nested is not None:
@@ -816,7 +816,6 @@ class _Deployment:
             return properties
         full_body = DeployTimeObject({**body, "properties": properties}, origin)
         full_body.update(id=inst.id, name=inst.name, type=inst.type)
-        del owner
         return full_body
 
     def resource_info(self, symbol: str, scope: Scope) -> dict:
@@ -892,15 +891,15 @@ class _Deployment:
                 continue
             if "copy" in spec:
                 copy_spec = spec["copy"]
-                value = expand_copy_block({"name": "__output", **copy_spec}, scope.at(join_path(path, "copy")), loops=True) \
-                    if isinstance(copy_spec, dict) else None
-                if value is None:
-                    raise TemplateError("InvalidTemplate", "an output copy needs 'count' and 'input'.", path)
-                # copyIndex() without a name refers to the output loop
+                copy_path = join_path(path, "copy")
+                if not isinstance(copy_spec, dict) or "input" not in copy_spec:
+                    raise TemplateError("InvalidTemplate", "an output copy needs 'count' and 'input'.", copy_path)
+                count = copy_count(copy_spec, scope.at(copy_path))
+                # copyIndex() without a loop name refers to the output loop
                 value = [
-                    evaluate_value(copy_spec["input"], Scope(self, where="outputs", path=join_path(path, "copy"),
-                                                             copy={"": i, "__output": i}), loops=True)
-                    for i in range(len(value))
+                    evaluate_value(copy_spec["input"], Scope(self, where="outputs", path=join_path(copy_path, "input"),
+                                                             copy={"": i}), loops=True)
+                    for i in range(count)
                 ]
             elif "value" in spec:
                 value = evaluate_value(spec["value"], scope.at(join_path(path, "value")), loops=True)
