@@ -12,16 +12,22 @@ from .template import (
     load_parameters,
     load_template,
 )
+from .lint import Finding, lint
+from .validate import exit_code, validate_paths
 
 __all__ = [
     "DeploymentContext",
     "Expansion",
     "ExpansionWarning",
+    "Finding",
     "Resource",
     "TemplateError",
     "TemplateFileError",
     "example_parameter_values",
+    "exit_code",
     "expand",
     "load_parameters",
     "load_template",
+    "lint",
+    "validate_paths",
 ]
