@@ -183,11 +183,12 @@ def plan(local: Manifest, remote: Manifest, root: Path, cache: HashCache | None 
                 unchanged += 1
             else:
                 send.append(relpath)
-    # A path whose type changed is deleted first so the new one can take its place.
+    # A path whose type changed is deleted first so the new one can take its place. Paths that
+    # could leave the tree (a tampered stored manifest) are never deleted.
     delete = [
         p
         for p, old in remote.entries.items()
-        if p not in local.entries or local.entries[p].kind != old.kind
+        if (p not in local.entries or local.entries[p].kind != old.kind) and is_safe_relpath(p)
     ]
     return Plan(send=send, delete=_outermost(delete), unchanged=unchanged)
 
@@ -200,3 +201,8 @@ def _outermost(paths: list[str]) -> list[str]:
             continue
         kept.append(path)
     return kept
+
+
+def is_safe_relpath(path: str) -> bool:
+    parts = path.split("/")
+    return bool(path) and not path.startswith("/") and ".." not in parts and "" not in parts and "." not in parts

@@ -68,15 +68,27 @@ def probe_script(dest: str) -> str:
     )
 
 
-def prepare_script(paths: DestPaths) -> str:
+# Deletion lists up to this size travel inside the script itself (saving one exec round trip);
+# longer ones go on the prepare step's stdin.
+INLINE_DELETIONS_MAX = 32 * 1024
+
+
+def _prepare_lines(paths: DestPaths, deletions: list[str] | None) -> str:
     """Clean leftovers of interrupted pushes, make the staging copy, apply deletions.
 
-    Deletions (NUL-separated paths relative to the tree) arrive on stdin.
+    With `deletions=None` they are read from stdin (NUL-separated, relative to the tree).
+    Ends with the working directory back at the parent.
     """
     name, stage = _q(paths.name), _q(paths.stage)
-    return f"""set -e
-mkdir -p -- {_q(paths.parent)}
+    if deletions is None:
+        delete = "xargs -0 -r rm -rf --"
+    else:
+        delete = "\n".join(
+            "rm -rf -- " + " ".join(_q(p) for p in deletions[i : i + 100]) for i in range(0, len(deletions), 100)
+        ) or ":"
+    return f"""mkdir -p -- {_q(paths.parent)}
 cd -- {_q(paths.parent)}
+top=$PWD
 cur=
 if [ -L {name} ]; then cur=$(readlink -- {name}); fi
 for old in {name}.staging-* {name}.link-* {name}.gen-* {name}.pre-dsvmctl-*; do
@@ -88,8 +100,30 @@ elif [ -d {name} ]; then cp -al -- {name} {stage}
 else mkdir -- {stage}
 fi
 cd -- {stage}
-xargs -0 -r rm -rf -- 
+{delete}
+cd ..
 """
+
+
+def inline_deletions_fit(deletions: list[str]) -> bool:
+    return sum(len(p) + 3 for p in deletions) <= INLINE_DELETIONS_MAX
+
+
+def prepare_script(paths: DestPaths) -> str:
+    """The prepare step alone, deletions on stdin (SFTP pushes, very long deletion lists)."""
+    return "set -e\n" + _prepare_lines(paths, None)
+
+
+def push_tar_script(paths: DestPaths, deletions: list[str]) -> str:
+    """Prepare, extract the tar on stdin into staging, switch: one exec for the whole push.
+    On any failure the staging copy is removed and the current tree is untouched."""
+    stage = _q(paths.stage)
+    return f"""set -e
+stage={stage}
+trap '[ -z "$top" ] || rm -rf -- "$top/$stage"' EXIT
+top=
+{_prepare_lines(paths, deletions)}tar -x -p --no-same-owner -f - -C {stage}
+{_switch_lines(paths)}"""
 
 
 def _switch_lines(paths: DestPaths) -> str:

@@ -116,6 +116,8 @@ def connect(
         except OSError as exc:
             last_reason = _describe_socket_error(exc)
             continue
+        # Without this, Nagle + delayed ACK add ~40 ms to every channel open.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         transport = paramiko.Transport(
             sock, default_window_size=WINDOW_SIZE, default_max_packet_size=MAX_PACKET_SIZE
         )

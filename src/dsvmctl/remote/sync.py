@@ -100,11 +100,16 @@ def push(
         return PushSummary(dest_dir, 0, 0, 0, work.unchanged, time.monotonic() - started, "none")
 
     paths = posix.DestPaths.of(dest_dir, uuid.uuid4().hex[:12])
-    _prepare(session, paths, work.delete)
     use_tar = method == "tar" or (method == "auto" and has_tar)
-    if use_tar:
-        sent = _send_tar(session, paths, root, local, work, cache, progress)
+    if use_tar and posix.inline_deletions_fit(work.delete):
+        # The common case: the whole update is one exec channel carrying one tar stream.
+        script = posix.push_tar_script(paths, work.delete)
+        sent = _send_tar(session, paths, script, root, local, work, cache, progress)
+    elif use_tar:
+        _prepare(session, paths, work.delete)
+        sent = _send_tar(session, paths, posix.apply_tar_script(paths), root, local, work, cache, progress)
     else:
+        _prepare(session, paths, work.delete)
         sent = _send_sftp(session, paths, root, local, work, cache, progress)
     cache.save(set(local.entries))
     files = sum(1 for p in work.send if local.entries[p].kind == "file")
@@ -134,13 +139,14 @@ def _prepare(session: "Session", paths: posix.DestPaths, delete: list[str]) -> N
 def _send_tar(
     session: "Session",
     paths: posix.DestPaths,
+    script: str,
     root: Path,
     local: Manifest,
     work: Plan,
     cache: HashCache,
     progress: ProgressCallback | None,
 ) -> int:
-    channel = session.open_exec(posix.apply_tar_script(paths))
+    channel = session.open_exec(script)
     stderr = bytearray()
     counter = _Counter()
     try:
@@ -373,9 +379,29 @@ class _ChannelReader(io.RawIOBase):
 
 
 def _run_bytes(session: "Session", script: str, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
-    out, err = io.BytesIO(), io.BytesIO()
-    code = session.exec(script, stdout=out.write, stderr=err.write, stdin=stdin)
-    return code, out.getvalue(), err.getvalue()
+    """Run one of our own short scripts on a bare channel (no process-group wrapper: closing
+    the channel is enough to end them, and it saves a shell start)."""
+    channel = session.open_exec(script)
+    out, err = bytearray(), bytearray()
+    try:
+        if stdin:
+            channel.sendall(stdin)
+        channel.shutdown_write()
+        while not (channel.eof_received or channel.closed):
+            if channel.recv_ready():
+                out += channel.recv(65536)
+            elif channel.recv_stderr_ready():
+                err += channel.recv_stderr(65536)
+            elif not session.transport.is_active():
+                raise errors.SessionClosed("a push step")
+            else:
+                select.select([channel], [], [], 0.2)
+        while channel.recv_ready():
+            out += channel.recv(65536)
+        code = _finish(channel, err, session, "a push step")
+    finally:
+        channel.close()
+    return code, bytes(out), bytes(err)
 
 
 def _finish(channel: "paramiko.Channel", stderr: bytearray, session: "Session", what: str) -> int:
