@@ -113,18 +113,8 @@ def dispatch(em: "Emulator", request: Request) -> Response:
     segments = [s for s in request.path.split("/") if s]
     lower = [s.lower() for s in segments]
 
-    # Paths under a provider namespace: resource group or subscription scope.
-    if len(lower) >= 5 and lower[0] == "subscriptions" and lower[2] == "resourcegroups" and lower[4] == "providers":
-        if len(lower) < 6:
-            raise _unknown_path(request)
-        _check_subscription(em, segments[1])
-        return _dispatch_namespace(em, request, "rg", segments[5], segments[6:], resource_group=segments[3])
-    if len(lower) >= 4 and lower[0] == "subscriptions" and lower[2] == "providers" and len(lower) > 4:
-        _check_subscription(em, segments[1])
-        return _dispatch_namespace(em, request, "sub", segments[3], segments[4:])
-
-    # Everything else (subscriptions, tenants, resource groups, provider registration) is
-    # Microsoft.Resources' and matched against the whole path.
+    # Subscriptions, tenants, resource groups and provider registration are Microsoft.Resources'
+    # and matched against the whole path first.
     resources = em.providers["microsoft.resources"]
     for route in resources.routes:
         if route.scope != "root":
@@ -137,6 +127,17 @@ def dispatch(em: "Emulator", request: Request) -> Response:
             return route.handler(Call(em, request, params, resource_group=params.get("rg")))
     if any(route.scope == "root" and route.match(segments) is not None for route in resources.routes):
         raise _method_not_allowed(request)
+
+    # Paths under a provider namespace: resource group or subscription scope.
+    if len(lower) >= 5 and lower[0] == "subscriptions" and lower[2] == "resourcegroups" and lower[4] == "providers":
+        if len(lower) < 6:
+            raise _unknown_path(request)
+        _check_subscription(em, segments[1])
+        return _dispatch_namespace(em, request, "rg", segments[5], segments[6:], resource_group=segments[3])
+    if len(lower) >= 4 and lower[0] == "subscriptions" and lower[2] == "providers" and len(lower) > 4:
+        _check_subscription(em, segments[1])
+        return _dispatch_namespace(em, request, "sub", segments[3], segments[4:])
+
     raise _unknown_path(request)
 
 
