@@ -2,7 +2,7 @@
 
 Data is generated on the CPU with its own torch.Generator, so the same seed gives the same
 data on every device, and then moved to the training device once. Training cycles through a
-small pool of pre-built batches, so the timed loop measures the model, not the data pipeline.
+pool of up to 16 pre-built batches, so the timed loop measures the model, not the data pipeline.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def markov_lm_batches(*, n_batches: int, batch_size: int, seq_len: int, vocab_si
 
 
 def pattern_image_batches(*, n_batches: int, batch_size: int, image_size: int, in_channels: int,
-                          num_classes: int, seed: int, noise: float = 1.0
+                          num_classes: int, seed: int, noise: float = 2.0
                           ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Images = a class-specific smooth random pattern * random contrast + Gaussian noise.
 

@@ -43,7 +43,7 @@ PRESETS: dict[str, dict[str, dict]] = {
                       batch_size=256, steps=20, warmup=5, lr=1e-3),
     },
 }
-POOL_BATCHES = 4  # distinct synthetic batches cycled through during training
+POOL_BATCHES = 16  # at most this many distinct synthetic batches, cycled through in training
 LR_WARMUP_STEPS = 5
 
 
@@ -67,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto picks cuda when available")
     p.add_argument("--precision", choices=["auto", "fp32", "tf32", "bf16", "fp16"], default="auto",
-                   help="auto: bf16 autocast on GPUs with bf16 (Ampere+), fp16+GradScaler on older "
-                        "GPUs; on CPU bf16 autocast if it has AVX512-BF16/AMX, else fp32. tf32 = fp32 with TF32 tensor-core matmuls (CUDA only)")
+                   help="auto: bf16 autocast on GPUs with bf16 (Ampere+), fp16+GradScaler on "
+                        "older GPUs; on CPU bf16 autocast if it has AVX512-BF16/AMX, else fp32. "
+                        "tf32 = fp32 with TF32 tensor-core matmuls (CUDA only)")
     p.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
                    help="torch.compile the model; auto = on for CUDA, off on CPU")
     p.add_argument("--steps", type=int, default=None, help="timed training steps (preset default)")
@@ -221,11 +222,12 @@ def resolve_compile(requested: str, device) -> bool:
 
 def build(args, torch, models, flops, data, device):
     """Model, synthetic batches (on device) and the counted FLOPs per step."""
+    n_pool = min(POOL_BATCHES, args.warmup + args.steps)
     if args.model == "transformer":
         cfg = models.GPTConfig(vocab_size=args.vocab_size, seq_len=args.seq_len, d_model=args.d_model,
                                n_layers=args.n_layers, n_heads=args.n_heads)
         model = models.GPT(cfg)
-        batches = data.markov_lm_batches(n_batches=POOL_BATCHES, batch_size=args.batch_size,
+        batches = data.markov_lm_batches(n_batches=n_pool, batch_size=args.batch_size,
                                          seq_len=args.seq_len, vocab_size=args.vocab_size, seed=args.seed)
         fps = flops.gpt_train_flops(batch_size=args.batch_size, seq_len=args.seq_len, d_model=args.d_model,
                                     n_layers=args.n_layers, vocab_size=args.vocab_size, mlp_ratio=cfg.mlp_ratio)
@@ -233,7 +235,7 @@ def build(args, torch, models, flops, data, device):
         cfg = models.ResNetConfig(num_classes=args.num_classes, image_size=args.image_size,
                                   width=args.width, blocks=list(args.blocks))
         model = models.ResNet(cfg)
-        batches = data.pattern_image_batches(n_batches=POOL_BATCHES, batch_size=args.batch_size,
+        batches = data.pattern_image_batches(n_batches=n_pool, batch_size=args.batch_size,
                                              image_size=args.image_size, in_channels=cfg.in_channels,
                                              num_classes=args.num_classes, seed=args.seed)
         fps = flops.resnet_train_flops(batch_size=args.batch_size, image_size=args.image_size,
@@ -385,7 +387,8 @@ def run(args, t_start: float) -> dict:
         "step_time_ms_mean": statistics.fmean(timed_ms),
         "samples_per_s_wall": args.batch_size * args.steps / timed_wall_s,
         "flops_per_step": flops_per_step,
-        "flops_convention": "analytic matmul/conv FLOPs, 2 per MAC; fwd+bwd = 3x forward (CNN stem 2x: no input grad); full TxT attention",
+        "flops_convention": "analytic matmul/conv FLOPs, 2 per MAC; fwd+bwd = 3x forward "
+                            "(CNN stem 2x: no input grad); full TxT attention",
         "achieved_tflops": achieved,
         "peak_tflops": peak,
         "mfu": achieved / peak if peak else None,

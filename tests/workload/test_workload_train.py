@@ -17,7 +17,7 @@ WORKLOADS = Path(__file__).resolve().parents[2] / "workloads"
 TINY_LM = ["--model", "transformer", "--d-model", "64", "--n-layers", "2", "--n-heads", "2",
            "--seq-len", "64", "--batch-size", "8", "--device", "cpu"]
 TINY_CNN = ["--model", "cnn", "--width", "16", "--blocks", "1,1", "--image-size", "16",
-            "--batch-size", "16", "--device", "cpu"]
+            "--batch-size", "16", "--lr", "1e-2", "--device", "cpu"]
 
 
 def run_train(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
