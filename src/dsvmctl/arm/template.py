@@ -40,7 +40,9 @@ PARAMETER_TYPES = {
 }
 SECURE_TYPES = ("securestring", "secureobject")
 # Keys of a resource declaration that are instructions to ARM rather than part of its body.
-_DECLARATION_KEYS = {"type", "name", "condition", "copy", "dependsOn", "resources", "comments", "existing", "scope"}
+_DECLARATION_KEYS = {
+    "type", "name", "condition", "copy", "dependsOn", "resources", "comments", "metadata", "existing", "scope",
+}
 
 
 @dataclass
