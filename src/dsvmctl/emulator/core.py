@@ -184,6 +184,9 @@ class Emulator:
                 self.finish(op)
 
     def finish(self, op: Operation) -> None:
+        # Out of "InProgress" first: a finalizer may send requests of its own (a deployment
+        # creates its resources), which must not finish this operation a second time.
+        op.status = "Finalizing"
         if op.finalizer:
             self.finalizers[op.finalizer](self, op)
         op.status = "Failed" if op.error else "Succeeded"

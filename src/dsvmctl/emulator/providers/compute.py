@@ -57,6 +57,11 @@ class ComputeProvider(Provider):
         r("GET", "rg", "virtualMachines/{vm}/vmSizes", self.available_sizes)
         for action in ("start", "powerOff", "restart", "deallocate", "runCommand"):
             r("POST", "rg", f"virtualMachines/{{vm}}/{action}", self._power_action(action))
+        for child in ("runCommands", "extensions"):
+            r("PUT", "rg", f"virtualMachines/{{vm}}/{child}/{{name}}", self._child_writer(child))
+            r("GET", "rg", f"virtualMachines/{{vm}}/{child}/{{name}}", self._child_getter(child))
+            r("DELETE", "rg", f"virtualMachines/{{vm}}/{child}/{{name}}", self._child_deleter(child))
+            r("GET", "rg", f"virtualMachines/{{vm}}/{child}", self._child_lister(child))
         r("PUT", "rg", "disks/{disk}", self.put_disk)
         r("PATCH", "rg", "disks/{disk}", self.patch_disk)
         r("GET", "rg", "disks/{disk}", self.get_disk)
@@ -379,6 +384,49 @@ class ComputeProvider(Provider):
             if action == "start" and power != "running":
                 self._maybe_allocation_failure(call, op)
             return Response(202, None, self._async_headers(call, op, location=True))
+        return handler
+
+    # -- VM children: managed run commands and extensions --------------------------------------------
+
+    def _child_writer(self, child: str):
+        def handler(call: Call) -> Response:
+            vm = self._vm(call)
+            check_name(call.params["name"])
+            child_id = f"{vm['id']}/{child}/{call.params['name']}"
+            existing = call.em.get(child_id)
+            body = tracked_body(call, f"{VM_TYPE}/{child}", call.params["name"], child_id, existing)
+            props = dict(properties_of(call))
+            props["provisioningState"] = "Creating"
+            body["properties"] = props
+            call.em.put(body)
+            op = call.em.start_operation("microsoft.compute", vm["location"], "compute.vm_child", child_id=child_id,
+                                         vm_id=vm["id"], kind=child)
+            return Response(201 if existing is None else 200, call.em.public(body), self._async_headers(call, op))
+        return handler
+
+    def _child_id(self, call: Call, child: str) -> str:
+        return f"{self._vm_id(call)}/{child}/{call.params['name']}"
+
+    def _child_getter(self, child: str):
+        def handler(call: Call) -> Response:
+            self._vm(call)
+            return Response(200, call.em.public(get_or_404(call, self._child_id(call, child), f"{VM_TYPE}/{child}",
+                                                           call.params["name"])))
+        return handler
+
+    def _child_deleter(self, child: str):
+        def handler(call: Call) -> Response:
+            self._vm(call)
+            if call.em.get(self._child_id(call, child)) is None:
+                return Response(204)
+            call.em.delete(self._child_id(call, child))
+            return Response(200)
+        return handler
+
+    def _child_lister(self, child: str):
+        def handler(call: Call) -> Response:
+            prefix = f"{self._vm(call)['id']}/{child}/".lower()
+            return list_response([call.em.public(b) for k, b in call.em.resources.items() if k.startswith(prefix)])
         return handler
 
     def _maybe_allocation_failure(self, call: Call, op) -> None:
@@ -758,18 +806,8 @@ def _finish_power(em, op) -> None:
 
 def _run_command(em, vm: dict[str, Any], command: dict[str, Any]) -> dict[str, Any]:
     script = "\n".join(command.get("script") or [])
-    result = None
-    for hook in em.hooks:
-        runner = getattr(hook, "run_command", None)
-        if runner:
-            result = runner(em, vm=vm, script=script, command_id=command.get("commandId", ""))
-            if result is not None:
-                break
-    if result is None:
-        # No guest behind this VM (the in-process emulator): say so rather than invent output.
-        stdout, stderr = "", "dsvmctl emulator: this VM has no guest attached; the script was not run."
-    else:
-        stdout, stderr = result
+    # No guest behind the VM (the in-process emulator): the output says so rather than invent one.
+    stdout, stderr = _guest_output(em, vm, script, command.get("commandId", ""))
     if str(command.get("commandId", "")).lower().startswith("runpowershell"):
         return {"value": [
             {"code": "ComponentStatus/StdOut/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded",
@@ -779,6 +817,30 @@ def _run_command(em, vm: dict[str, Any], command: dict[str, Any]) -> dict[str, A
     return {"value": [{"code": "ProvisioningState/succeeded", "level": "Info",
                        "displayStatus": "Provisioning succeeded",
                        "message": f"Enable succeeded: \n[stdout]\n{stdout}\n[stderr]\n{stderr}\n"}]}
+
+
+def _finish_vm_child(em, op) -> None:
+    child = em.get(op.args["child_id"])
+    if child is None:
+        return
+    child["properties"]["provisioningState"] = "Succeeded"
+    if op.args["kind"] == "runCommands":
+        vm = em.get(op.args["vm_id"])
+        source = child["properties"].get("source") or {}
+        script = source.get("script") or ""
+        stdout, stderr = _guest_output(em, vm, script, "RunShellScript" if vm and em.meta_of(vm["id"]).get(
+            "os_type") != "Windows" else "RunPowerShellScript")
+        child["properties"]["instanceView"] = {"executionState": "Succeeded", "exitCode": 0, "output": stdout,
+                                               "error": stderr, "startTime": op.start_time, "endTime": utc_now()}
+
+
+def _guest_output(em, vm, script: str, command_id: str) -> tuple[str, str]:
+    for hook in em.hooks:
+        runner = getattr(hook, "run_command", None)
+        result = runner(em, vm=vm, script=script, command_id=command_id) if runner and vm else None
+        if result is not None:
+            return result
+    return "", "dsvmctl emulator: this VM has no guest attached; the script was not run."
 
 
 def _finish_vm_deleted(em, op) -> None:
@@ -828,6 +890,7 @@ def register(em) -> ComputeProvider:
         "compute.vm_updated": _finish_updated,
         "compute.power": _finish_power,
         "compute.vm_deleted": _finish_vm_deleted,
+        "compute.vm_child": _finish_vm_child,
         "compute.disk_deleted": _finish_disk_deleted,
     })
     return ComputeProvider(em)

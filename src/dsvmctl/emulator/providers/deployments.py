@@ -1,7 +1,405 @@
-"""Microsoft.Resources/deployments: filled in by the ARM engine work (issue 3)."""
+"""Microsoft.Resources/deployments: expand a template with the `arm` engine and create its
+resources, in dependency order, through the emulator's own providers.
+
+PUT answers 201 `Accepted` with an Azure-AsyncOperation under
+`.../deployments/{name}/operationStatuses/{id}`; the resources are created when the operation
+completes, and a failing resource fails the deployment with `DeploymentFailed` and its details.
+validate and what-if use the same expansion; what-if compares it with the current state.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from ..core import utc_now
+from ..routing import Call
+from ..wire import ArmError, Request, Response
+
+DEPLOYMENT_TYPE = "Microsoft.Resources/deployments"
+# Keys of a template resource that describe the deployment, not the resource's wire body.
+_TEMPLATE_ONLY = {"type", "name", "apiversion", "dependson", "condition", "copy", "comments", "metadata",
+                  "resources", "scope", "existing", "import"}
+# Values ARM accepts on write but never returns: what-if cannot compare them.
+_WRITE_ONLY = {("properties", "osProfile", "adminPassword"), ("properties", "osProfile", "customData"),
+               ("properties", "userData")}
+
 
 def add_routes(provider) -> None:
-    return None
+    r = provider.route
+    r("PUT", "rg", "deployments/{name}", put_deployment)
+    r("GET", "rg", "deployments/{name}", get_deployment)
+    r("DELETE", "rg", "deployments/{name}", delete_deployment)
+    r("GET", "rg", "deployments", list_deployments)
+    r("POST", "rg", "deployments/{name}/validate", validate_deployment)
+    r("POST", "rg", "deployments/{name}/whatIf", what_if)
+    r("GET", "rg", "deployments/{name}/operations", list_operations)
+    # The SDK lists operations on the older path, without the provider segment.
+    r("GET", "root", "subscriptions/{sub}/resourcegroups/{rg}/deployments/{name}/operations", list_operations)
+    r("GET", "root", "subscriptions/{sub}/resourcegroups/{rg}/deployments/{name}/operations/{operation}",
+      get_operation)
+    r("GET", "rg", "deployments/{name}/exportTemplate", export_template)
+    r("GET", "rg", "deployments/{name}/operationStatuses/{op}", operation_status)
+    r("GET", "rg", "deployments/{name}/whatIfResults/{op}", what_if_result)
+    provider.em.finalizers["deployments.run"] = run_deployment
+
+
+class EmulatorResolver:
+    """Lets reference() in a template see resources that already exist in the emulator."""
+
+    def __init__(self, em) -> None:
+        self.em = em
+
+    def reference(self, resource_id: str, api_version: str | None, full: bool) -> dict | None:
+        body = self.em.get(resource_id)
+        if body is None:
+            return None
+        return self.em.public(body) if full else self.em.public(body.get("properties") or {})
+
+    def list_keys(self, resource_id: str, api_version: str | None) -> dict | None:
+        return None
+
+
+# -- expansion ---------------------------------------------------------------------------------
+
+def _template_and_parameters(call: Call) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    body = call.body_object()
+    props = body.get("properties")
+    if not isinstance(props, dict):
+        raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be "
+                       "deserialized: 'properties' is required.", target="properties")
+    template = props.get("template")
+    link = (props.get("templateLink") or {}).get("uri")
+    if template is None and link:
+        template = call.em.linked_templates.get(link)
+        if template is None:
+            raise ArmError(400, "InvalidContentLink", f"Unable to download deployment content from '{link}'. The "
+                           f"tracking Id is '{uuid.uuid4()}'. The emulator is offline: register the template with "
+                           "Emulator.linked_templates[uri] first.")
+    if not isinstance(template, dict):
+        raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be "
+                       "deserialized: the deployment needs 'properties.template' or 'properties.templateLink'.",
+                       target="properties.template")
+    mode = props.get("mode", "Incremental")
+    if mode not in ("Incremental", "Complete"):
+        raise ArmError(400, "InvalidDeploymentMode", f"The deployment mode '{mode}' is not valid. Use "
+                       "'Incremental' or 'Complete'.", target="properties.mode")
+    return template, props.get("parameters") or {}, props
+
+
+def _expand(call: Call, template: dict, parameters: dict, mode: str):
+    from ...arm import DeploymentContext, TemplateError, expand
+
+    group = call.em.resource_group(call.resource_group or "")
+    context = DeploymentContext(subscription_id=call.sub, tenant_id=call.em.tenant_id,
+                                resource_group=group["name"], location=group["location"],
+                                deployment_name=call.params["name"], mode=mode)
+    try:
+        return expand(template, parameters, context=context, resolver=EmulatorResolver(call.em))
+    except TemplateError as err:
+        raise ArmError(400, "InvalidTemplate", f"Deployment template validation failed: '{err.message}'.",
+                       target=err.path or None,
+                       details=[{"code": err.code, "message": err.message, "target": err.path}]) from None
+
+
+def _deployable(expansion) -> list:
+    """Resources to create, in order; nested deployments contribute their own resources."""
+    return [r for r in expansion.all_resources() if r.type.lower() != DEPLOYMENT_TYPE.lower()]
+
+
+def _wire_body(resource) -> dict[str, Any]:
+    body = {k: v for k, v in resource.body.items() if k.lower() not in _TEMPLATE_ONLY}
+    if resource.location is not None:
+        body["location"] = resource.location
+    return body
+
+
+def _deployment_id(call: Call) -> str:
+    return f"{call.rg_id()}/providers/Microsoft.Resources/deployments/{call.params['name']}"
+
+
+def _template_hash(template: dict) -> str:
+    return str(int(hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16], 16))
+
+
+def _public_parameters(expansion) -> dict[str, Any]:
+    out = {}
+    for name, value in expansion.parameters.items():
+        secure = name in expansion.secure_parameters
+        out[name] = {"type": "SecureString" if secure else type(value).__name__.replace("str", "String")
+                     .replace("int", "Int").replace("bool", "Bool").replace("dict", "Object")
+                     .replace("list", "Array")}
+        if not secure:
+            out[name]["value"] = value
+    return out
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+def put_deployment(call: Call) -> Response:
+    template, parameters, props = _template_and_parameters(call)
+    expansion = _expand(call, template, parameters, props.get("mode", "Incremental"))
+    deployment_id = _deployment_id(call)
+    existing = call.em.get(deployment_id)
+    if existing and existing["properties"]["provisioningState"] in ("Accepted", "Running"):
+        raise ArmError(409, "DeploymentActive", f"Unable to edit or replace deployment '{call.params['name']}': "
+                       "previous deployment from the same name is still active.")
+    resources = _deployable(expansion)
+    record = {
+        "id": deployment_id, "name": call.params["name"], "type": DEPLOYMENT_TYPE,
+        "properties": {
+            "templateHash": _template_hash(template), "parameters": _public_parameters(expansion),
+            "mode": props.get("mode", "Incremental"), "provisioningState": "Accepted",
+            "timestamp": utc_now(), "duration": "PT0S", "correlationId": str(uuid.uuid4()),
+            "providers": _providers(resources),
+            "dependencies": [{"id": r.id, "resourceType": r.type, "resourceName": r.name,
+                              "dependsOn": [{"id": d} for d in r.depends_on]} for r in resources if r.depends_on],
+            "validatedResources": [{"id": r.id} for r in resources],
+        },
+    }
+    if props.get("templateLink"):
+        record["properties"]["templateLink"] = props["templateLink"]
+    call.em.put(record)
+    meta = call.em.meta_of(deployment_id)
+    meta["plan"] = [{"id": r.id, "type": r.type, "name": r.name, "api_version": r.api_version,
+                     "body": _wire_body(r)} for r in resources]
+    meta["outputs"] = expansion.outputs
+    meta["mode"] = props.get("mode", "Incremental")
+    meta["template"] = template
+    meta["operations"] = []
+    op = call.em.start_operation("microsoft.resources", "global", "deployments.run", deployment_id=deployment_id)
+    url = (f"{call.request.base_url}{deployment_id}/operationStatuses/{op.id}?api-version={call.api_version}")
+    return Response(201 if existing is None else 200, call.em.public(record),
+                    {"Azure-AsyncOperation": url, **call.em.retry_after_headers()})
+
+
+def run_deployment(em, op) -> None:
+    """Create the planned resources in order, each through the emulator's own router."""
+    record = em.get(op.args["deployment_id"])
+    if record is None:
+        return
+    meta = em.meta_of(record["id"])
+    record["properties"]["provisioningState"] = "Running"
+    started = utc_now()
+    failures = []
+    for step in meta.get("plan", []):
+        version = step["api_version"] or "2025-04-01"
+        request = Request("PUT", f"https://management.azure.com{step['id']}?api-version={version}",
+                          {"content-type": "application/json"}, json.dumps(step["body"]).encode())
+        response = em.handle(request)
+        error = response.body.get("error") if isinstance(response.body, dict) and response.status >= 400 else None
+        if error is None:
+            error = _finish_child_operation(em, response)
+        meta["operations"].append(_operation_record(step, response.status, error, started))
+        if error:
+            failures.append({"code": error.get("code"), "message": error.get("message"), "target": step["id"]})
+            break  # ARM stops dependants; with one ordered list we stop at the first failure
+    if failures:
+        record["properties"]["provisioningState"] = "Failed"
+        record["properties"]["error"] = {
+            "code": "DeploymentFailed", "target": record["id"],
+            "message": "At least one resource deployment operation failed. Please list deployment operations for "
+                       "details. Please see https://aka.ms/arm-deployment-operations for usage details.",
+            "details": failures,
+        }
+        em.fail_operation(op, "DeploymentFailed", record["properties"]["error"]["message"])
+        op.error["details"] = failures
+        return
+    if meta.get("mode") == "Complete":
+        _delete_unlisted(em, record, {s["id"].lower() for s in meta["plan"]})
+    record["properties"]["provisioningState"] = "Succeeded"
+    record["properties"]["outputs"] = meta.get("outputs") or {}
+    record["properties"]["outputResources"] = [{"id": s["id"]} for s in meta["plan"]]
+    record["properties"]["duration"] = "PT1S"
+
+
+def _finish_child_operation(em, response: Response) -> dict | None:
+    """A created resource's own long-running operation is waited for (completed) here."""
+    url = response.headers.get("Azure-AsyncOperation", "")
+    op_id = url.split("/operations/")[-1].split("?")[0] if "/operations/" in url else None
+    child = em.operations.get(op_id) if op_id else None
+    if child is None:
+        return None
+    if child.status == "InProgress":
+        em.finish(child)
+    return child.error
+
+
+def unlisted_resources(em, group_id: str, keep: set[str]) -> list[dict[str, Any]]:
+    """What complete mode removes: top-level resources of the group the template does not list.
+    Resources another one manages (an attached OS disk) go with their manager, not on their own."""
+    prefix = group_id.lower() + "/providers/"
+    out = []
+    for key, body in em.resources.items():
+        top_level = key.startswith(prefix) and len(key[len(prefix):].split("/")) == 3
+        if top_level and key not in keep and body["type"] != DEPLOYMENT_TYPE and not body.get("managedBy"):
+            out.append(body)
+    return out
+
+
+def _delete_unlisted(em, record: dict, keep: set[str]) -> None:
+    group_id = record["id"].split("/providers/Microsoft.Resources/deployments/")[0]
+    for body in unlisted_resources(em, group_id, keep):
+        em.handle(Request("DELETE", f"https://management.azure.com{body['id']}?api-version=2025-04-01"))
+
+
+def _operation_record(step: dict, status: int, error: dict | None, started: str) -> dict[str, Any]:
+    op_id = uuid.uuid4().hex[:16].upper()
+    props: dict[str, Any] = {
+        "provisioningOperation": "Create", "provisioningState": "Failed" if error else "Succeeded",
+        "timestamp": utc_now(), "duration": "PT0S", "trackingId": str(uuid.uuid4()),
+        "statusCode": "Conflict" if error and status == 409 else ("BadRequest" if error else "OK"),
+        "targetResource": {"id": step["id"], "resourceType": step["type"], "resourceName": step["name"]},
+    }
+    if error:
+        props["statusMessage"] = {"status": "Failed", "error": error}
+    return {"id": f"{step['id']}/operations/{op_id}", "operationId": op_id, "properties": props}
+
+
+def _providers(resources) -> list[dict[str, Any]]:
+    by_namespace: dict[str, set[str]] = {}
+    for r in resources:
+        namespace, _, kind = r.type.partition("/")
+        by_namespace.setdefault(namespace, set()).add(kind)
+    return [{"namespace": ns, "resourceTypes": [{"resourceType": t, "locations": []} for t in sorted(kinds)]}
+            for ns, kinds in sorted(by_namespace.items())]
+
+
+def _deployment_or_404(call: Call) -> dict[str, Any]:
+    record = call.em.get(_deployment_id(call))
+    if record is None:
+        raise ArmError(404, "DeploymentNotFound", f"Deployment '{call.params['name']}' could not be found.")
+    return record
+
+
+def get_deployment(call: Call) -> Response:
+    return Response(200, call.em.public(_deployment_or_404(call)))
+
+
+def delete_deployment(call: Call) -> Response:
+    if call.em.get(_deployment_id(call)) is None:
+        return Response(204)
+    call.em.delete(_deployment_id(call))
+    return Response(200)
+
+
+def list_deployments(call: Call) -> Response:
+    prefix = f"{call.rg_id()}/providers/Microsoft.Resources/deployments/".lower()
+    return Response(200, {"value": [call.em.public(b) for k, b in call.em.resources.items() if k.startswith(prefix)]})
+
+
+def list_operations(call: Call) -> Response:
+    record = _deployment_or_404(call)
+    return Response(200, {"value": call.em.public(call.em.meta_of(record["id"]).get("operations", []))})
+
+
+def get_operation(call: Call) -> Response:
+    record = _deployment_or_404(call)
+    for operation in call.em.meta_of(record["id"]).get("operations", []):
+        if operation["operationId"].lower() == call.params["operation"].lower():
+            return Response(200, call.em.public(operation))
+    raise ArmError(404, "DeploymentOperationNotFound", f"Deployment operation '{call.params['operation']}' "
+                   "could not be found.")
+
+
+def export_template(call: Call) -> Response:
+    record = _deployment_or_404(call)
+    return Response(200, {"template": call.em.meta_of(record["id"]).get("template")})
+
+
+def operation_status(call: Call) -> Response:
+    op = call.em.operations.get(call.params["op"])
+    if op is None:
+        raise ArmError(404, "NotFound", f"The operation '{call.params['op']}' was not found.")
+    doc: dict[str, Any] = {"status": op.status}
+    if op.error:
+        doc["error"] = op.error
+    return Response(200, doc, call.em.retry_after_headers() if op.status == "InProgress" else {})
+
+
+def validate_deployment(call: Call) -> Response:
+    template, parameters, props = _template_and_parameters(call)
+    try:
+        expansion = _expand(call, template, parameters, props.get("mode", "Incremental"))
+    except ArmError as err:
+        raise ArmError(400, "InvalidTemplateDeployment", "The template deployment "
+                       f"'{call.params['name']}' is not valid according to the validation procedure. The tracking "
+                       f"id is '{uuid.uuid4()}'. See inner errors for details.",
+                       details=[err.envelope()["error"]]) from None
+    resources = _deployable(expansion)
+    return Response(200, {
+        "id": _deployment_id(call), "name": call.params["name"], "type": DEPLOYMENT_TYPE,
+        "properties": {"templateHash": _template_hash(template), "parameters": _public_parameters(expansion),
+                       "mode": props.get("mode", "Incremental"), "provisioningState": "Succeeded",
+                       "timestamp": utc_now(), "duration": "PT0S", "correlationId": str(uuid.uuid4()),
+                       "providers": _providers(resources), "dependencies": [],
+                       "validatedResources": [{"id": r.id} for r in resources]},
+    })
+
+
+def what_if(call: Call) -> Response:
+    template, parameters, props = _template_and_parameters(call)
+    expansion = _expand(call, template, parameters, props.get("mode", "Incremental"))
+    changes = []
+    planned = set()
+    for resource in _deployable(expansion):
+        planned.add(resource.id.lower())
+        changes.append(_change(call.em, resource))
+    if props.get("mode") == "Complete":
+        for body in unlisted_resources(call.em, call.rg_id(), planned):
+            changes.append({"resourceId": body["id"], "changeType": "Delete", "before": call.em.public(body)})
+    op = call.em.start_operation("microsoft.resources", "global")
+    op.result = {"status": "Succeeded", "properties": {"changes": changes}}
+    url = f"{call.request.base_url}{_deployment_id(call)}/whatIfResults/{op.id}?api-version={call.api_version}"
+    return Response(202, None, {"Location": url, **call.em.retry_after_headers()})
+
+
+def what_if_result(call: Call) -> Response:
+    op = call.em.operations.get(call.params["op"])
+    if op is None:
+        raise ArmError(404, "NotFound", f"The what-if result '{call.params['op']}' was not found.")
+    if op.status == "InProgress":
+        return Response(202, None, {"Location": call.request.url, **call.em.retry_after_headers()})
+    return Response(200, op.result)
+
+
+def _change(em, resource) -> dict[str, Any]:
+    after = {"id": resource.id, "name": resource.name, "type": resource.type, "apiVersion": resource.api_version,
+             **_wire_body(resource)}
+    existing = em.get(resource.id)
+    if existing is None:
+        return {"resourceId": resource.id, "changeType": "Create", "after": after}
+    delta = _delta(_wire_body(resource), existing, ())
+    return {"resourceId": resource.id, "changeType": "Modify" if delta else "NoChange",
+            "before": em.public(existing), "after": after, "delta": delta}
+
+
+def _delta(declared: Any, current: Any, path: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Differences in what the template declares (keys it does not mention are not compared)."""
+    if path in _WRITE_ONLY:
+        return []
+    if isinstance(declared, dict) and isinstance(current, dict):
+        lowered = {k.lower(): v for k, v in current.items()}
+        out = []
+        for key, value in declared.items():
+            if path + (key,) in _WRITE_ONLY:
+                continue
+            if key.lower() not in lowered:
+                out.append({"path": ".".join(path + (key,)), "propertyChangeType": "Create", "after": value})
+            else:
+                out.extend(_delta(value, lowered[key.lower()], path + (key,)))
+        return out
+    if isinstance(declared, list) and isinstance(current, list):
+        if len(declared) != len(current):
+            return [{"path": ".".join(path), "propertyChangeType": "Array", "before": current, "after": declared}]
+        out = []
+        for index, (a, b) in enumerate(zip(declared, current)):
+            out.extend(_delta(a, b, path + (str(index),)))
+        return out
+    same = declared == current or (isinstance(declared, str) and isinstance(current, str)
+                                   and declared.lower() == current.lower())
+    if same or (isinstance(declared, (int, float)) and str(declared) == str(current)):
+        return []
+    return [{"path": ".".join(path), "propertyChangeType": "Modify", "before": current, "after": declared}]
