@@ -88,12 +88,17 @@ def push(
     root = Path(src_dir)
     if not root.is_dir():
         raise errors.TransferError(f"nothing to push: {root} is not a directory.")
-    rules = IgnoreRules.from_file(root / ignore_file) if ignore_file else IgnoreRules()
-    cache_path = default_cache_path(root) if hash_cache is True else (hash_cache or None)
-    cache = HashCache(Path(cache_path) if cache_path else None)
-    local = scan(root, rules, cache)
-
-    has_tar, remote = _probe(session, dest_dir)
+    # Ask the VM for its state first and scan the local tree while its shell starts up.
+    probe = _start(session, posix.probe_script(dest_dir))
+    try:
+        rules = IgnoreRules.from_file(root / ignore_file) if ignore_file else IgnoreRules()
+        cache_path = default_cache_path(root) if hash_cache is True else (hash_cache or None)
+        cache = HashCache(Path(cache_path) if cache_path else None)
+        local = scan(root, rules, cache)
+    except BaseException:
+        probe.close()
+        raise
+    has_tar, remote = _read_probe(session, probe, dest_dir)
     work = plan(local, remote, root, cache)
     if not work.send and not work.delete:
         cache.save(set(local.entries))
@@ -121,8 +126,8 @@ def push(
 # -- steps --------------------------------------------------------------------------------------
 
 
-def _probe(session: "Session", dest_dir: str) -> tuple[bool, Manifest]:
-    code, out, err = _run_bytes(session, posix.probe_script(dest_dir))
+def _read_probe(session: "Session", channel: "paramiko.Channel", dest_dir: str) -> tuple[bool, Manifest]:
+    code, out, err = _collect(session, channel)
     if code != 0:
         raise errors.TransferError(f"cannot inspect {dest_dir} on the VM (exit {code}): {_tail(err)}", err)
     first, _, rest = out.partition(b"\n")
@@ -381,12 +386,24 @@ class _ChannelReader(io.RawIOBase):
 def _run_bytes(session: "Session", script: str, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
     """Run one of our own short scripts on a bare channel (no process-group wrapper: closing
     the channel is enough to end them, and it saves a shell start)."""
+    return _collect(session, _start(session, script, stdin))
+
+
+def _start(session: "Session", script: str, stdin: bytes | None = None) -> "paramiko.Channel":
     channel = session.open_exec(script)
-    out, err = bytearray(), bytearray()
     try:
         if stdin:
             channel.sendall(stdin)
         channel.shutdown_write()
+    except BaseException:
+        channel.close()
+        raise
+    return channel
+
+
+def _collect(session: "Session", channel: "paramiko.Channel") -> tuple[int, bytes, bytes]:
+    out, err = bytearray(), bytearray()
+    try:
         while not (channel.eof_received or channel.closed):
             if channel.recv_ready():
                 out += channel.recv(65536)
