@@ -38,7 +38,8 @@ def find_templates(path: Path) -> list[Path]:
     """Template files under a directory (parameter files and other JSON are skipped)."""
     found = []
     for candidate in sorted(path.rglob("*.json")):
-        if candidate.name.endswith(".parameters.json") or any(part.startswith(".") for part in candidate.parts):
+        hidden = any(part.startswith(".") for part in candidate.relative_to(path).parts)  # .git, .venv
+        if candidate.name.endswith(".parameters.json") or hidden:
             continue
         try:
             data = read_json_file(candidate)
