@@ -437,6 +437,12 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:
+        if type(e).__name__ != "OutOfMemoryError":
+            raise
+        print(f"train.py: error: out of memory with --batch-size {args.batch_size}; try a smaller "
+              f"batch or preset ({str(e).splitlines()[0]})", file=sys.stderr)
+        return 1
     write_json(args.out, metrics)
     print(f"train.py: {metrics['samples_per_s']:.1f} samples/s, {metrics['step_time_ms']:.1f} ms/step, "
           f"{metrics['achieved_tflops']:.3f} TFLOP/s -> {args.out}", file=sys.stderr)
