@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -31,6 +32,7 @@ def run_once(model: str, preset: str, device: str, seed: int, out: Path, extra: 
              python: str) -> dict:
     cmd = [python, "train.py", "--model", model, "--preset", preset, "--device", device,
            "--seed", str(seed), "--out", str(out), *extra]
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=WORKLOADS, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
@@ -39,6 +41,8 @@ def run_once(model: str, preset: str, device: str, seed: int, out: Path, extra: 
         raise SystemExit(f"bench_workload: {' '.join(cmd)} exited {proc.returncode}")
     metrics = json.loads(out.read_text())
     metrics["process_wall_s"] = elapsed  # includes interpreter start-up, as a user sees it
+    # Other processes on the host skew CPU timings; record the 1-minute load average with them.
+    metrics["loadavg_1m_before"] = load_before
     return metrics
 
 
@@ -81,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{model} run {r + 1}/{args.repeat}: {m['step_time_ms']:.1f} ms/step "
                   f"(p90 {m['step_time_ms_p90']:.1f}), {m['samples_per_s']:.1f} samples/s, "
                   f"{m['achieved_tflops']:.3f} TFLOP/s, MFU {mfu}, loss {m['initial_loss']:.3f}"
-                  f"->{m['final_loss']:.3f}, wall {m['process_wall_s']:.1f} s", flush=True)
+                  f"->{m['final_loss']:.3f}, wall {m['process_wall_s']:.1f} s, load {m['loadavg_1m_before']}",
+                  flush=True)
         first = runs[0]
         summary["models"][model] = {
             "device": first["device"], "device_name": first["device_name"],

@@ -176,3 +176,42 @@ def test_default_auto_device_is_cpu_here(tmp_path, train_module):
     out = tmp_path / "m.json"
     assert train_module.main([*TINY_LM[:-2], "--steps", "1", "--warmup", "0", "--out", str(out)]) == 0
     assert json.loads(out.read_text())["device"] == "cpu"
+
+
+class _FakeCuda:
+    """Just enough of torch.cuda for resolve_precision's capability decision."""
+
+    def __init__(self, capability, name):
+        self._cap, self._name = capability, name
+
+    def get_device_capability(self, device):
+        return self._cap
+
+    def get_device_name(self, device):
+        return self._name
+
+
+@pytest.mark.parametrize("capability,name,requested,expected", [
+    ((9, 0), "NVIDIA H200", "auto", "bf16"),
+    ((8, 0), "NVIDIA A100-SXM4-80GB", "auto", "bf16"),
+    ((7, 5), "Tesla T4", "auto", "fp16"),  # no bf16 tensor cores: fp16 + GradScaler
+    ((7, 0), "Tesla V100-SXM2-16GB", "auto", "fp16"),
+    ((9, 0), "NVIDIA H200", "fp32", "fp32"),
+    ((9, 0), "NVIDIA H200", "tf32", "tf32"),
+])
+def test_gpu_precision_choice(train_module, capability, name, requested, expected):
+    fake_torch = type("T", (), {"cuda": _FakeCuda(capability, name)})
+    assert train_module.resolve_precision(fake_torch, requested, torch.device("cuda", 0)) == expected
+
+
+def test_bf16_refused_on_pre_ampere_gpu(train_module):
+    fake_torch = type("T", (), {"cuda": _FakeCuda((7, 5), "Tesla T4")})
+    with pytest.raises(train_module.UsageError, match="bf16"):
+        train_module.resolve_precision(fake_torch, "bf16", torch.device("cuda", 0))
+
+
+def test_compile_choice(train_module):
+    cpu = torch.device("cpu")
+    assert train_module.resolve_compile("auto", cpu) is False
+    assert train_module.resolve_compile("on", cpu) is True
+    assert train_module.resolve_compile("off", torch.device("cuda", 0)) is False
