@@ -68,24 +68,10 @@ def probe_script(dest: str) -> str:
     )
 
 
-# Deletion lists up to this size travel inside the script itself (saving one exec round trip);
-# longer ones go on the prepare step's stdin.
-INLINE_DELETIONS_MAX = 32 * 1024
-
-
-def _prepare_lines(paths: DestPaths, deletions: list[str] | None) -> str:
-    """Clean leftovers of interrupted pushes, make the staging copy, apply deletions.
-
-    With `deletions=None` they are read from stdin (NUL-separated, relative to the tree).
-    Ends with the working directory back at the parent.
-    """
+def _prepare_lines(paths: DestPaths, delete_command: str) -> str:
+    """Clean leftovers of interrupted pushes, make the staging copy, apply deletions (read by
+    `delete_command` inside staging). Ends with the working directory back at the parent."""
     name, stage = _q(paths.name), _q(paths.stage)
-    if deletions is None:
-        delete = "xargs -0 -r rm -rf --"
-    else:
-        delete = "\n".join(
-            "rm -rf -- " + " ".join(_q(p) for p in deletions[i : i + 100]) for i in range(0, len(deletions), 100)
-        ) or ":"
     return f"""mkdir -p -- {_q(paths.parent)}
 cd -- {_q(paths.parent)}
 top=$PWD
@@ -100,30 +86,42 @@ elif [ -d {name} ]; then cp -al -- {name} {stage}
 else mkdir -- {stage}
 fi
 cd -- {stage}
-{delete}
+{delete_command}
 cd ..
 """
 
 
-def inline_deletions_fit(deletions: list[str]) -> bool:
-    return sum(len(p) + 3 for p in deletions) <= INLINE_DELETIONS_MAX
-
-
 def prepare_script(paths: DestPaths) -> str:
-    """The prepare step alone, deletions on stdin (SFTP pushes, very long deletion lists)."""
-    return "set -e\n" + _prepare_lines(paths, None)
+    """The prepare step alone (SFTP pushes): deletions, NUL-separated, are all of stdin."""
+    return "set -e\n" + _prepare_lines(paths, "xargs -0 -r rm -rf --")
 
 
-def push_tar_script(paths: DestPaths, deletions: list[str]) -> str:
-    """Prepare, extract the tar on stdin into staging, switch: one exec for the whole push.
-    On any failure the staging copy is removed and the current tree is untouched."""
+def push_tar_script(paths: DestPaths) -> str:
+    """The whole tar push in one exec: prepare, extract into staging, switch.
+
+    The client may open this channel before it knows whether anything changed (so the remote
+    shell starts while the client compares manifests). stdin then starts with a header line:
+    `skip` (nothing to do: exit untouched) or `go <n>` followed by n bytes of NUL-separated
+    deletions, then the tar stream. `read` and GNU `head -c` consume exactly what they are
+    told, so the tar stream is left intact. On any failure staging is removed.
+    """
     stage = _q(paths.stage)
     return f"""set -e
+IFS= read -r header || exit 0
+case "$header" in "go "*) n=${{header#go }} ;; *) exit 0 ;; esac
 stage={stage}
-trap '[ -z "$top" ] || rm -rf -- "$top/$stage"' EXIT
 top=
-{_prepare_lines(paths, deletions)}tar -x -p --no-same-owner -f - -C {stage}
+trap '[ -z "$top" ] || rm -rf -- "$top/$stage"' EXIT
+{_prepare_lines(paths, 'if [ "$n" -gt 0 ]; then head -c "$n" | xargs -0 -r rm -rf --; fi')}tar -x -p --no-same-owner -f - -C {stage}
 {_switch_lines(paths)}"""
+
+
+def push_header(deletions: list[str]) -> bytes:
+    listing = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in deletions)
+    return b"go %d\n" % len(listing) + listing
+
+
+SKIP_HEADER = b"skip\n"
 
 
 def _switch_lines(paths: DestPaths) -> str:
@@ -139,17 +137,6 @@ for old in {name}.gen-* {name}.pre-dsvmctl-*; do
   [ "$old" = {gen} ] || rm -rf -- "$old"
 done
 """
-
-
-def apply_tar_script(paths: DestPaths) -> str:
-    """Extract the tar on stdin into staging, then switch. On failure staging is removed."""
-    stage = _q(paths.stage)
-    return f"""set -e
-cd -- {_q(paths.parent)}
-stage={stage}
-trap 'rm -rf -- "$stage"' EXIT
-tar -x -p --no-same-owner -f - -C {stage}
-{_switch_lines(paths)}"""
 
 
 def finalize_script(paths: DestPaths) -> str:

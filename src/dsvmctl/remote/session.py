@@ -364,7 +364,10 @@ def _split_pgid(head: bytes) -> tuple[int | None, bytes]:
 
 
 def _start_stdin_writer(channel: "paramiko.Channel", stdin: StdinSource) -> threading.Thread | None:
-    """Feed stdin from a thread so a command that writes a lot cannot deadlock against us."""
+    """Feed stdin from a thread so a command that writes a lot cannot deadlock against us.
+
+    Data goes in as memoryviews: paramiko's sendall slices what is left after each packet,
+    which copies the rest of a bytes object every time (quadratic in the chunk size)."""
     if stdin is None:
         channel.shutdown_write()
         return None
@@ -374,10 +377,10 @@ def _start_stdin_writer(channel: "paramiko.Channel", stdin: StdinSource) -> thre
     def pump() -> None:
         try:
             if isinstance(stdin, (bytes, bytearray, memoryview)):
-                channel.sendall(bytes(stdin))
+                channel.sendall(memoryview(stdin))
             else:
                 while chunk := stdin.read(READ_CHUNK):  # type: ignore[union-attr]
-                    channel.sendall(chunk)
+                    channel.sendall(memoryview(chunk))
             channel.shutdown_write()
         except (OSError, EOFError, paramiko.SSHException):
             pass  # the command exited or the channel closed; exec reports what happened

@@ -88,34 +88,34 @@ def push(
     root = Path(src_dir)
     if not root.is_dir():
         raise errors.TransferError(f"nothing to push: {root} is not a directory.")
-    # Ask the VM for its state first and scan the local tree while its shell starts up.
+    paths = posix.DestPaths.of(dest_dir, uuid.uuid4().hex[:12])
+    # Ask the VM for its state and, unless SFTP was asked for, open the push channel at once:
+    # both remote shells start while the local tree is scanned and compared. The push channel
+    # is told "skip" if nothing changed or the VM has no tar.
     probe = _start(session, posix.probe_script(dest_dir))
+    pusher = session.open_exec(posix.push_tar_script(paths)) if method != "sftp" else None
+    pusher_used = False
     try:
         rules = IgnoreRules.from_file(root / ignore_file) if ignore_file else IgnoreRules()
         cache_path = default_cache_path(root) if hash_cache is True else (hash_cache or None)
         cache = HashCache(Path(cache_path) if cache_path else None)
         local = scan(root, rules, cache)
-    except BaseException:
+        has_tar, remote = _read_probe(session, probe, dest_dir)
+        work = plan(local, remote, root, cache)
+        use_tar = pusher is not None and (method == "tar" or has_tar)
+        if not work.send and not work.delete:
+            cache.save(set(local.entries))
+            return PushSummary(dest_dir, 0, 0, 0, work.unchanged, time.monotonic() - started, "none")
+        if use_tar:
+            pusher_used = True
+            sent = _send_tar(session, paths, pusher, root, local, work, cache, progress)
+        else:
+            _prepare(session, paths, work.delete)
+            sent = _send_sftp(session, paths, root, local, work, cache, progress)
+    finally:
         probe.close()
-        raise
-    has_tar, remote = _read_probe(session, probe, dest_dir)
-    work = plan(local, remote, root, cache)
-    if not work.send and not work.delete:
-        cache.save(set(local.entries))
-        return PushSummary(dest_dir, 0, 0, 0, work.unchanged, time.monotonic() - started, "none")
-
-    paths = posix.DestPaths.of(dest_dir, uuid.uuid4().hex[:12])
-    use_tar = method == "tar" or (method == "auto" and has_tar)
-    if use_tar and posix.inline_deletions_fit(work.delete):
-        # The common case: the whole update is one exec channel carrying one tar stream.
-        script = posix.push_tar_script(paths, work.delete)
-        sent = _send_tar(session, paths, script, root, local, work, cache, progress)
-    elif use_tar:
-        _prepare(session, paths, work.delete)
-        sent = _send_tar(session, paths, posix.apply_tar_script(paths), root, local, work, cache, progress)
-    else:
-        _prepare(session, paths, work.delete)
-        sent = _send_sftp(session, paths, root, local, work, cache, progress)
+        if pusher is not None and not pusher_used:
+            _skip(pusher)
     cache.save(set(local.entries))
     files = sum(1 for p in work.send if local.entries[p].kind == "file")
     return PushSummary(
@@ -144,21 +144,24 @@ def _prepare(session: "Session", paths: posix.DestPaths, delete: list[str]) -> N
 def _send_tar(
     session: "Session",
     paths: posix.DestPaths,
-    script: str,
+    channel: "paramiko.Channel",
     root: Path,
     local: Manifest,
     work: Plan,
     cache: HashCache,
     progress: ProgressCallback | None,
 ) -> int:
-    channel = session.open_exec(script)
+    """Feed the waiting push channel: header with the deletions, then the tar stream."""
     stderr = bytearray()
     counter = _Counter()
     try:
         try:
             sent = 0
+            channel.sendall(posix.push_header(work.delete))
             for chunk in _tar_stream(root, local, work.send, cache, counter):
-                channel.sendall(chunk)
+                # memoryview: paramiko's sendall re-slices the rest after every packet, which
+                # would copy a bytes chunk over and over.
+                channel.sendall(memoryview(chunk))
                 sent += len(chunk)
                 if channel.recv_stderr_ready():
                     stderr += channel.recv_stderr(65536)
@@ -230,6 +233,17 @@ def _send_sftp(
     if code != 0:
         _raise_transfer(paths.remote_path, code, err)
     return sent
+
+
+def _skip(channel: "paramiko.Channel") -> None:
+    """Release an unused push channel: "skip" makes its script exit without touching anything."""
+    try:
+        channel.sendall(posix.SKIP_HEADER)
+        channel.shutdown_write()
+    except (OSError, EOFError):
+        pass
+    finally:
+        channel.close()
 
 
 def _sftp_remove_quietly(sftp: "paramiko.SFTPClient", path: str) -> None:
@@ -393,7 +407,7 @@ def _start(session: "Session", script: str, stdin: bytes | None = None) -> "para
     channel = session.open_exec(script)
     try:
         if stdin:
-            channel.sendall(stdin)
+            channel.sendall(memoryview(stdin))
         channel.shutdown_write()
     except BaseException:
         channel.close()
