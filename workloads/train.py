@@ -44,6 +44,7 @@ PRESETS: dict[str, dict[str, dict]] = {
     },
 }
 POOL_BATCHES = 16  # at most this many distinct synthetic batches, cycled through in training
+POOL_MAX_BYTES = 1 << 30  # ...and at most ~1 GiB of them (a large-preset CNN batch is 154 MB)
 LR_WARMUP_STEPS = 5
 
 
@@ -222,7 +223,11 @@ def resolve_compile(requested: str, device) -> bool:
 
 def build(args, torch, models, flops, data, device):
     """Model, synthetic batches (on device) and the counted FLOPs per step."""
-    n_pool = min(POOL_BATCHES, args.warmup + args.steps)
+    if args.model == "transformer":
+        batch_bytes = 2 * 8 * args.batch_size * args.seq_len  # int64 inputs and targets
+    else:
+        batch_bytes = 4 * 3 * args.batch_size * args.image_size**2  # fp32 RGB images
+    n_pool = max(1, min(POOL_BATCHES, args.warmup + args.steps, POOL_MAX_BYTES // batch_bytes))
     if args.model == "transformer":
         cfg = models.GPTConfig(vocab_size=args.vocab_size, seq_len=args.seq_len, d_model=args.d_model,
                                n_layers=args.n_layers, n_heads=args.n_heads)
