@@ -200,22 +200,24 @@ def temp_disk_problem(current: SkuInfo, target: SkuInfo, *, resize: bool = False
         else:
             fix = f"use {partner}" if partner else "use a size with a temp disk (a 'd' in the name)"
     else:
-        partner = temp_disk_partner(target)
+        partner = temp_disk_partner(target, exclude=current.name)
         message = f"{current.name} has a temp disk but {target.name} has none, so it can never be resized to {target.name}"
         field = "gpu_size"
         if resize:
-            fix = f"resize to {partner} instead" if partner else "pick a size with a temp disk (a 'd' in the name)"
+            fix = (f"resize to {partner} instead" if partner
+                   else "pick a size with a temp disk (a 'd' in the name, e.g. Standard_D4ds_v5)")
         else:
             fix = f"use {partner}" if partner else "use a GPU size with a temp disk"
     return Problem("temp-disk-pairing", message, fix, field)
 
 
-def temp_disk_partner(size: SkuInfo) -> str | None:
+def temp_disk_partner(size: SkuInfo, *, exclude: str | None = None) -> str | None:
     """The catalog size most like `size` (same vCPUs, GPU-ness, memory, hardware) with the other
     temp-disk kind: Standard_D4s_v5 -> Standard_D4ds_v5."""
     original = size_catalog.lookup(size.name)
     candidates = [s for s in size_catalog.SIZES.values()
-                  if not s.retired and s.has_temp_disk != size.has_temp_disk and (s.gpus > 0) == (size.gpus > 0)]
+                  if not s.retired and s.has_temp_disk != size.has_temp_disk and (s.gpus > 0) == (size.gpus > 0)
+                  and s.name.lower() != (exclude or "").lower()]
     if not candidates:
         return None
 
