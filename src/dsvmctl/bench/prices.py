@@ -13,6 +13,7 @@ from os import getpid, replace  # (not `import os`: price_per_hour has an `os` a
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from ..catalog.sizes import PRICES_AS_OF, PRICES_SOURCE, lookup
 from ..errors import DsvmctlError
@@ -114,10 +115,11 @@ def _fetch_items(http, size: str, location: str, timeout: float) -> list[dict]:
             page = response.json()
         except requests.HTTPError as e:
             raise _unavailable(f"HTTP {e.response.status_code} for {size}") from e
-        except requests.RequestException as e:
-            raise _unavailable(type(e).__name__) from e
-        except ValueError as e:  # not JSON
+        except ValueError as e:  # not JSON (before RequestException: requests' JSONDecodeError is both)
             raise _unavailable(f"the answer for {size} was not JSON") from e
+        except requests.RequestException as e:
+            # The type says enough (ConnectionError, ConnectTimeout); requests' text is a long URL dump.
+            raise _unavailable(f"{type(e).__name__} for {urlparse(RETAIL_PRICES_URL).netloc}") from e
         if not isinstance(page, dict) or not isinstance(page.get("Items"), list):
             raise _unavailable(f"the answer for {size} has no Items list")
         items.extend(page["Items"])
