@@ -393,7 +393,10 @@ class EnvironmentSpec(BaseModel):
         if source is None:
             raise UsageError("no allowed source address for SSH/RDP",
                              fix="pass the caller's public address (x.x.x.x/32) or set allowed_sources")
-        source = _source_network(source)
+        try:
+            source = _source_network(source)
+        except ValueError as err:
+            raise UsageError(f"allowed source: {err}") from None
         image = self.image_info
         max_price: float | int = int(self.max_price) if float(self.max_price).is_integer() else self.max_price
         return {
