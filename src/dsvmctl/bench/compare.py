@@ -46,6 +46,7 @@ class Comparison:
     gpu_cost_per_1000_steps: float | None
     cost_ratio: float | None  # GPU-size cost per 1,000 steps over CPU-size cost (< 1: GPU cheaper)
     notes: tuple[Note, ...] = field(default_factory=tuple)
+    did_not_run: tuple[str, ...] = ()  # 'CPU' and/or 'GPU': steps that are missing or failed
 
     @property
     def warnings(self) -> list[str]:
@@ -54,7 +55,10 @@ class Comparison:
     def headline(self) -> str:
         """One line for the report footer, worded by what actually ran."""
         if self.speedup is None:
-            return "no speedup: a run is missing or did not run (see the notes)"
+            if not self.did_not_run:
+                return "no speedup: the CPU run measured no throughput"
+            plural = "s" if len(self.did_not_run) > 1 else ""
+            return f"no speedup: the {' and '.join(self.did_not_run)} step{plural} did not run"
         what = "GPU" if self.gpu_ran_on_gpu else "GPU-size run (on CPU)"
         line = f"{what} vs CPU: {self.speedup:.2f}x samples/s"
         if self.cost_ratio is not None:
@@ -64,6 +68,7 @@ class Comparison:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["notes"] = [asdict(n) for n in self.notes]
+        out["did_not_run"] = list(self.did_not_run)  # JSON has no tuples; keep to_dict == its round trip
         return out
 
 
@@ -81,6 +86,7 @@ def pair_runs(runs: Sequence[RunRecord]) -> tuple[RunRecord | None, RunRecord | 
 
 def compare(cpu: RunRecord | None, gpu: RunRecord | None) -> Comparison:
     notes: list[Note] = []
+    did_not_run = tuple(role for role, run in (("CPU", cpu), ("GPU", gpu)) if run is None or run.status != "ok")
     for role, run in (("CPU", cpu), ("GPU", gpu)):
         if run is None:
             notes.append(Note("warning", f"there is no {role}-size run: nothing to compare against"))
@@ -122,6 +128,7 @@ def compare(cpu: RunRecord | None, gpu: RunRecord | None) -> Comparison:
         gpu_cost_per_1000_steps=gpu_cost,
         cost_ratio=cost_ratio,
         notes=tuple(notes),
+        did_not_run=did_not_run,
     )
 
 
