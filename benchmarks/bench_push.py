@@ -59,7 +59,7 @@ class Bench:
 
     def dsvmctl(self, src: Path, dest: Path, cache: Path) -> None:
         with connect("127.0.0.1", self.server.port, "root", self.key, host_key=self.host_key_line) as session:
-            push(session, src, str(dest), hash_cache=cache)
+            push(session, src, str(dest), cache_dir=cache)
 
     def rsync(self, src: Path, dest: Path) -> None:
         ssh = " ".join(["ssh", "-p", str(self.server.port), *self.ssh_options])

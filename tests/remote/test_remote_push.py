@@ -212,3 +212,37 @@ def test_read_only_remote_disk_is_reported_and_the_previous_tree_kept(server, sr
     assert "Read-only file system" in caught.value.remote_stderr
     assert "previous tree is unchanged" in str(caught.value)
     assert tree_snapshot(local) == before
+
+
+def test_push_after_another_machine_pushed_replans_against_the_real_tree(server, src, tmp_path):
+    remote, local = server.area()
+    other_src = make_tree(tmp_path / "other", {"train.py": "other machine's version\n", "only-other.txt": "x"})
+    with server.connect() as session:
+        push(session, src, remote, cache_dir=tmp_path / "cache-a")
+        push(session, other_src, remote, cache_dir=tmp_path / "cache-b")
+        # machine A still believes its own tree is there; the VM says otherwise
+        summary = push(session, src, remote, cache_dir=tmp_path / "cache-a")
+    assert tree_snapshot(local) == expected_snapshot(src)
+    assert summary.deleted == 1  # only-other.txt, known from the real manifest
+    assert summary.files_sent == 6
+
+
+def test_without_any_cache_every_push_asks_the_vm(server, src):
+    remote, local = server.area()
+    with server.connect() as session:
+        push(session, src, remote, cache_dir=False)
+        again = push(session, src, remote, cache_dir=False)
+        (src / "train.py").write_text("v2")
+        third = push(session, src, remote, cache_dir=False)
+    assert again.method == "none" and (third.files_sent, third.deleted) == (1, 0)
+    assert tree_snapshot(local) == expected_snapshot(src)
+
+
+def test_first_push_onto_a_plain_directory_keeps_what_was_there(server, src):
+    remote, local = server.area()
+    make_tree(local, {"existing/data.csv": "1,2\n"})
+    with server.connect() as session:
+        push(session, src, remote)
+    result = tree_snapshot(local)
+    assert result.pop("existing/data.csv") == b"1,2\n" and result.pop("existing") == "dir"
+    assert result == expected_snapshot(src) and local.is_symlink()

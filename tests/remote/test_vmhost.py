@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 
@@ -178,3 +179,20 @@ def test_sftp_is_rooted_at_the_disk_with_relative_paths_in_home(vmhost, keys):
         assert "home" in sftp.listdir("/")
         with pytest.raises(IOError):
             sftp.stat("/../../etc/passwd-not-on-disk")
+
+
+def test_a_vm_without_tar_gets_the_tree_over_sftp(fresh_host, keys, tmp_path, monkeypatch):
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("sh", "bash", "cat", "cp", "mv", "ln", "rm", "mkdir", "readlink", "xargs", "head"):
+        found = shutil.which(tool)
+        if found:
+            (tools / tool).symlink_to(found)
+    monkeypatch.setenv("PATH", str(tools))  # what the VM's commands see
+    fresh_host.start()
+    src = make_tree(tmp_path / "src", {"a.txt": "a", "d/b.txt": "b"})
+    with _connect(fresh_host, keys) as session:
+        assert session.run("command -v tar").code != 0
+        summary = push(session, src, "w/tree")
+    assert summary.method == "sftp"
+    assert (fresh_host.home / "w" / "tree" / "d" / "b.txt").read_text() == "b"

@@ -59,12 +59,29 @@ def _q(value: str) -> str:
     return shlex.quote(value)
 
 
-def probe_script(dest: str) -> str:
-    """First line: `tar=1` or `tar=0`; then the stored manifest, if any."""
-    manifest = posixpath.join(dest.removeprefix("~/"), MANIFEST_NAME)
+def _state_lines(paths: DestPaths) -> str:
+    """Set $state to what `<parent>/<name>` holds now: a generation id, `plain` (a directory we
+    did not make) or `-` (nothing). Leaves the working directory where it was."""
+    name = _q(paths.name)
+    return f"""start_dir=$PWD
+state=-
+if cd -- {_q(paths.parent)} 2>/dev/null; then
+  if [ -L {name} ]; then state=$(readlink -- {name}); state=${{state##*.gen-}}
+  elif [ -e {name} ]; then state=plain
+  fi
+fi
+cd -- "$start_dir"
+"""
+
+
+def probe_script(paths: DestPaths) -> str:
+    """Prints `tar=1|0`, `state=<id>`, then the stored manifest, if any."""
+    manifest = posixpath.join(paths.remote_path, MANIFEST_NAME)
     return (
-        "if command -v tar >/dev/null 2>&1; then echo tar=1; else echo tar=0; fi; "
-        f"cat -- {_q(manifest)} 2>/dev/null || true"
+        "if command -v tar >/dev/null 2>&1; then echo tar=1; else echo tar=0; fi\n"
+        + _state_lines(paths)
+        + 'echo "state=$state"\n'
+        + f'[ "$state" = - ] || cat -- {_q(manifest)} 2>/dev/null || true\n'
     )
 
 
@@ -97,18 +114,27 @@ def prepare_script(paths: DestPaths) -> str:
 
 
 def push_tar_script(paths: DestPaths) -> str:
-    """The whole tar push in one exec: prepare, extract into staging, switch.
+    """The whole tar push in one exec: check the destination's state, prepare, extract, switch.
 
-    The client may open this channel before it knows whether anything changed (so the remote
-    shell starts while the client compares manifests). stdin then starts with a header line:
-    `skip` (nothing to do: exit untouched) or `go <n>` followed by n bytes of NUL-separated
-    deletions, then the tar stream. `read` and GNU `head -c` consume exactly what they are
-    told, so the tar stream is left intact. On any failure staging is removed.
+    The client opens this channel before it knows what to send, so the remote shell starts
+    while it works. stdin begins with one header line:
+      `skip`              exit without touching anything;
+      `check 0 <state>`   exit 0 if the destination still is <state>, else 75;
+      `go <n> <state>`    the same check, then n bytes of NUL-separated deletions, then the tar.
+    <state> is a generation id, `plain` or `-` (see `_state_lines`). Exit 75 means "not the
+    state you planned against" and 76 "no tar here"; in both cases nothing was changed. `read`
+    and GNU `head -c` consume exactly their share of stdin, leaving the tar stream intact.
+    On any later failure the staging copy is removed and the current tree is untouched.
     """
     stage = _q(paths.stage)
     return f"""set -e
 IFS= read -r header || exit 0
-case "$header" in "go "*) n=${{header#go }} ;; *) exit 0 ;; esac
+set -f; set -- $header; set +f
+verb=${{1:-skip}}; n=${{2:-0}}; want=${{3:--}}
+case "$verb" in go|check) ;; *) exit 0 ;; esac
+{_state_lines(paths)}if [ "$state" != "$want" ]; then echo "dsvmctl-state:$state" >&2; exit 75; fi
+[ "$verb" = go ] || exit 0
+command -v tar >/dev/null 2>&1 || {{ echo "dsvmctl: tar not found" >&2; exit 76; }}
 stage={stage}
 top=
 trap '[ -z "$top" ] || rm -rf -- "$top/$stage"' EXIT
@@ -116,9 +142,17 @@ trap '[ -z "$top" ] || rm -rf -- "$top/$stage"' EXIT
 {_switch_lines(paths)}"""
 
 
-def push_header(deletions: list[str]) -> bytes:
+STATE_CHANGED = 75
+NO_TAR = 76
+
+
+def push_header(state: str, deletions: list[str]) -> bytes:
     listing = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in deletions)
-    return b"go %d\n" % len(listing) + listing
+    return b"go %d %s\n" % (len(listing), state.encode()) + listing
+
+
+def check_header(state: str) -> bytes:
+    return b"check 0 %s\n" % state.encode()
 
 
 SKIP_HEADER = b"skip\n"

@@ -1,17 +1,20 @@
 """push (local tree -> VM, incremental and atomic) and fetch (VM paths -> local directory).
 
-A push costs three exec channels on the caller's session: a probe (is tar there, what does the
-stored manifest say), a prepare step (staging copy + deletions) and one tar stream of every
-changed file, extracted into staging and switched in atomically (see `posix.py`). Where the VM
-has no tar, the changed files go one by one over SFTP into the same staging directory.
-An interrupted push leaves the previous tree whole; the next push removes the leftovers and
-sends what is still missing against the (unchanged) stored manifest.
+A push plans against what this machine last left at the destination (kept in a local cache;
+"nothing there yet" when unknown) and sends one exec channel a header plus one tar stream of
+the changed files. The VM first checks that the destination still is in the planned-against
+state, then stages, extracts and switches atomically (see `posix.py`). If the state differs
+(someone else pushed, the cache is gone, the VM was rebuilt), nothing is changed: the push
+probes the real manifest and goes again. So the common case costs one round trip. Where the
+VM has no tar, the changed files go one by one over SFTP into the same staging directory.
+An interrupted push leaves the previous tree whole; the next one cleans up and completes it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import posixpath
 import select
@@ -61,10 +64,42 @@ class FetchSummary:
         return dict(self.__dict__)
 
 
-def default_cache_path(src_dir: Path) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    key = hashlib.sha256(str(src_dir.resolve()).encode()).hexdigest()[:20]
-    return base / "dsvmctl" / "push-hashes" / f"{key}.json"
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dsvmctl"
+
+
+class _Caches:
+    """File hashes of the source tree, and what the last push left at this destination."""
+
+    def __init__(self, cache_dir: Path | None, root: Path, session: "Session", dest: str):
+        self.hashes = HashCache(None)
+        self._state_path: Path | None = None
+        if cache_dir is None:
+            return
+        source_key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:20]
+        self.hashes = HashCache(cache_dir / "push-hashes" / f"{source_key}.json")
+        host_key = session.transport.get_remote_server_key().get_base64()
+        where = f"{session.user}@{session.host}:{session.port} {host_key} {dest}"
+        self._state_path = cache_dir / "push-state" / f"{hashlib.sha256(where.encode()).hexdigest()[:20]}.json"
+
+    def remote_state(self) -> tuple[str, Manifest] | None:
+        if self._state_path is None or not self._state_path.is_file():
+            return None
+        try:
+            saved = json.loads(self._state_path.read_text())
+            return saved["state"], Manifest.from_bytes(json.dumps(saved["manifest"]).encode())
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def save(self, local: Manifest, state: str | None, manifest: Manifest | None) -> None:
+        self.hashes.save(set(local.entries))
+        if self._state_path is None or state is None or manifest is None:
+            return
+        self._state_path.parent.mkdir(parents=True, exist_ok=True)
+        body = {"state": state, "manifest": json.loads(manifest.to_bytes())}
+        tmp = self._state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(body, separators=(",", ":")))
+        os.replace(tmp, self._state_path)
 
 
 def push(
@@ -74,64 +109,85 @@ def push(
     ignore_file: str | None = ".dsvmignore",
     *,
     method: str = "auto",
-    hash_cache: Path | None | bool = True,
+    cache_dir: Path | str | bool | None = True,
     progress: ProgressCallback | None = None,
 ) -> PushSummary:
     """Mirror `src_dir` onto the VM at `dest_dir` (relative to the remote home, or absolute).
 
     Only new or changed files travel; files deleted locally are deleted remotely; files that
     only exist remotely (e.g. a run's outputs) are kept. `method`: "auto" (tar when the VM has
-    it, else SFTP), "tar" or "sftp". `hash_cache`: True for the default cache file, a path, or
-    False to hash every candidate file. `progress(bytes_sent)` is called as data goes out.
+    it, else SFTP), "tar" or "sftp". `cache_dir`: True for the user cache directory, a path,
+    or False (hash every candidate file, ask the VM for its manifest every time).
+    `progress(bytes_sent)` is called as data goes out.
     """
     started = time.monotonic()
     root = Path(src_dir)
     if not root.is_dir():
         raise errors.TransferError(f"nothing to push: {root} is not a directory.")
+    if method not in ("auto", "tar", "sftp"):
+        raise ValueError(f"method must be auto, tar or sftp, not {method!r}")
     paths = posix.DestPaths.of(dest_dir, uuid.uuid4().hex[:12])
-    # Ask the VM for its state and, unless SFTP was asked for, open the push channel at once:
-    # both remote shells start while the local tree is scanned and compared. The push channel
-    # is told "skip" if nothing changed or the VM has no tar.
-    probe = _start(session, posix.probe_script(dest_dir))
+    base = default_cache_dir() if cache_dir is True else (Path(cache_dir) if cache_dir else None)
+    caches = _Caches(base, root, session, paths.remote_path)
+    known = caches.remote_state()
+
+    def summary(sent: int, work: Plan, how: str) -> PushSummary:
+        files = sum(1 for p in work.send if local.entries[p].kind == "file")
+        return PushSummary(dest_dir, files, sent, len(work.delete), work.unchanged, time.monotonic() - started, how)
+
+    # Open the push channel first: the remote shell starts while the local tree is scanned.
     pusher = session.open_exec(posix.push_tar_script(paths)) if method != "sftp" else None
-    pusher_used = False
     try:
         rules = IgnoreRules.from_file(root / ignore_file) if ignore_file else IgnoreRules()
-        cache_path = default_cache_path(root) if hash_cache is True else (hash_cache or None)
-        cache = HashCache(Path(cache_path) if cache_path else None)
-        local = scan(root, rules, cache)
-        has_tar, remote = _read_probe(session, probe, dest_dir)
-        work = plan(local, remote, root, cache)
-        use_tar = pusher is not None and (method == "tar" or has_tar)
+        local = scan(root, rules, caches.hashes)
+        if pusher is not None:
+            state, remote = known if known else ("-", Manifest())
+            work = plan(local, remote, root, caches.hashes)
+            channel, pusher = pusher, None
+            sent = _send_tar(session, paths, channel, state, root, local, work, caches.hashes, progress)
+            if sent is not None:
+                changed = bool(work.send or work.delete)
+                caches.save(local, paths.push_id if changed else state, local if changed else remote)
+                return summary(sent, work, "tar" if changed else "none")
+        # The destination is not what we planned against, or SFTP was asked for: look first.
+        has_tar, state, remote = _probe(session, paths)
+        work = plan(local, remote, root, caches.hashes)
         if not work.send and not work.delete:
-            cache.save(set(local.entries))
-            return PushSummary(dest_dir, 0, 0, 0, work.unchanged, time.monotonic() - started, "none")
-        if use_tar:
-            pusher_used = True
-            sent = _send_tar(session, paths, pusher, root, local, work, cache, progress)
+            caches.save(local, state, remote)
+            return summary(0, work, "none")
+        if has_tar and method != "sftp":
+            channel = session.open_exec(posix.push_tar_script(paths))
+            sent = _send_tar(session, paths, channel, state, root, local, work, caches.hashes, progress)
+            if sent is None:
+                raise errors.TransferError(
+                    f"{paths.remote_path} changed on the VM while this push ran (another push?). "
+                    "Nothing was switched; push again."
+                )
+            how = "tar"
         else:
             _prepare(session, paths, work.delete)
-            sent = _send_sftp(session, paths, root, local, work, cache, progress)
+            sent = _send_sftp(session, paths, root, local, work, caches.hashes, progress)
+            how = "sftp"
+        caches.save(local, paths.push_id, local)
+        return summary(sent, work, how)
     finally:
-        probe.close()
-        if pusher is not None and not pusher_used:
+        if pusher is not None:
             _skip(pusher)
-    cache.save(set(local.entries))
-    files = sum(1 for p in work.send if local.entries[p].kind == "file")
-    return PushSummary(
-        dest_dir, files, sent, len(work.delete), work.unchanged, time.monotonic() - started, "tar" if use_tar else "sftp"
-    )
 
 
 # -- steps --------------------------------------------------------------------------------------
 
 
-def _read_probe(session: "Session", channel: "paramiko.Channel", dest_dir: str) -> tuple[bool, Manifest]:
-    code, out, err = _collect(session, channel)
+def _probe(session: "Session", paths: posix.DestPaths) -> tuple[bool, str, Manifest]:
+    """Is tar there, what state is the destination in, and its stored manifest."""
+    code, out, err = _run_bytes(session, posix.probe_script(paths))
     if code != 0:
-        raise errors.TransferError(f"cannot inspect {dest_dir} on the VM (exit {code}): {_tail(err)}", err)
-    first, _, rest = out.partition(b"\n")
-    return first.strip() == b"tar=1", Manifest.from_bytes(rest) if rest.strip() else Manifest()
+        raise errors.TransferError(f"cannot inspect {paths.remote_path} on the VM (exit {code}): {_tail(err)}", err)
+    tar_line, _, rest = out.partition(b"\n")
+    state_line, _, manifest = rest.partition(b"\n")
+    state = state_line.decode().strip().removeprefix("state=") or "-"
+    stored = Manifest.from_bytes(manifest) if manifest.strip() else Manifest()
+    return tar_line.strip() == b"tar=1", state, stored
 
 
 def _prepare(session: "Session", paths: posix.DestPaths, delete: list[str]) -> None:
@@ -145,34 +201,42 @@ def _send_tar(
     session: "Session",
     paths: posix.DestPaths,
     channel: "paramiko.Channel",
+    state: str,
     root: Path,
     local: Manifest,
     work: Plan,
     cache: HashCache,
     progress: ProgressCallback | None,
-) -> int:
-    """Feed the waiting push channel: header with the deletions, then the tar stream."""
+) -> int | None:
+    """Feed a waiting push channel: header, deletions, tar stream (or just the state check when
+    nothing changed). Returns file bytes sent, or None when the VM's state was not `state` or
+    it has no tar (it then changed nothing)."""
     stderr = bytearray()
     counter = _Counter()
     try:
         try:
-            sent = 0
-            channel.sendall(posix.push_header(work.delete))
-            for chunk in _tar_stream(root, local, work.send, cache, counter):
-                # memoryview: paramiko's sendall re-slices the rest after every packet, which
-                # would copy a bytes chunk over and over.
-                channel.sendall(memoryview(chunk))
-                sent += len(chunk)
-                if channel.recv_stderr_ready():
-                    stderr += channel.recv_stderr(65536)
-                if progress:
-                    progress(sent)
+            if not work.send and not work.delete:
+                channel.sendall(posix.check_header(state))
+            else:
+                channel.sendall(posix.push_header(state, work.delete))
+                sent = 0
+                for chunk in _tar_stream(root, local, work.send, cache, counter):
+                    # memoryview: paramiko's sendall re-slices the rest after every packet,
+                    # which would copy a bytes chunk over and over.
+                    channel.sendall(memoryview(chunk))
+                    sent += len(chunk)
+                    if channel.recv_stderr_ready():
+                        stderr += channel.recv_stderr(65536)
+                    if progress:
+                        progress(sent)
             channel.shutdown_write()
         except OSError:
             pass  # the remote side stopped reading: its exit status and stderr say why
         code = _finish(channel, stderr, session, f"the push to {paths.remote_path}")
     finally:
         channel.close()
+    if code in (posix.STATE_CHANGED, posix.NO_TAR):
+        return None
     if code != 0:
         _raise_transfer(paths.remote_path, code, bytes(stderr))
     return counter.file_bytes
