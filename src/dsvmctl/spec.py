@@ -2,7 +2,9 @@
 
 Loaded from TOML and validated with pydantic. Every problem is reported at once, each as
 `file:line: field: what is wrong and how to fix it`, in a `UsageError`: never a pydantic
-traceback. CLI flags override the file through `with_overrides`.
+traceback. Rules that involve several fields (Windows name length, os vs image, disk size vs
+OS) run once every field is valid on its own, so a file with field errors shows those first.
+CLI flags override the file through `with_overrides`.
 
     name = "team-dsvm"
     image = "ubuntu-2204"            # alias, or a URN microsoft-dsvm:offer:sku:latest
@@ -123,6 +125,7 @@ class EnvironmentSpec(BaseModel):
 
     _given: dict[str, Any] = PrivateAttr(default_factory=dict)
     _source: str = PrivateAttr(default="<flags>")
+    _text: str | None = PrivateAttr(default=None)  # the file's text, to point errors at lines
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -165,7 +168,7 @@ class EnvironmentSpec(BaseModel):
                 value = {**_shutdown_dict(merged.get(key)), **_shutdown_dict(value)}
             merged[key] = value
         sources = {k: "<flags>" for k in given}
-        return type(self)._validate(merged, default_source=self._source, field_sources=sources)
+        return type(self)._validate(merged, default_source=self._source, text=self._text, field_sources=sources)
 
     @classmethod
     def _validate(cls, data: dict[str, Any], *, default_source: str, text: str | None = None,
@@ -176,8 +179,7 @@ class EnvironmentSpec(BaseModel):
             lines = _describe_errors(err.errors(), default_source, text, field_sources or {})
             count = f"{len(lines)} problem{'s' if len(lines) > 1 else ''}"
             raise UsageError(f"{default_source}: {count} in the environment spec:\n  " + "\n  ".join(lines)) from None
-        spec._given = data
-        spec._source = default_source
+        spec._given, spec._source, spec._text = data, default_source, text
         return spec
 
     # --- field rules ---------------------------------------------------------------------------

@@ -288,6 +288,13 @@ def test_a_bad_flag_is_blamed_on_the_flags_not_the_file(tmp_path):
     assert "<flags>: allowed_sources:" in str(caught.value)
 
 
+def test_a_file_error_revealed_by_a_flag_still_points_at_the_files_line(tmp_path):
+    path = write(tmp_path, 'name = "team-dsvm-windows-box"\n')
+    with pytest.raises(UsageError) as caught:
+        EnvironmentSpec.load(path).with_overrides(os="windows")
+    assert f"{path}:1: name:" in str(caught.value)
+
+
 def test_overriding_a_field_that_does_not_exist_is_a_programming_error():
     with pytest.raises(TypeError):
         spec().with_overrides(colour="red")

@@ -147,7 +147,8 @@ def preflight(spec: EnvironmentSpec, *, offered_sizes: dict[str, SkuInfo] | None
     offered_sizes: the sizes resourceSkus lists for spec.location (None: the bundled catalog).
     quota: usages for spec.location by family (None or empty: quota is not checked).
     """
-    offered = {name.lower(): sku for name, sku in (offered_sizes if offered_sizes is not None else catalog_skus()).items()}
+    region = offered_sizes if offered_sizes is not None else catalog_skus()
+    offered = {name.lower(): sku for name, sku in region.items()}  # ARM size names ignore case
     quota = {family.lower(): info for family, info in (quota or {}).items()}
     image = spec.image_info
     problems: list[Problem] = []
@@ -201,8 +202,9 @@ def temp_disk_problem(current: SkuInfo, target: SkuInfo, *, resize: bool = False
             fix = f"use {partner}" if partner else "use a size with a temp disk (a 'd' in the name)"
     else:
         partner = temp_disk_partner(target, exclude=current.name)
-        message = f"{current.name} has a temp disk but {target.name} has none, so it can never be resized to {target.name}"
-        field = "gpu_size"
+        message = (f"{current.name} has a temp disk but {target.name} has none, "
+                   f"so it can never be resized to {target.name}")
+        field = "size" if resize else "gpu_size"  # resize: the target size argument is at fault
         if resize:
             fix = (f"resize to {partner} instead" if partner
                    else "pick a size with a temp disk (a 'd' in the name, e.g. Standard_D4ds_v5)")
@@ -289,15 +291,16 @@ def _check_offered(field: str, name: str, location: str, offered: dict[str, SkuI
     known = size_catalog.lookup(name)
     if known is not None and known.retired:
         instead = ", ".join(alternatives(known, offered)) or "a current size"
-        problems.append(Problem("retired-size", f"{known.name} was retired on {known.retired}; Azure no longer offers it",
+        problems.append(Problem("retired-size",
+                                f"{known.name} was retired on {known.retired}; Azure no longer offers it",
                                 f"use {instead}", field))
         return None
     if sku is None:
         if known is None:
             close = alternatives(None, offered, name=name)
+            guess = f": did you mean {' or '.join(close)}?" if close else ""
             problems.append(Problem("unknown-size", f"{name} is not a VM size offered in {location}",
-                                    f"check the spelling{': did you mean ' + ' or '.join(close) + '?' if close else ''}",
-                                    field))
+                                    f"check the spelling{guess}", field))
             return None
         instead = ", ".join(alternatives(known, offered))
         problems.append(Problem("size-not-offered", f"{known.name} is not offered in {location}",

@@ -159,9 +159,9 @@ def _blockers(vm: VmFacts, target: SkuInfo) -> list[Problem]:
                                 f"resize to {partners} instead", "size"))
     if target.restricted_reason:
         where = f" in {vm.location}" if vm.location else ""
-        blockers.append(Problem("size-restricted",
-                                f"{target.name} is not available to this subscription{where} ({target.restricted_reason})",
-                                "pick another size, or ask Azure support to enable it for the subscription", "size"))
+        blockers.append(Problem(
+            "size-restricted", f"{target.name} is not available to this subscription{where} ({target.restricted_reason})",
+            "pick another size, or ask Azure support to enable it for the subscription", "size"))
     if vm.size.has_temp_disk != target.has_temp_disk:
         blockers.append(temp_disk_problem(vm.size, target, resize=True))
     os_name = "windows" if vm.os == "windows" else "linux"
@@ -208,8 +208,8 @@ def _unknown_target(current: SkuInfo, target_name: str, location: str | None) ->
         message = f"{target_name} is not a VM size offered {where}"
         code = "unknown-size"
     # Valid partners: current sizes with the same temp-disk kind (resize_partners' rule).
-    partners = [s.name for s in size_catalog.SIZES.values()
-                if not s.retired and s.has_temp_disk == current.has_temp_disk and s.name.lower() != current.name.lower()]
+    partners = [s.name for s in size_catalog.SIZES.values() if not s.retired
+                and s.has_temp_disk == current.has_temp_disk and s.name.lower() != current.name.lower()]
     return Problem(code, message, f"sizes {current.name} can be resized to: {', '.join(partners)}", "size")
 
 
