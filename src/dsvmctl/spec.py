@@ -399,8 +399,13 @@ class EnvironmentSpec(BaseModel):
             source = _source_network(source)
         except ValueError as err:
             raise UsageError(f"allowed source: {err}") from None
+        if not float(self.max_price).is_integer():
+            # The shipped templates declare spotMaxPrice as an int (ARM has no float type), so a
+            # price like 0.3 cannot pass through them yet. Say so here rather than at deployment.
+            raise UsageError(f"max_price {self.max_price}: the shipped templates take only whole-dollar "
+                             "spot prices (their spotMaxPrice parameter is an int)",
+                             fix="use max_price = -1 (pay up to the on-demand price) or a whole number")
         image = self.image_info
-        max_price: float | int = int(self.max_price) if float(self.max_price).is_integer() else self.max_price
         return {
             "vmName": self.name,
             "location": self.location,
@@ -416,7 +421,7 @@ class EnvironmentSpec(BaseModel):
             "osDiskDeleteOption": "Detach",  # teardown deletes the disk on purpose, never by accident
             "priority": "Spot" if self.spot else "Regular",
             "spotEvictionPolicy": "Deallocate",  # eviction keeps the OS disk
-            "spotMaxPrice": max_price,
+            "spotMaxPrice": int(self.max_price),
             "autoShutdownEnabled": self.auto_shutdown.enabled,
             "autoShutdownTime": self.auto_shutdown.hhmm,
             "autoShutdownTimeZone": self.auto_shutdown.time_zone,

@@ -339,3 +339,21 @@ def test_template_parameters_without_any_source_are_refused():
 def test_template_parameters_refuse_an_open_source_from_the_caller_too():
     with pytest.raises(UsageError, match="whole internet"):
         spec().template_parameters("k", "0.0.0.0/0")
+
+
+def test_fractional_spot_price_is_refused_until_the_templates_take_one():
+    with pytest.raises(UsageError, match="whole-dollar"):
+        spec(spot=True, max_price=0.3).template_parameters("k", "203.0.113.7")
+
+
+@pytest.mark.parametrize("fields", [{}, {"os": "windows", "name": "win"}, {"spot": True, "max_price": 2, "gpu_size": ""}])
+def test_template_parameters_expand_the_shipped_template_and_pass_its_lint(fields):
+    from dsvmctl.arm import expand, lint, load_template
+
+    s = spec(**fields)
+    params = s.template_parameters("ssh-ed25519 AAAAC3Nza you@example", "203.0.113.7", "", "")
+    if s.os == "windows":
+        params["adminPassword"] = "Correct-Horse-9-Battery"
+    template = load_template(REPO / "templates" / s.template_file)
+    assert expand(template, params).find("Microsoft.Compute/virtualMachines")
+    assert lint(template, parameters=params) == []
