@@ -129,6 +129,17 @@ def test_bad_cloud_and_time_are_refused():
         make_run(make_metrics(), cloud="aws")
     with pytest.raises(ValueError, match="ISO"):
         make_run(make_metrics(), started_at="yesterday")
+    with pytest.raises(ValueError, match="time zone"):
+        make_run(make_metrics(), started_at="2026-01-01T10:00:00")
+
+
+def test_start_times_are_kept_in_utc_so_they_sort(store):
+    late = make_run(make_metrics(), started_at="2026-01-01T09:00:00-05:00")  # 14:00 UTC
+    early = make_run(make_metrics(), started_at="2026-01-01T12:00:00Z")
+    store.add_run(late)
+    store.add_run(early)
+    assert late.started_at == "2026-01-01T14:00:00+00:00"
+    assert [r.run_id for r in store.list()] == [late.run_id, early.run_id]
 
 
 def test_a_run_id_is_stored_once(store):

@@ -126,9 +126,14 @@ class RunRecord:
         if self.cloud not in CLOUDS:
             raise ValueError(f"cloud must be one of {CLOUDS}, got {self.cloud!r}")
         try:
-            dt.datetime.fromisoformat(self.started_at)
+            started = dt.datetime.fromisoformat(self.started_at)
         except (TypeError, ValueError):
             raise ValueError(f"started_at must be an ISO 8601 time, got {self.started_at!r}") from None
+        if started.tzinfo is None:
+            raise ValueError(f"started_at needs a time zone (UTC), got {self.started_at!r}")
+        # Stored as UTC text, so that sorting the column sorts by time.
+        object.__setattr__(self, "started_at", started.astimezone(dt.timezone.utc).isoformat(timespec="seconds"))
+        object.__setattr__(self, "size_is_gpu", bool(self.size_is_gpu))
         if self.status == "failed":
             if self.metrics is not None:
                 raise ValueError("a failed run has no metrics (store the error instead)")
@@ -140,7 +145,6 @@ class RunRecord:
         missing = [k for k in REQUIRED_METRICS if self.metrics.get(k) is None]
         if missing:
             raise ValueError(f"metrics lack {', '.join(missing)}: not a train.py metrics JSON")
-        object.__setattr__(self, "size_is_gpu", bool(self.size_is_gpu))
         for name in DERIVED_FIELDS:
             value = self.metrics.get(name)
             object.__setattr__(self, name, _text(value) if name in ("device", "device_name") else _number(value))
