@@ -342,7 +342,8 @@ def _tar_stream(
         elif entry.kind == "link":
             info.type, info.linkname, info.mtime = tarfile.SYMTYPE, entry.target, now
         else:
-            info.size, info.mtime = entry.size, entry.mtime_ns / 1e9
+            # Whole seconds: a fractional mtime would cost every member an extra pax header.
+            info.size, info.mtime = entry.size, entry.mtime_ns // 10**9
         batch += _header(info)
         if entry.kind != "file":
             continue
