@@ -7,7 +7,9 @@ path. Providers live in `providers/`, one module per namespace; doors live besid
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import json
 import os
 import re
@@ -99,6 +101,8 @@ class Emulator:
         self.finalizers: dict[str, Callable[[Emulator, Operation], None]] = {}
         self.hooks: list[Any] = []  # objects told about VM power changes (local VM hosts)
         self.state_file = Path(state_dir, "state.json") if state_dir else None
+        self._loaded_mtime: int | None = None
+        self._lock_depth = 0  # the file lock is taken once per outermost request
         self.providers = routing.load_providers(self)
         if self.state_file and self.state_file.exists():
             self._load()
@@ -106,7 +110,7 @@ class Emulator:
     # -- entry point ---------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
-        with self.lock:
+        with self.lock, self._shared_state():
             try:
                 self.complete_due_operations()
                 self.faults.check_request(request)
@@ -259,6 +263,25 @@ class Emulator:
 
     # -- persistence -----------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _shared_state(self):
+        """Several processes may share one state dir (each dsvmctl command on the local cloud is
+        its own process): hold a file lock per request and reload when another process wrote."""
+        if not self.state_file or self._lock_depth:
+            yield  # no state dir, or a request made while handling one (a deployment's resources)
+            return
+        self._lock_depth += 1
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.state_file.with_suffix(".lock"), "a+") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                if self.state_file.exists() and self.state_file.stat().st_mtime_ns != self._loaded_mtime:
+                    self._load()
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+                self._lock_depth -= 1
+
     def save(self) -> None:
         if not self.state_file:
             return
@@ -277,12 +300,13 @@ class Emulator:
         tmp = self.state_file.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_file)  # atomic: a crash never leaves half a state file
+        self._loaded_mtime = self.state_file.stat().st_mtime_ns
 
     def _load(self) -> None:
+        self._loaded_mtime = self.state_file.stat().st_mtime_ns
         state = json.loads(self.state_file.read_text())
         self.resources = state.get("resources", {})
         self.meta = state.get("meta", {})
         self.registered = set(state.get("registered", []))
         self.quota_limits = state.get("quota_limits", {})
-        for op_id, fields in state.get("operations", {}).items():
-            self.operations[op_id] = Operation(**fields)
+        self.operations = {op_id: Operation(**fields) for op_id, fields in state.get("operations", {}).items()}
