@@ -168,6 +168,7 @@ def put_deployment(call: Call) -> Response:
     meta["outputs"] = expansion.outputs
     meta["mode"] = props.get("mode", "Incremental")
     meta["template"] = template
+    meta["parameters"] = parameters  # outputs are evaluated again once the resources exist
     meta["operations"] = []
     op = call.em.start_operation("microsoft.resources", "global", "deployments.run", deployment_id=deployment_id)
     url = (f"{call.request.base_url}{deployment_id}/operationStatuses/{op.id}?api-version={call.api_version}")
@@ -210,9 +211,25 @@ def run_deployment(em, op) -> None:
     if meta.get("mode") == "Complete":
         _delete_unlisted(em, record, {s["id"].lower() for s in meta["plan"]})
     record["properties"]["provisioningState"] = "Succeeded"
-    record["properties"]["outputs"] = meta.get("outputs") or {}
+    record["properties"]["outputs"] = _final_outputs(em, record, meta)
     record["properties"]["outputResources"] = [{"id": s["id"]} for s in meta["plan"]]
     record["properties"]["duration"] = "PT1S"
+
+
+def _final_outputs(em, record: dict, meta: dict) -> dict:
+    """Outputs with reference() answered by the resources just created, as ARM evaluates them."""
+    from ...arm import DeploymentContext, TemplateError, expand
+
+    group_id = record["id"].split("/providers/Microsoft.Resources/deployments/")[0]
+    group = em.get(group_id) or {}
+    context = DeploymentContext(subscription_id=em.subscription_id, tenant_id=em.tenant_id,
+                                resource_group=group.get("name", ""), location=group.get("location", ""),
+                                deployment_name=record["name"], mode=meta.get("mode", "Incremental"))
+    try:
+        return expand(meta["template"], meta.get("parameters") or {}, context=context,
+                      resolver=EmulatorResolver(em)).outputs
+    except TemplateError:
+        return meta.get("outputs") or {}
 
 
 def _finish_child_operation(em, response: Response) -> dict | None:
