@@ -204,8 +204,10 @@ class ResourcesProvider(Provider):
 
 
 def resources_in_group(em, group_name: str) -> list[dict[str, Any]]:
+    """The group's resources as ARM lists them (deployment records are not resources)."""
     prefix = f"/subscriptions/{em.subscription_id}/resourcegroups/{group_name}/providers/".lower()
-    return [body for key, body in em.resources.items() if key.startswith(prefix)]
+    return [body for key, body in em.resources.items()
+            if key.startswith(prefix) and body.get("type") != "Microsoft.Resources/deployments"]
 
 
 def _generic(body: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,126 @@
+"""The Azure side dsvmctl talks to: a credential, an endpoint and the SDK clients.
+
+`LocalBackend` is the embedded local cloud: the emulator in this process (its state under the
+user's state directory, shared by every dsvmctl command), reached through the azure-core
+transport, with an SSH server per running VM. `AzureBackend` is a real subscription.
+The rest of `cloud/` is written against this class only, so the same code runs on both.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ..errors import NotLoggedIn
+
+POLLING_INTERVAL_AZURE = 5  # seconds between LRO polls on real Azure (the SDK default is 30)
+
+
+class ArmBackend:
+    kind = "abstract"
+    subscription_id: str
+    credential: Any
+    client_kwargs: dict[str, Any]
+
+    @cached_property
+    def resources(self):
+        from azure.mgmt.resource.resources import ResourceManagementClient
+
+        return ResourceManagementClient(self.credential, self.subscription_id, **self.client_kwargs)
+
+    @cached_property
+    def deployments(self):
+        from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+
+        return DeploymentsMgmtClient(self.credential, self.subscription_id, **self.client_kwargs)
+
+    @cached_property
+    def network(self):
+        from azure.mgmt.network import NetworkManagementClient
+
+        return NetworkManagementClient(self.credential, self.subscription_id, **self.client_kwargs)
+
+    @cached_property
+    def compute(self):
+        from azure.mgmt.compute import ComputeManagementClient
+
+        return ComputeManagementClient(self.credential, self.subscription_id, **self.client_kwargs)
+
+    def ssh_endpoint(self, vm: Any, public_ip: str | None) -> tuple[str, int]:
+        if not public_ip:
+            from ..errors import CloudError
+
+            raise CloudError(f"VM {vm.name} has no public IP address, so SSH cannot reach it",
+                             fix="attach a Standard static public IP (the shipped templates create one)")
+        return public_ip, 22
+
+    def close(self) -> None: ...
+
+
+class LocalBackend(ArmBackend):
+    kind = "local"
+
+    def __init__(self, home: Path) -> None:
+        from ..emulator.core import Emulator
+        from ..emulator.transport import EmulatorTransport
+        from ..testing import StaticTokenCredential
+        from .localhosts import LocalHosts
+
+        self.home = home
+        self.emulator = Emulator(state_dir=home / "local-cloud")
+        self.hosts = LocalHosts(home)
+        self.emulator.hooks.append(self.hosts)
+        self.subscription_id = self.emulator.subscription_id
+        self.credential = StaticTokenCredential()
+        self.client_kwargs = {"transport": EmulatorTransport(self.emulator), "polling_interval": 0,
+                              "retry_backoff_factor": 0.05}
+
+    def ssh_endpoint(self, vm: Any, public_ip: str | None) -> tuple[str, int]:
+        """A local VM answers on 127.0.0.1 at its own port (its public IP is a placeholder)."""
+        body = self.emulator.get(vm.id)
+        return "127.0.0.1", self.hosts.ensure(self.emulator, body)
+
+    def close(self) -> None:
+        self.hosts.close()
+
+
+class AzureBackend(ArmBackend):
+    kind = "azure"
+
+    def __init__(self, subscription_id: str | None = None) -> None:
+        subscription_id = subscription_id or os.environ.get("AZURE_SUBSCRIPTION_ID")
+        if not subscription_id:
+            raise NotLoggedIn("no Azure subscription selected (AZURE_SUBSCRIPTION_ID is not set)",
+                              fix="log in with `az login`, then `export AZURE_SUBSCRIPTION_ID=$(az account show "
+                                  "--query id -o tsv)`; or try everything offline with --cloud local")
+        try:
+            from azure.identity import DefaultAzureCredential
+        except ImportError as err:  # pragma: no cover - a broken install
+            raise NotLoggedIn(f"azure-identity is not installed ({err})", fix="pip install dsvmctl") from None
+        self.subscription_id = subscription_id
+        self.credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+        self.client_kwargs = {"polling_interval": POLLING_INTERVAL_AZURE}
+        self._check_login()
+
+    def _check_login(self) -> None:
+        from azure.core.exceptions import ClientAuthenticationError
+
+        try:
+            self.credential.get_token("https://management.azure.com/.default")
+        except ClientAuthenticationError:
+            raise NotLoggedIn("could not get Azure credentials (no az login, environment variables, managed "
+                              "identity or other DefaultAzureCredential source worked)",
+                              fix="run `az login` (or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET "
+                                  "for a service principal); or try everything offline with --cloud local") from None
+
+
+def open_backend(kind: str, home: Path, subscription_id: str | None = None) -> ArmBackend:
+    if kind == "local":
+        return LocalBackend(home)
+    if kind == "azure":
+        return AzureBackend(subscription_id)
+    from ..errors import UsageError
+
+    raise UsageError(f"unknown cloud {kind!r}", fix="use --cloud local or --cloud azure")

@@ -1,0 +1,233 @@
+"""One machine: its status, power, SSH session, and teardown. The CLI and library wrap this."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Callable
+
+from ..errors import CloudError, UsageError
+from .azure_errors import azure_call
+from .backend import ArmBackend
+from .machines import MachineRecord, MachineStore
+
+Progress = Callable[[str], None]
+
+# Teardown order: what holds a reference goes before what it references.
+DELETE_ORDER = ["microsoft.compute/virtualmachines", "microsoft.devtestlab/schedules",
+                "microsoft.network/networkinterfaces", "microsoft.network/publicipaddresses",
+                "microsoft.network/networksecuritygroups", "microsoft.network/virtualnetworks",
+                "microsoft.compute/disks"]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class Machine:
+    def __init__(self, backend: ArmBackend, store: MachineStore, record: MachineRecord) -> None:
+        self.backend = backend
+        self.store = store
+        self.record = record
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def vm(self, instance_view: bool = False):
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            with azure_call(f"reading VM {self.name}"):
+                return self.backend.compute.virtual_machines.get(
+                    self.record.resource_group, self.name, expand="instanceView" if instance_view else None)
+        except ResourceNotFoundError:
+            return None
+
+    def power_state(self, vm=None) -> str:
+        vm = vm or self.vm(instance_view=True)
+        if vm is None:
+            return "absent"
+        statuses = vm.instance_view.statuses if vm.instance_view else []
+        return next((s.code.split("/", 1)[1] for s in statuses if s.code.startswith("PowerState/")), "unknown")
+
+    def _network(self, vm) -> tuple[Any, Any, Any]:
+        """(nic, public ip, nsg) of the VM's primary NIC; any may be None."""
+        network = self.backend.network
+        nic_id = vm.network_profile.network_interfaces[0].id
+        nic = network.network_interfaces.get(self.record.resource_group, nic_id.rsplit("/", 1)[-1])
+        ip = nsg = None
+        ip_ref = nic.ip_configurations[0].public_ip_address
+        if ip_ref is not None:
+            ip = network.public_ip_addresses.get(self.record.resource_group, ip_ref.id.rsplit("/", 1)[-1])
+        if nic.network_security_group is not None:
+            nsg = network.network_security_groups.get(self.record.resource_group,
+                                                      nic.network_security_group.id.rsplit("/", 1)[-1])
+        return nic, ip, nsg
+
+    def status(self) -> dict[str, Any]:
+        vm = self.vm(instance_view=True)
+        if vm is None:
+            return {"name": self.name, "cloud": self.record.cloud, "resource_group": self.record.resource_group,
+                    "power_state": "absent", "size": None, "os_disk_id": None, "public_ip": None, "ssh": None,
+                    "inbound_rules": []}
+        with azure_call(f"reading the network of {self.name}"):
+            _nic, ip, nsg = self._network(vm)
+        power = self.power_state(vm)
+        public_ip = ip.ip_address if ip else None
+        ssh = None
+        if self.record.os != "windows":
+            host, port = ("127.0.0.1", None) if self.backend.kind == "local" else (public_ip, 22)
+            ssh = {"host": host, "port": port, "user": self.record.admin_user, "host_key": self.record.host_public_key}
+            if self.backend.kind == "local":
+                ssh["note"] = "local VMs answer SSH while a dsvmctl command holds them (dsvmctl ssh NAME)"
+        return {
+            "name": self.name,
+            "cloud": self.record.cloud,
+            "resource_group": self.record.resource_group,
+            "location": vm.location,
+            "os": self.record.os,
+            "image": self.record.image,
+            "size": vm.hardware_profile.vm_size,
+            "gpu_size": self.record.gpu_size,
+            "power_state": power,
+            "provisioning_state": vm.provisioning_state,
+            "os_disk_id": vm.storage_profile.os_disk.managed_disk.id,
+            "public_ip": public_ip,
+            "ssh": ssh,
+            "inbound_rules": _inbound_rules(nsg),
+            "tags": dict(vm.tags or {}),
+        }
+
+    # -- power -----------------------------------------------------------------------------------
+
+    def stop(self, progress: Progress = _quiet) -> dict[str, Any]:
+        """Deallocate: a stopped-but-allocated VM still bills, a deallocated one does not."""
+        progress(f"deallocating {self.name}")
+        with azure_call(f"deallocating {self.name}"):
+            self.backend.compute.virtual_machines.begin_deallocate(self.record.resource_group, self.name).result()
+        return self.status()
+
+    def start(self, progress: Progress = _quiet, wait_for_ssh: bool = True) -> dict[str, Any]:
+        progress(f"starting {self.name}")
+        with azure_call(f"starting {self.name}"):
+            self.backend.compute.virtual_machines.begin_start(self.record.resource_group, self.name).result()
+        if wait_for_ssh and self.record.os != "windows":
+            progress("waiting for SSH (host key pinned)")
+            self.session(retries=20).close()
+        return self.status()
+
+    # -- SSH ---------------------------------------------------------------------------------------
+
+    def ssh_endpoint(self) -> tuple[str, int]:
+        if self.record.attached:
+            return self.record.ssh_host or "", self.record.ssh_port or 22
+        vm = self.vm(instance_view=True)
+        if vm is None:
+            raise CloudError(f"VM {self.name} does not exist any more", fix=f"dsvmctl up {self.name}")
+        power = self.power_state(vm)
+        if power != "running":
+            raise CloudError(f"VM {self.name} is {power}: it does not answer SSH",
+                             fix=f"start it first: dsvmctl start {self.name}")
+        _nic, ip, _nsg = self._network(vm)
+        return self.backend.ssh_endpoint(vm, ip.ip_address if ip else None)
+
+    def session(self, retries: int = 3, timeout: float = 10.0):
+        from ..remote import connect
+
+        host, port = self.ssh_endpoint()
+        return connect(host, port, self.record.admin_user, self.record.key_path,
+                       host_key=self.record.host_public_key, retries=retries, timeout=timeout)
+
+    def exec(self, command: str, *, stdout=None, stderr=None, timeout: float | None = None) -> int:
+        """Run one command on the VM, streaming its output; return its exit code."""
+        with self.session() as session:
+            return session.exec(command, stdout=stdout if stdout is not None else sys.stdout.buffer,
+                                stderr=stderr if stderr is not None else sys.stderr.buffer, timeout=timeout)
+
+    # -- teardown ----------------------------------------------------------------------------------
+
+    def owned_resources(self) -> list[Any]:
+        """Resources in the machine's group that dsvmctl tagged as this machine's."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            with azure_call(f"listing the resources of {self.name}"):
+                items = list(self.backend.resources.resources.list_by_resource_group(self.record.resource_group))
+        except ResourceNotFoundError:
+            return []
+        return [r for r in items if (r.tags or {}).get("dsvmctl-machine") == self.name]
+
+    def down(self, keep_disk: bool = False, progress: Progress = _quiet) -> dict[str, Any]:
+        if self.record.attached:
+            self.store.forget(self.name)
+            return {"name": self.name, "deleted": [], "kept": [], "forgotten": True}
+        resources = self.owned_resources()
+        deleted, kept = [], []
+        rank = {t: i for i, t in enumerate(DELETE_ORDER)}
+        for resource in sorted(resources, key=lambda r: rank.get(r.type.lower(), len(rank))):
+            if keep_disk and resource.type.lower() == "microsoft.compute/disks":
+                kept.append(resource.id)
+                continue
+            progress(f"deleting {resource.type.split('/')[-1]} {resource.name}")
+            self._delete(resource)
+            deleted.append(resource.id)
+        group_deleted = self._delete_group_if_ours_and_empty(progress)
+        self.store.forget(self.name)
+        return {"name": self.name, "deleted": deleted, "kept": kept, "resource_group_deleted": group_deleted}
+
+    def _delete(self, resource) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        api_version = {"microsoft.devtestlab/schedules": "2018-09-15"}.get(resource.type.lower(), "2024-07-01")
+        if resource.type.lower().startswith("microsoft.network/"):
+            api_version = "2024-05-01"
+        try:
+            with azure_call(f"deleting {resource.name}"):
+                self.backend.resources.resources.begin_delete_by_id(resource.id, api_version=api_version).result()
+        except ResourceNotFoundError:
+            pass
+
+    def _delete_group_if_ours_and_empty(self, progress: Progress) -> bool:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        group_name = self.record.resource_group
+        try:
+            with azure_call(f"reading resource group {group_name}"):
+                group = self.backend.resources.resource_groups.get(group_name)
+                left = list(self.backend.resources.resources.list_by_resource_group(group_name))
+        except ResourceNotFoundError:
+            return False
+        if (group.tags or {}).get("dsvmctl-managed") != "true" or left:
+            return False
+        progress(f"deleting resource group {group_name}")
+        with azure_call(f"deleting resource group {group_name}"):
+            self.backend.resources.resource_groups.begin_delete(group_name).result()
+        return True
+
+
+def _inbound_rules(nsg) -> list[dict[str, Any]]:
+    if nsg is None:
+        return []
+    rules = []
+    for rule in nsg.security_rules or []:
+        if (rule.direction or "").lower() != "inbound" or (rule.access or "").lower() != "allow":
+            continue
+        ports = rule.destination_port_ranges or [rule.destination_port_range]
+        sources = rule.source_address_prefixes or [rule.source_address_prefix]
+        for port in ports:
+            for source in sources:
+                rules.append({"name": rule.name, "port": port, "source": source, "protocol": getattr(rule.protocol, "value", rule.protocol),
+                              "priority": rule.priority})
+    return rules
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return check()

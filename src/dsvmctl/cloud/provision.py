@@ -1,0 +1,131 @@
+"""`up`: preflight, one ARM deployment of the shipped template, then wait for pinned SSH."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from importlib import resources as package_files
+from typing import Any, Callable
+
+from ..errors import CloudError, UsageError
+from ..spec import EnvironmentSpec
+from .azure_errors import azure_call
+from .backend import ArmBackend
+from .machine import Machine
+from .machines import MachineRecord, MachineStore
+from .preflight import QuotaInfo, SkuInfo, preflight, quotas_by_family, raise_for
+
+Progress = Callable[[str], None]
+
+
+def load_shipped_template(file_name: str) -> dict[str, Any]:
+    from ..arm import load_template
+
+    return load_template(json.loads(package_files.files("dsvmctl.templates").joinpath(file_name).read_text()))
+
+
+def region_facts(backend: ArmBackend, location: str) -> tuple[dict[str, SkuInfo], dict[str, QuotaInfo]]:
+    """What preflight needs from the region: offered sizes (resourceSkus) and quota (usages)."""
+    with azure_call(f"reading the sizes offered in {location}"):
+        skus = [s.as_dict() for s in backend.compute.resource_skus.list(filter=f"location eq '{location}'")]
+    offered = {}
+    for item in skus:
+        if item.get("resourceType") == "virtualMachines":
+            info = SkuInfo.from_resource_sku(item, location=location)
+            offered[info.name] = info
+    with azure_call(f"reading vCPU quota in {location}"):
+        usages = [u.as_dict() for u in backend.compute.usage.list(location)]
+    return offered, quotas_by_family(usages)
+
+
+def allowed_source(spec: EnvironmentSpec, backend: ArmBackend) -> str:
+    if spec.allowed_sources:
+        return spec.allowed_sources[0]
+    if backend.kind == "local":
+        return "127.0.0.1/32"
+    return f"{_public_address()}/32"
+
+
+def _public_address() -> str:
+    """The caller's public IPv4 address, so SSH opens to this machine only."""
+    import requests
+
+    try:
+        address = requests.get("https://api.ipify.org", timeout=5).text.strip()
+    except requests.RequestException:
+        raise UsageError("could not find your public IP address to open SSH to it alone",
+                         fix="set allowed_sources in the spec (or --allow-from x.x.x.x/32)") from None
+    return address
+
+
+def up(backend: ArmBackend, store: MachineStore, spec: EnvironmentSpec, *, what_if: bool = False,
+       progress: Progress = lambda _: None, ssh_retries: int = 30) -> Machine | list[dict[str, Any]]:
+    """Create (or complete, or leave unchanged) the machine `spec` declares.
+
+    Idempotent: the deployment is incremental, so running it again changes nothing that
+    exists and finishes what an interrupted run left half made."""
+    existing = store.load(spec.name)
+    if existing is not None and existing.resource_group.lower() != spec.resource_group.lower():
+        raise UsageError(f"machine {spec.name!r} already exists in resource group {existing.resource_group}",
+                         fix=f"use another name, or `dsvmctl down {spec.name}` first")
+    progress("preflight: sizes, quota, image generation, temp-disk pairing")
+    offered, quota = region_facts(backend, spec.location)
+    raise_for(preflight(spec, offered_sizes=offered, quota=quota))
+
+    key_path, public_key = store.user_key(spec.name, spec.ssh_key)
+    host_private, host_public = store.host_key(spec.name)
+    parameters = spec.template_parameters(public_key, allowed_source(spec, backend), host_private, host_public)
+    if spec.image_info.os == "windows":
+        parameters["adminPassword"] = store.admin_password(spec.name)
+    body = {"properties": {"template": load_shipped_template(spec.template_file), "mode": "Incremental",
+                           "parameters": {k: {"value": v} for k, v in parameters.items()}}}
+    deployment = f"dsvmctl-{spec.name}"
+
+    if what_if:
+        progress("asking Azure what would change (what-if)")
+        _ensure_group(backend, spec, create=False)
+        with azure_call("what-if"):
+            result = backend.deployments.deployments.begin_what_if(spec.resource_group, deployment, body).result()
+        return [{"resource_id": c.resource_id, "change_type": c.change_type} for c in result.changes or []]
+
+    _ensure_group(backend, spec, create=True, progress=progress)
+    record = existing or MachineRecord(
+        name=spec.name, cloud=backend.kind, resource_group=spec.resource_group, location=spec.location,
+        os=spec.image_info.os, admin_user=spec.admin_user, size=spec.size, gpu_size=spec.gpu_size,
+        image=spec.image_info.urn, host_public_key=host_public, key_path=str(key_path), deployment=deployment,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    store.save(record)  # before any resource exists: `down` can clean up after an interrupted up
+    progress(f"deploying {spec.template_file} ({spec.size}, {spec.image_info.alias}) into {spec.resource_group}")
+    with azure_call(f"deploying {spec.name}"):
+        backend.deployments.deployments.begin_create_or_update(spec.resource_group, deployment, body).result()
+    machine = Machine(backend, store, record)
+    vm = machine.vm()
+    if vm is None:
+        raise CloudError(f"the deployment finished but VM {spec.name} is not there", fix="run dsvmctl up again")
+    record.vm_id = vm.id
+    record.size = vm.hardware_profile.vm_size
+    store.save(record)
+    if record.os != "windows":
+        progress("waiting for SSH to answer with the pinned host key")
+        machine.session(retries=ssh_retries).close()
+    return machine
+
+
+def _ensure_group(backend: ArmBackend, spec: EnvironmentSpec, *, create: bool, progress: Progress = lambda _: None):
+    """Create the resource group, tagged as dsvmctl's, unless it exists (then it is left as it is)."""
+    with azure_call(f"reading resource group {spec.resource_group}"):
+        exists = backend.resources.resource_groups.check_existence(spec.resource_group)
+    if exists or not create:
+        if not exists:  # what-if needs the group; make it, as `az deployment group what-if` would need
+            with azure_call(f"creating resource group {spec.resource_group}"):
+                backend.resources.resource_groups.create_or_update(
+                    spec.resource_group, {"location": spec.location, "tags": _group_tags(spec)})
+        return
+    progress(f"creating resource group {spec.resource_group} in {spec.location}")
+    with azure_call(f"creating resource group {spec.resource_group}"):
+        backend.resources.resource_groups.create_or_update(
+            spec.resource_group, {"location": spec.location, "tags": _group_tags(spec)})
+
+
+def _group_tags(spec: EnvironmentSpec) -> dict[str, str]:
+    return {"dsvmctl-managed": "true", "dsvmctl-machine": spec.name}
