@@ -1,0 +1,52 @@
+"""What every command shares: `-o json`, opening the selected cloud, progress on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+import click
+
+OUTPUT_CHOICE = click.Choice(["table", "json"], case_sensitive=False)
+
+
+def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-o", "--output", type=OUTPUT_CHOICE, default="table", show_default=True,
+                        help="table for people, json for scripts (one JSON document on stdout).")(func)
+
+
+def emit_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, default=str))
+
+
+@contextmanager
+def open_cloud(ctx: click.Context) -> Iterator[Any]:
+    """The cloud chosen with --cloud / DSVMCTL_CLOUD, closed (local VM hosts stopped) at the end."""
+    from ..api import Cloud
+
+    cloud = Cloud.open(ctx.find_root().obj["cloud"])
+    try:
+        yield cloud
+    finally:
+        cloud.close()
+
+
+@contextmanager
+def progress(output: str) -> Iterator[Callable[[str], None]]:
+    """A live status line on stderr for long operations; silent under -o json."""
+    if output == "json" or not sys.stderr.isatty():
+        def plain(message: str) -> None:
+            if output != "json":
+                click.echo(f"- {message}", err=True)
+        yield plain
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("working") as status:
+        def update(message: str) -> None:
+            console.log(message)
+            status.update(message)
+        yield update

@@ -1,0 +1,297 @@
+"""Provision and lifecycle: up, status, list, ssh, exec, stop, start, down, gc, sizes, images."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from typing import Any
+
+import click
+
+from .common import emit_json, open_cloud, output_option, progress
+
+SPEC_HELP = "Environment spec (TOML) a team lead keeps; flags override it. See examples/team-dsvm.toml."
+
+
+def register(cli: click.Group) -> None:
+    for command in (up, status, list_machines, ssh, exec_command, stop, start, down, gc, sizes, images):
+        cli.add_command(command)
+
+
+def _spec(name: str, spec_path: str | None, **flags: Any):
+    from ..spec import EnvironmentSpec
+
+    spec = EnvironmentSpec.load(spec_path) if spec_path else EnvironmentSpec.from_dict({"name": name})
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    if spec_path and name != spec.name:
+        overrides["name"] = name
+    return spec.with_overrides(**overrides) if overrides else spec
+
+
+@click.command()
+@click.argument("name")
+@click.option("-f", "--spec", "spec_path", type=click.Path(exists=True, dir_okay=False), help=SPEC_HELP)
+@click.option("--image", help="ubuntu-2204 (default), ubuntu-2004, win-2022, ... or a URN.")
+@click.option("--size", help="CPU size (default Standard_D4ds_v5: has a temp disk, so it can move to NC sizes).")
+@click.option("--gpu-size", help="The NC size this machine will be resized to for big runs.")
+@click.option("--location", help="Azure region (default eastus).")
+@click.option("--allow-from", "allow_from", help="Source address/CIDR allowed to reach SSH (default: yours, /32).")
+@click.option("--what-if", is_flag=True, help="Show what would change, change nothing.")
+@output_option
+@click.pass_context
+def up(ctx, name, spec_path, image, size, gpu_size, location, allow_from, what_if, output):
+    """Create the DSVM NAME (or finish an interrupted create; running it twice changes nothing).
+
+    \b
+    Preflight first (size offered, quota, image generation, temp-disk pairing), then one ARM
+    deployment of the shipped template, then wait until SSH answers with the VM's host key,
+    which dsvmctl generated and pinned: there is no trust on first use.
+    """
+    spec = _spec(name, spec_path, image=image, size=size, gpu_size=gpu_size, location=location,
+                 allowed_sources=[allow_from] if allow_from else None)
+    with open_cloud(ctx) as cloud, progress(output) as report:
+        result = cloud.up(spec, what_if=what_if, progress=report)
+        if what_if:
+            if output == "json":
+                emit_json({"name": spec.name, "changes": result})
+            else:
+                for change in result:
+                    click.echo(f"{change['change_type']:>9}  {change['resource_id']}")
+            return
+        state = result.status()
+    if output == "json":
+        emit_json(state)
+        return
+    click.echo(f"{spec.name} is {state['power_state']} ({state['size']}) in {state['resource_group']}")
+    _print_connect_hint(state, ctx.find_root().obj["cloud"])
+
+
+def _print_connect_hint(state: dict[str, Any], cloud: str) -> None:
+    prefix = "dsvmctl" if cloud == "local" else "dsvmctl --cloud azure"
+    if state.get("ssh"):
+        click.echo(f"connect:  {prefix} ssh {state['name']}      run: {prefix} exec {state['name']} -- nvidia-smi")
+    else:
+        click.echo(f"Windows: RDP to {state['public_ip']}; the admin password is in dsvmctl's state directory "
+                   f"(dsvmctl status {state['name']} -o json never prints it).")
+
+
+@click.command()
+@click.argument("name")
+@output_option
+@click.pass_context
+def status(ctx, name, output):
+    """Power state, size, OS disk, address and inbound rules of NAME."""
+    with open_cloud(ctx) as cloud:
+        state = cloud.machine(name).status()
+    if output == "json":
+        emit_json(state)
+        return
+    for key in ("name", "cloud", "resource_group", "location", "image", "size", "gpu_size", "power_state",
+                "os_disk_id", "public_ip"):
+        click.echo(f"{key:>15}: {state.get(key)}")
+    if state.get("ssh"):
+        ssh = state["ssh"]
+        click.echo(f"{'ssh':>15}: {ssh['user']}@{ssh['host']}" + (f":{ssh['port']}" if ssh.get("port") else ""))
+    for rule in state.get("inbound_rules", []):
+        click.echo(f"{'inbound':>15}: port {rule['port']} from {rule['source']} ({rule['name']})")
+
+
+@click.command("list")
+@output_option
+@click.pass_context
+def list_machines(ctx, output):
+    """Machines dsvmctl manages on the selected cloud."""
+    with open_cloud(ctx) as cloud:
+        rows = []
+        for machine in cloud.machines():
+            vm = machine.vm(instance_view=True)
+            rows.append({"name": machine.name, "resource_group": machine.record.resource_group,
+                         "size": vm.hardware_profile.vm_size if vm else None,
+                         "power_state": machine.power_state(vm), "os": machine.record.os})
+    if output == "json":
+        emit_json({"machines": rows})
+        return
+    if not rows:
+        click.echo("no machines yet: dsvmctl up NAME")
+    for row in rows:
+        click.echo(f"{row['name']:<20} {row['power_state']:<12} {row['size'] or '-':<24} {row['resource_group']}")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--print", "print_only", is_flag=True, help="Print the ssh command instead of running it.")
+@click.pass_context
+def ssh(ctx, name, print_only):
+    """Open a shell on NAME with OpenSSH, the host key pinned (a known_hosts file of its own)."""
+    with open_cloud(ctx) as cloud:
+        machine = cloud.machine(name)
+        host, port = machine.ssh_endpoint()
+        known_hosts = machine.store.dir(name) / "known_hosts"
+        marker = f"[{host}]:{port}" if port != 22 else host
+        known_hosts.write_text(f"{marker} {machine.record.host_public_key}\n")
+        command = ["ssh", "-i", machine.record.key_path, "-p", str(port), "-o", f"UserKnownHostsFile={known_hosts}",
+                   "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+                   f"{machine.record.admin_user}@{host}"]
+        if print_only:
+            click.echo(shlex.join(command))
+            if cloud.kind == "local":
+                click.echo("# local cloud: the VM answers only while a dsvmctl command holds it; run "
+                           f"`dsvmctl ssh {name}` instead", err=True)
+            return
+        code = __import__("subprocess").call(command)
+    sys.exit(code)
+
+
+@click.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--timeout", type=float, help="Stop the remote command (its whole process group) after SECONDS.")
+@click.pass_context
+def exec_command(ctx, name, command, timeout):
+    """Run one command on NAME, stream its output; exit with its exit code.
+
+    \b
+    Example: dsvmctl exec lab -- python -c 'import torch; print(torch.cuda.is_available())'
+    """
+    with open_cloud(ctx) as cloud:
+        code = cloud.machine(name).exec(shlex.join(command), timeout=timeout)
+    sys.exit(code)
+
+
+@click.command()
+@click.argument("name")
+@output_option
+@click.pass_context
+def stop(ctx, name, output):
+    """Deallocate NAME (a stopped-but-allocated VM still bills; a deallocated one does not)."""
+    with open_cloud(ctx) as cloud, progress(output) as report:
+        state = cloud.machine(name).stop(progress=report)
+    emit_json(state) if output == "json" else click.echo(f"{name} is {state['power_state']}; its OS disk is kept.")
+
+
+@click.command()
+@click.argument("name")
+@output_option
+@click.pass_context
+def start(ctx, name, output):
+    """Start NAME and wait until SSH answers with its pinned host key."""
+    with open_cloud(ctx) as cloud, progress(output) as report:
+        state = cloud.machine(name).start(progress=report)
+    emit_json(state) if output == "json" else click.echo(f"{name} is {state['power_state']} ({state['size']})")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--keep-disk", is_flag=True, help="Keep the OS disk (detached) so its files survive.")
+@output_option
+@click.pass_context
+def down(ctx, name, yes, keep_disk, output):
+    """Delete what dsvmctl created for NAME (found by its tags). Asks first unless --yes."""
+    with open_cloud(ctx) as cloud:
+        machine = cloud.machine(name)
+        owned = machine.owned_resources()
+        if not yes:
+            if not sys.stdin.isatty():
+                from ..errors import UsageError
+
+                raise UsageError(f"down would delete {len(owned)} resources of {name} and needs confirmation",
+                                 fix="rerun with --yes (no terminal to ask on)")
+            for resource in owned:
+                click.echo(f"  {resource.type}  {resource.name}")
+            click.confirm(f"Delete these {len(owned)} resources" + (" (keeping the OS disk)" if keep_disk else "")
+                          + "?", abort=True)
+        with progress(output) as report:
+            result = machine.down(keep_disk=keep_disk, progress=report)
+    if output == "json":
+        emit_json(result)
+    else:
+        click.echo(f"deleted {len(result['deleted'])} resources of {name}"
+                   + (f"; kept {len(result['kept'])}" if result["kept"] else ""))
+
+
+@click.command()
+@click.option("--yes", is_flag=True, help="Delete the orphans found (default: only list them).")
+@output_option
+@click.pass_context
+def gc(ctx, yes, output):
+    """Find (and with --yes remove) resources left by interrupted runs: NICs, IPs, NSGs, disks."""
+    from ..cloud.gc import delete_orphans, find_orphans
+
+    with open_cloud(ctx) as cloud:
+        orphans = find_orphans(cloud.backend)
+        deleted: list[str] = []
+        if yes and orphans:
+            with progress(output) as report:
+                deleted = delete_orphans(cloud.backend, orphans, report)
+    if output == "json":
+        emit_json({"orphans": orphans, "deleted": deleted})
+        return
+    if not orphans:
+        click.echo("no orphans")
+    for orphan in orphans:
+        click.echo(f"{'deleted' if orphan['id'] in deleted else 'orphan':>8}  {orphan['type']}  {orphan['name']} "
+                   f"(machine {orphan['machine']}, group {orphan['resource_group']})")
+    if orphans and not yes:
+        click.echo("rerun with --yes to delete them")
+
+
+@click.command()
+@click.option("--location", default="eastus", show_default=True)
+@click.option("--gpu-only", is_flag=True, help="Only sizes with a GPU.")
+@output_option
+@click.pass_context
+def sizes(ctx, location, gpu_only, output):
+    """The region's sizes: vCPU, memory, GPU, temp disk, generations, price, quota left, GPU partners."""
+    from ..catalog.sizes import PRICES_AS_OF, PRICES_SOURCE, SIZES
+    from ..cloud.provision import region_facts
+
+    with open_cloud(ctx) as cloud:
+        offered, quota = region_facts(cloud.backend, location)
+    rows = []
+    for name, sku in sorted(offered.items(), key=lambda kv: (kv[1].gpus, kv[1].vcpus, kv[0])):
+        if gpu_only and not sku.gpus:
+            continue
+        catalog = SIZES.get(name)
+        family = quota.get(sku.family)
+        partners = [other for other, o in offered.items() if o.gpus and not sku.gpus
+                    and (o.temp_disk_gb > 0) == (sku.temp_disk_gb > 0)] if not sku.gpus else []
+        rows.append({
+            "name": name, "vcpus": sku.vcpus, "memory_gb": catalog.memory_gb if catalog else None,
+            "gpus": sku.gpus, "gpu_model": catalog.gpu_model if catalog else None,
+            "temp_disk_gb": sku.temp_disk_gb, "generations": list(sku.generations),
+            "price_per_hour": catalog.price_per_hour if catalog else None,
+            "quota_left": family.free if family else None, "restricted": sku.restricted_reason,
+            "gpu_partners": sorted(partners),
+        })
+    if output == "json":
+        emit_json({"location": location, "sizes": rows, "prices": {"source": PRICES_SOURCE, "as_of": PRICES_AS_OF}})
+        return
+    click.echo(f"{'size':<26}{'vCPU':>5}{'GiB':>6}  {'GPU':<18}{'temp GiB':>9}  {'gen':<6}{'$/h':>7}"
+               f"{'quota left':>11}  note")
+    for row in rows:
+        gpu = f"{row['gpus']}x {row['gpu_model']}" if row["gpus"] else "-"
+        price = f"{row['price_per_hour']:.3f}" if row["price_per_hour"] else "?"
+        note = f"restricted ({row['restricted']})" if row["restricted"] else (
+            "no temp disk: cannot pair with NC sizes" if not row["temp_disk_gb"] else "")
+        click.echo(f"{row['name']:<26}{row['vcpus']:>5}{row['memory_gb'] or 0:>6.0f}  {gpu:<18}"
+                   f"{row['temp_disk_gb']:>9}  {','.join(row['generations']):<6}{price:>7}"
+                   f"{row['quota_left'] if row['quota_left'] is not None else '?':>11}  {note}")
+    click.echo(f"prices: {PRICES_SOURCE}, as of {PRICES_AS_OF}")
+
+
+@click.command()
+@output_option
+def images(output):
+    """DSVM images dsvmctl knows, with their Hyper-V generation."""
+    from ..catalog.images import IMAGES
+
+    rows = [{"alias": i.alias, "urn": i.urn, "os": i.os, "generation": i.generation, "description": i.description,
+             "retired": i.retired} for i in IMAGES]
+    if output == "json":
+        emit_json({"images": rows})
+        return
+    for row in rows:
+        state = f"retired {row['retired']}" if row["retired"] else "current"
+        click.echo(f"{row['alias']:<18}{row['generation']:<4}{row['os']:<9}{state:<14}{row['urn']}")
