@@ -30,13 +30,17 @@ def describe(err: Exception) -> tuple[str, str, list[str]]:
 
 
 @contextmanager
-def azure_call(what: str) -> Iterator[None]:
-    """Run SDK calls; an Azure error becomes a CloudError saying what failed and how to fix it."""
-    from azure.core.exceptions import AzureError, HttpResponseError
+def azure_call(what: str, *, missing_ok: bool = False) -> Iterator[None]:
+    """Run SDK calls; an Azure error becomes a CloudError saying what failed and how to fix it.
+
+    missing_ok: let ResourceNotFoundError through, for callers that treat "gone" as an answer."""
+    from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
     try:
         yield
     except HttpResponseError as err:
+        if missing_ok and isinstance(err, ResourceNotFoundError):
+            raise
         code, message, details = describe(err)
         detail_codes = [d.split(":", 1)[0] for d in details]
         fix = next((FIXES[c] for c in [code, *detail_codes] if c in FIXES), None)

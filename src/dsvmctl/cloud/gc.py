@@ -37,7 +37,7 @@ def delete_orphans(backend: ArmBackend, orphans: list[dict[str, Any]],
             version = "2018-09-15"
         progress(f"deleting {orphan['type'].split('/')[-1]} {orphan['name']}")
         try:
-            with azure_call(f"deleting {orphan['name']}"):
+            with azure_call(f"deleting {orphan['name']}", missing_ok=True):
                 backend.resources.resources.begin_delete_by_id(orphan["id"], api_version=version).result()
         except ResourceNotFoundError:
             pass

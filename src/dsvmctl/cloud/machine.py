@@ -40,7 +40,7 @@ class Machine:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            with azure_call(f"reading VM {self.name}"):
+            with azure_call(f"reading VM {self.name}", missing_ok=True):
                 return self.backend.compute.virtual_machines.get(
                     self.record.resource_group, self.name, expand="instanceView" if instance_view else None)
         except ResourceNotFoundError:
@@ -154,7 +154,7 @@ class Machine:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            with azure_call(f"listing the resources of {self.name}"):
+            with azure_call(f"listing the resources of {self.name}", missing_ok=True):
                 items = list(self.backend.resources.resources.list_by_resource_group(self.record.resource_group))
         except ResourceNotFoundError:
             return []
@@ -185,7 +185,7 @@ class Machine:
         if resource.type.lower().startswith("microsoft.network/"):
             api_version = "2024-05-01"
         try:
-            with azure_call(f"deleting {resource.name}"):
+            with azure_call(f"deleting {resource.name}", missing_ok=True):
                 self.backend.resources.resources.begin_delete_by_id(resource.id, api_version=api_version).result()
         except ResourceNotFoundError:
             pass
@@ -195,7 +195,7 @@ class Machine:
 
         group_name = self.record.resource_group
         try:
-            with azure_call(f"reading resource group {group_name}"):
+            with azure_call(f"reading resource group {group_name}", missing_ok=True):
                 group = self.backend.resources.resource_groups.get(group_name)
                 left = list(self.backend.resources.resources.list_by_resource_group(group_name))
         except ResourceNotFoundError:

@@ -867,6 +867,8 @@ def _finish_vm_deleted(em, op) -> None:
             _release_nic(_FinalizerCall(em), nic)
             em.delete(nic["id"])
     em.notify("vm_deleted", vm=vm)
+    for key in [k for k in em.resources if k.startswith(vm["id"].lower() + "/")]:
+        em.delete(key)  # run commands and extensions go with their VM
     em.delete(vm["id"])
 
 
