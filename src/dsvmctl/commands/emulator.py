@@ -36,7 +36,7 @@ def emulator_serve(port: int, state_dir: str, operation_seconds: float, require_
     """
     import signal
 
-    from .emulator.server import EmulatorServer
+    from ..emulator.server import EmulatorServer
 
     server = EmulatorServer(state_dir, port, operation_seconds=operation_seconds,
                             require_registration=require_registration)
