@@ -28,3 +28,9 @@ def require_shared(*parts: str) -> Path:
 def _isolated_home(tmp_path, monkeypatch):
     """Never touch the user's real state directory."""
     monkeypatch.setenv("DSVMCTL_HOME", str(tmp_path / "dsvmctl-home"))
+
+
+@pytest.fixture
+def shared():
+    """require_shared(*parts): the path under ../shared, or a skip saying why it is absent."""
+    return require_shared

@@ -103,6 +103,13 @@ SIZES: dict[str, Size] = _sizes(
     Size("Standard_E4s_v5", "standardESv5Family", "intel-v5", 4, 32, 0, G12, price_per_hour=0.252),
     Size("Standard_E8s_v5", "standardESv5Family", "intel-v5", 8, 64, 0, G12, price_per_hour=0.504),
     Size("Standard_D4as_v5", "standardDASv5Family", "amd-v5", 4, 16, 0, G12, price_per_hour=0.172),
+    # Older general-purpose sizes that Azure's own API examples use.
+    Size("Standard_D1_v2", "standardDv2Family", "intel-v2", 1, 3.5, 50, G12, price_per_hour=0.073),
+    Size("Standard_D2_v2", "standardDv2Family", "intel-v2", 2, 7, 100, G12, price_per_hour=0.146),
+    Size("Standard_A1_v2", "standardAv2Family", "intel-av2", 1, 2, 10, G1, price_per_hour=0.043,
+         accelerated_networking=False, premium_io=False),
+    Size("Standard_A2_v2", "standardAv2Family", "intel-av2", 2, 4, 20, G1, price_per_hour=0.091,
+         accelerated_networking=False, premium_io=False),
 )
 
 

@@ -523,7 +523,7 @@ class ComputeProvider(Provider):
                 continue
             for size in self.offered(location):
                 items.append(sku_entry(size, location, self.restriction(location, size)))
-        return list_response(items)
+        return Response(200, {"value": items, "nextLink": None})
 
     def location_sizes(self, call: Call) -> Response:
         return list_response([size_entry(s) for s in self.offered(call.params["loc"])])
@@ -698,6 +698,8 @@ def build_instance_view(em, vm: dict[str, Any]) -> dict[str, Any]:
     state = vm["properties"]["provisioningState"]
     now = utc_now()
     view: dict[str, Any] = {
+        "platformUpdateDomain": 0,  # one VM, no availability set: domain 0 of 1
+        "platformFaultDomain": 0,
         "computerName": (vm["properties"].get("osProfile") or {}).get("computerName", vm["name"]),
         "osName": "Windows Server 2022 Datacenter" if meta.get("os_type") == "Windows" else "ubuntu",
         "osVersion": "10.0.20348" if meta.get("os_type") == "Windows" else "22.04",
@@ -710,9 +712,13 @@ def build_instance_view(em, vm: dict[str, Any]) -> dict[str, Any]:
              "displayStatus": f"Provisioning {state.lower()}", "time": now},
             {"code": f"PowerState/{power}", "level": "Info", "displayStatus": POWER_DISPLAY.get(power, power)},
         ],
+        "extensions": [{"name": ext["name"], "type": (ext["properties"].get("type") or ""), "statuses": [
+            {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded"}]}
+            for key, ext in em.resources.items() if key.startswith(vm["id"].lower() + "/extensions/")],
+        "isVMInStandbyPool": False,
     }
     if power == "running":
-        view["vmAgent"] = {"vmAgentVersion": "2.13.1.1", "statuses": [
+        view["vmAgent"] = {"vmAgentVersion": "2.13.1.1", "extensionHandlers": [], "statuses": [
             {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Ready",
              "message": "GuestAgent is running and processing the extensions.", "time": now}]}
     return view

@@ -104,6 +104,11 @@ def _expand(call: Call, template: dict, parameters: dict, mode: str):
                        details=[{"code": err.code, "message": err.message, "target": err.path}]) from None
 
 
+def _template_link(link: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
+    out = {"uri": link.get("uri"), "contentVersion": template.get("contentVersion", "1.0.0.0")}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def _deployable(expansion) -> list:
     """Resources to create, in order; nested deployments contribute their own resources."""
     return [r for r in expansion.all_resources() if r.type.lower() != DEPLOYMENT_TYPE.lower()]
@@ -160,7 +165,7 @@ def put_deployment(call: Call) -> Response:
         },
     }
     if props.get("templateLink"):
-        record["properties"]["templateLink"] = props["templateLink"]
+        record["properties"]["templateLink"] = _template_link(props["templateLink"], template)
     call.em.put(record)
     meta = call.em.meta_of(deployment_id)
     meta["plan"] = [{"id": r.id, "type": r.type, "name": r.name, "api_version": r.api_version,
@@ -351,8 +356,10 @@ def validate_deployment(call: Call) -> Response:
         "properties": {"templateHash": _template_hash(template), "parameters": _public_parameters(expansion),
                        "mode": props.get("mode", "Incremental"), "provisioningState": "Succeeded",
                        "timestamp": utc_now(), "duration": "PT0S", "correlationId": str(uuid.uuid4()),
-                       "providers": _providers(resources), "dependencies": [],
-                       "validatedResources": [{"id": r.id} for r in resources]},
+                       "providers": _providers(resources), "dependencies": [], "diagnostics": [],
+                       "validatedResources": [{"id": r.id} for r in resources],
+                       **({"templateLink": _template_link(props["templateLink"], template)}
+                          if props.get("templateLink") else {})},
     })
 
 

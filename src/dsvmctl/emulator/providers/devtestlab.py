@@ -37,6 +37,7 @@ class DevTestLabProvider(Provider):
         check_name(name)
         existing = call.em.get(self._id(call))
         body = tracked_body(call, SCHEDULE_TYPE, name, existing["id"] if existing else self._id(call), existing)
+        body.setdefault("tags", {})
         props = properties_of(call)
         task = props.get("taskType")
         if not task:
