@@ -119,6 +119,13 @@ class Machine:
             self.session(retries=20).close()
         return self.status()
 
+    def resize(self, size: str, dry_run: bool = False, start: bool | None = None,
+               progress: Progress = _quiet) -> dict[str, Any]:
+        """Move to `size` keeping the OS disk (plan, journal, steps, verification): see cloud/resize.py."""
+        from .resize import resize
+
+        return resize(self, size, dry_run=dry_run, start=start, progress=progress)
+
     # -- SSH ---------------------------------------------------------------------------------------
 
     def ssh_endpoint(self) -> tuple[str, int]:
