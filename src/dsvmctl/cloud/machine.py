@@ -214,6 +214,28 @@ class Machine:
             self.backend.resources.resource_groups.begin_delete(group_name).result()
         return True
 
+    # -- workloads (see cloud/workload.py) ---------------------------------------------------------
+
+    def push(self, src=None, dest=None, **options: Any) -> dict[str, Any]:
+        from .workload import push
+
+        return push(self, src, dest, **options)
+
+    def run(self, workload: str = "transformer", device: str = "auto", args=(), **options: Any) -> dict[str, Any]:
+        from .workload import run
+
+        return run(self, workload, device, args, **options)
+
+    def logs(self, run_id: str | None = None, follow: bool = False, **options: Any) -> dict[str, Any]:
+        from .workload import logs
+
+        return logs(self, run_id, follow, **options)
+
+    def collect(self, run_id: str | None = None, dest=None) -> dict[str, Any]:
+        from .workload import collect
+
+        return collect(self, run_id, dest)
+
 
 def _inbound_rules(nsg) -> list[dict[str, Any]]:
     if nsg is None:
