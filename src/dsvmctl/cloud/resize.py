@@ -204,7 +204,6 @@ def resize(machine: Machine, size: str, *, dry_run: bool = False, start: bool | 
 
     with _exclusive(machine):
         journal = _open_journal(machine, path, plan, facts, start)
-        _write_marker(machine, journal, facts.power_state, progress)
         return _execute(machine, journal, progress, began, resumed=False)
 
 
@@ -308,7 +307,7 @@ def _execute(machine: Machine, journal: Journal, progress: Progress, began: floa
     phase = "forward" if data["status"] == "in_progress" else "rollback"
     try:
         if data["marker"]["state"] == "pending":
-            # A run that stopped before writing the marker: write it only if no step has run yet.
+            # Written before the first step; a run stopped before that writes it only if no step ran.
             if any(step["state"] != "pending" for step in data["steps"]):
                 _set_marker(journal, "skipped", "skipped: the resize was interrupted before the marker was written")
             else:
