@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +84,8 @@ class LocalHosts:
             raise CloudError(f"VM {vm['name']} was created without an SSH host key in its custom data, so its "
                              "host key cannot be pinned", fix="recreate it with dsvmctl up")
         disk = em.get(vm["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"])
-        host = LocalVMHost(self.disk_dir(disk), host_key, keys, profile.get("adminUsername", "azureuser"))
+        host = LocalVMHost(self.disk_dir(disk), host_key, keys, profile.get("adminUsername", "azureuser"),
+                           path=image_path())
         host.start()
         self.hosts[key] = host
         return host.port
@@ -95,6 +98,13 @@ class LocalHosts:
     def close(self) -> None:
         for vm_id in list(self.hosts):
             self._stop(vm_id)
+
+
+def image_path() -> str:
+    """PATH on a local VM. Its "image" is this machine; as a DSVM puts its conda environment
+    with torch first, a local VM puts first the Python environment dsvmctl runs in (which has
+    torch when installed with the `workload` extra)."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")])
 
 
 def _host_key_from_custom_data(custom_data: str | None) -> str | None:

@@ -49,10 +49,12 @@ class LocalVMHost:
         authorized_keys: list[str],
         admin_user: str,
         port: int = 0,
+        path: str | None = None,
     ):
         self.disk_dir = Path(disk_dir)
         self.admin_user = admin_user
         self.port = port
+        self.path = path  # PATH commands see: the "image's" programs (default: this machine's PATH)
         self._host_key = asyncssh.import_private_key(host_key_pem)
         self._authorized = {asyncssh.import_public_key(line).public_data for line in authorized_keys if line.strip()}
         self._shell = shutil.which("bash") or "/bin/sh"
@@ -149,7 +151,7 @@ class LocalVMHost:
 
     def _environment(self, client_env: dict[str, str]) -> dict[str, str]:
         env = {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "PATH": self.path or os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "HOME": str(self.home),
             "USER": self.admin_user,
             "LOGNAME": self.admin_user,
