@@ -151,7 +151,7 @@ class Journal:
         return self.data["steps"] if phase == "forward" else self.data["rollback"]["steps"]
 
 
-def _new_step(name: str, size: str) -> dict[str, Any]:
+def _new_step(name: str, size: str | None) -> dict[str, Any]:
     # requests: how many times the step's request was sent to Azure (across every run)
     return {"name": name, "size": size, "state": "pending", "requests": 0, "skipped": None,
             "started_at": None, "done_at": None, "runs": []}
@@ -293,7 +293,7 @@ def _open_journal(machine: Machine, path: Path, plan: ResizePlan, facts: VmFacts
         "original_power_state": facts.power_state, "end_state": plan.end_state, "start": start,
         "os_disk_id_before": facts.os_disk_id, "plan": plan.to_dict(),
         "marker": {"path": MARKER_PATH, "token": None, "state": "pending", "note": None},
-        "steps": [_new_step(step, plan.to_size if step == "resize" else "") for step in plan.steps],
+        "steps": [_new_step(step, plan.to_size if step == "resize" else None) for step in plan.steps],
         "rollback": None, "error": None, "created_at": _now(), "runs": [],
     })
     journal.save()
@@ -409,10 +409,10 @@ def _settled_power(machine: Machine, progress: Progress) -> str:
 def _begin_rollback(machine: Machine, journal: Journal, refused: _AzureRefused, progress: Progress) -> None:
     data = journal.data
     problem = _explain(refused, journal)
-    data["error"] = {"code": refused.code, "azure_message": refused.message, **problem.to_dict()}
+    data["error"] = {**problem.to_dict(), "azure_code": refused.code, "azure_message": refused.message}
     steps = [_new_step("resize", data["from"])]
     if data["original_power_state"] == "running":
-        steps.append(_new_step("start", ""))
+        steps.append(_new_step("start", None))
     data["rollback"] = {"reason": problem.message, "steps": steps, "started_at": _now()}
     data["status"] = "rolling_back"
     journal.save()
