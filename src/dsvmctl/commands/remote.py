@@ -1,0 +1,181 @@
+"""Remote execution: push, run, logs, collect, attach (thin wrappers over cloud/workload.py)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .common import emit_json, open_cloud, output_option
+
+
+def register(cli: click.Group) -> None:
+    for command in (push, run, logs, collect, attach):
+        cli.add_command(command)
+
+
+@click.command()
+@click.argument("name")
+@click.argument("src", required=False, type=click.Path(exists=True, file_okay=False))
+@click.option("--dest", metavar="DIR", help="Remote directory, relative to the VM user's home "
+              "[default: dsvmctl/workloads].")
+@output_option
+@click.pass_context
+def push(ctx, name, src, dest, output):
+    """Copy SRC (default: the bundled PyTorch workloads) to NAME over SSH.
+
+    \b
+    Incremental (only changed files travel) and atomic (the VM sees the old tree or the new
+    one, never a mix). Files matched by SRC/.dsvmignore (gitignore rules) stay behind; files
+    that exist only on the VM (e.g. run outputs) are kept.
+    """
+    with open_cloud(ctx) as cloud:
+        summary = cloud.machine(name).push(src, dest)
+    if output == "json":
+        emit_json(summary)
+        return
+    if summary["method"] == "none":
+        click.echo(f"{summary['dest']} on {name} is up to date ({summary['unchanged']} unchanged)")
+    else:
+        click.echo(f"pushed {summary['files_sent']} files ({summary['bytes_sent']:,} bytes) to {summary['dest']} "
+                   f"on {name} in {summary['seconds']:.2f} s; {summary['deleted']} deleted, "
+                   f"{summary['unchanged']} unchanged")
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--workload", type=click.Choice(["transformer", "cnn"]), default="transformer", show_default=True,
+              help="Which bundled model to train.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto: CUDA when the VM has a GPU, else CPU. The metrics say which device really ran.")
+@click.option("--timeout", type=float, metavar="SECONDS",
+              help="Stop the run (its whole remote process group) after SECONDS.")
+@click.option("--detach", is_flag=True, help="Start it in its own session on the VM and return: it survives a "
+              "lost connection. Reattach with `dsvmctl logs NAME RUN_ID --follow`.")
+@click.option("--src", type=click.Path(exists=True, file_okay=False),
+              help="Push this directory (must hold train.py) instead of the bundled workloads.")
+@click.option("--no-push", is_flag=True, help="Run what is on the VM already; push nothing.")
+@output_option
+@click.pass_context
+def run(ctx, name, args, workload, device, timeout, detach, src, no_push, output):
+    """Run a workload on NAME, streaming its output; exit with its exit code.
+
+    \b
+    Pushes the workloads first (a no-op when nothing changed), finds the VM's Python that
+    has torch (conda environments, then python3/python; override: DSVMCTL_REMOTE_PYTHON),
+    and runs train.py in ~/dsvmctl/workloads. Arguments after `--` go to train.py:
+
+        dsvmctl run lab --workload cnn --device cpu -- --steps 20 --warmup 2
+
+    \b
+    The log is kept under the state directory (runs/RUN_ID/run.log) and the metrics stay on
+    the VM until `dsvmctl collect NAME`. Ctrl-C stops the remote run. With -o json the run's
+    output goes to stderr and stdout gets one JSON document.
+    """
+    json_mode = output == "json"
+    def report(message: str) -> None:  # plain lines: a live spinner would garble the streamed output
+        click.echo(f"- {message}", err=True)
+
+    with open_cloud(ctx) as cloud:
+        result = cloud.machine(name).run(
+            workload, device, list(args), timeout=timeout, detach=detach, src=src, push_first=not no_push,
+            stdout=sys.stderr.buffer if json_mode else None, progress=report)
+    if json_mode:
+        emit_json(result)
+    elif detach:
+        click.echo(f"run {result['run_id']} started on {name} (pid {result['pid']})")
+        click.echo(f"follow:   dsvmctl logs {name} {result['run_id']} --follow")
+        click.echo(f"collect:  dsvmctl collect {name} {result['run_id']}")
+    elif result["exit_code"] == 0:
+        click.echo(f"run {result['run_id']} finished; get its metrics with "
+                   f"`dsvmctl collect {name} {result['run_id']}`", err=True)
+    else:
+        click.echo(f"run {result['run_id']} exited with {result['exit_code']}; its log: "
+                   f"dsvmctl logs {name} {result['run_id']}", err=True)
+    if not detach:
+        sys.exit(result["exit_code"])
+
+
+@click.command()
+@click.argument("name")
+@click.argument("run_id", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the run ends (detached runs).")
+@click.pass_context
+def logs(ctx, name, run_id, follow):
+    """Print the log of a run on NAME (default: the latest started from here).
+
+    \b
+    A detached run's log is read on the VM; with --follow it streams until the run ends and
+    the command exits with the run's exit code. A foreground run's log is the local copy.
+    """
+    with open_cloud(ctx) as cloud:
+        entry = cloud.machine(name).logs(run_id, follow)
+    code = entry.get("exit_code")
+    if follow and isinstance(code, int):
+        sys.exit(code)
+
+
+@click.command()
+@click.argument("name")
+@click.argument("run_id", required=False)
+@click.option("--dest", type=click.Path(file_okay=False), help="Local directory to fill "
+              "[default: the state directory's runs/RUN_ID].")
+@output_option
+@click.pass_context
+def collect(ctx, name, run_id, dest, output):
+    """Fetch a run's results from NAME (default: the latest run): metrics JSON and logs.
+
+    \b
+    Writes run.json beside them: run id, machine, cloud, VM size, times, and the device that
+    actually ran (as torch reported it in the metrics; never guessed from the size).
+    """
+    with open_cloud(ctx) as cloud:
+        result = cloud.machine(name).collect(run_id, dest)
+    if output == "json":
+        emit_json(result)
+        return
+    click.echo(f"run {result['run_id']} -> {result['dir']}")
+    for path in result["files"]:
+        click.echo(f"  {path}")
+    if result["device"]:
+        click.echo(f"ran on {result['device']} ({result['device_name']}), size {result['size']}")
+    else:
+        click.echo("no metrics.json: the run did not finish (see its run.log)")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--host", required=True, help="Address (DNS name or IP) of the machine's SSH server.")
+@click.option("--port", type=int, default=22, show_default=True)
+@click.option("--user", required=True, help="SSH user (a DSVM's admin user, e.g. azureuser).")
+@click.option("--identity", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Private key file that user logs in with (unencrypted OpenSSH/PEM).")
+@click.option("--host-key-fingerprint", required=True, metavar="SHA256:...",
+              help="The server's host key fingerprint, as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` "
+              "prints it on the machine (or the portal's serial console shows it). Pinned: no trust on first use.")
+@click.option("--os", "os_type", type=click.Choice(["auto", "linux", "windows"]), default="auto", show_default=True,
+              help="auto asks the machine once (uname).")
+@output_option
+@click.pass_context
+def attach(ctx, name, host, port, user, identity, host_key_fingerprint, os_type, output):
+    """Register an existing machine (a DSVM made in the portal, any SSH host) as NAME.
+
+    \b
+    Connects once with the host key fingerprint pinned, then remembers the verified host key.
+    push, run, logs, collect, exec and ssh then work on NAME; `down NAME` only forgets it.
+    """
+    from ..cloud.workload import attach as attach_machine
+
+    with open_cloud(ctx) as cloud:
+        record = attach_machine(cloud.store, name, host, port, user, identity, host_key_fingerprint, os_type)
+    document = {"name": record.name, "cloud": record.cloud, "attached": True, "os": record.os,
+                "ssh": {"host": record.ssh_host, "port": record.ssh_port, "user": record.admin_user,
+                        "host_key": record.host_public_key,
+                        "host_key_fingerprint": record.extra.get("host_key_fingerprint")}}
+    if output == "json":
+        emit_json(document)
+        return
+    click.echo(f"attached {name}: {user}@{host}:{port} ({record.os}), host key "
+               f"{record.extra.get('host_key_fingerprint')} pinned")
+    click.echo(f"next:  dsvmctl push {name}   dsvmctl run {name} --workload cnn")

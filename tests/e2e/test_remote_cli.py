@@ -1,0 +1,338 @@
+"""Remote execution on the local cloud: push, run, stream, logs, collect, attach (library + CLI).
+
+The local cloud's VM answers SSH from this process and runs commands as local processes, with
+HOME at `<disk>/home/azureuser`; DSVMCTL_REMOTE_PYTHON points the run at this venv's Python
+(which has torch). Windows machines are covered by command-building tests only: no Windows host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dsvmctl import Cloud, EnvironmentSpec
+from dsvmctl.cli import cli
+from dsvmctl.cloud import workload
+from dsvmctl.errors import CloudError, DsvmctlError
+from dsvmctl.remote import HostKeyMismatch, windows
+from dsvmctl.remote.hostkeys import parse_public_key
+
+# The smallest cnn that still trains: a few ms per step, the torch import dominates.
+TINY = ["--steps", "2", "--warmup", "1", "--compile", "off", "--batch-size", "8", "--image-size", "32",
+        "--width", "8", "--blocks", "1,1"]
+
+
+@pytest.fixture(autouse=True)
+def _remote_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the push state cache
+    monkeypatch.setenv(workload.PYTHON_ENV, sys.executable)
+
+
+@pytest.fixture
+def cloud():
+    with Cloud.local() as cloud:  # DSVMCTL_HOME: the suite's per-test temp dir
+        yield cloud
+
+
+@pytest.fixture
+def lab(cloud):
+    return cloud.up(EnvironmentSpec.from_dict({"name": "lab"}))
+
+
+def home_of(cloud, machine) -> Path:
+    """The VM's admin home on its disk directory (what `~` is on the VM)."""
+    vm = cloud.backend.emulator.get(machine.vm().id)
+    return cloud.backend.hosts._home(cloud.backend.emulator, vm)
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+# -- push -----------------------------------------------------------------------------------------
+
+
+def test_push_bundled_workloads_then_repush_sends_nothing(cloud, lab):
+    result = invoke("push", "lab", "-o", "json")
+    assert result.exit_code == 0, result.output
+    first = json.loads(result.output)
+    assert first["dest"] == "dsvmctl/workloads" and first["method"] == "tar"
+    bundled = workload.bundled_workloads()
+    pushed = home_of(cloud, lab) / "dsvmctl" / "workloads"
+    for name in ("train.py", "models.py", "data.py", "flops.py"):
+        assert (pushed / name).read_bytes() == (bundled / name).read_bytes()
+    assert not list(pushed.rglob("__pycache__"))
+    assert first["files_sent"] == len([p for p in bundled.iterdir() if p.is_file()])
+
+    again = json.loads(invoke("push", "lab", "-o", "json").output)
+    assert again["files_sent"] == 0 and again["bytes_sent"] == 0 and again["method"] == "none"
+
+
+def test_push_a_directory_of_ones_own_to_a_chosen_dest(cloud, lab, tmp_path):
+    src = tmp_path / "mine"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "a.txt").write_text("a")
+    (src / "skip.log").write_text("x")
+    (src / ".dsvmignore").write_text("*.log\n")
+    result = invoke("push", "lab", str(src), "--dest", "projects/mine")
+    assert result.exit_code == 0, result.output
+    assert "pushed 2 files" in result.output  # a.txt and .dsvmignore, not skip.log
+    remote = home_of(cloud, lab) / "projects" / "mine"
+    assert (remote / "sub" / "a.txt").read_text() == "a" and not (remote / "skip.log").exists()
+
+
+# -- run, collect -------------------------------------------------------------------------------
+
+
+def test_run_streams_then_collect_gets_cpu_metrics(cloud, lab, tmp_path):
+    started = time.monotonic()
+    result = invoke("run", "lab", "--workload", "cnn", "--device", "cpu", "--", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "step 3/3 loss" in result.output  # streamed live from the VM
+    runs = workload.load_runs(lab)
+    assert len(runs) == 1 and runs[0]["exit_code"] == 0 and runs[0]["workload"] == "cnn"
+    run_id = runs[0]["run_id"]
+    local_log = Path(runs[0]["log"])
+    assert local_log == workload.local_run_dir(lab, run_id) / "run.log"
+    assert "step 3/3" in local_log.read_text() and "train.py: model=cnn" in local_log.read_text()
+    assert (home_of(cloud, lab) / "dsvmctl" / "runs" / run_id / "metrics.json").is_file()
+
+    collected = json.loads(invoke("collect", "lab", "-o", "json").output)
+    assert collected["run_id"] == run_id and collected["dir"] == str(local_log.parent)
+    metrics = json.loads(Path(collected["metrics"]).read_text())
+    assert metrics["device"] == "cpu" and metrics["model"] == "cnn" and metrics["steps"] == 2
+    info = json.loads(Path(collected["run_json"]).read_text())
+    assert info["device"] == "cpu" and info["size"] == "Standard_D4ds_v5" and info["exit_code"] == 0
+    assert info["machine"] == "lab" and info["cloud"] == "local" and info["collected_at"]
+
+    # --dest: the same files, somewhere else
+    elsewhere = tmp_path / "results"
+    again = lab.collect(run_id, elsewhere)
+    assert {Path(p).name for p in again["files"]} >= {"metrics.json", "run.json", "run.log"}
+    print(f"run + collect took {time.monotonic() - started:.1f} s")
+
+
+def test_a_failing_remote_command_exit_code_is_ours(cloud, lab, tmp_path):
+    src = tmp_path / "wl"
+    src.mkdir()
+    (src / "train.py").write_text("import sys\nprint('args', sys.argv[1:])\nsys.exit(7)\n")
+    result = invoke("run", "lab", "--src", str(src), "--", "--steps", "1")
+    assert result.exit_code == 7, result.output
+    assert "--steps" in result.output and "exited with 7" in result.output
+    assert workload.load_runs(lab)[-1]["exit_code"] == 7
+    # train.py's own refusal of bad arguments (exit 2) comes through too
+    bundled = invoke("run", "lab", "--", "--steps", "-1")
+    assert bundled.exit_code == 2 and "--steps must be >= 1" in bundled.output
+
+
+def test_timeout_stops_the_remote_run(cloud, lab, tmp_path):
+    src = tmp_path / "wl"
+    src.mkdir()
+    (src / "train.py").write_text("import os, time\nopen('pid', 'w').write(str(os.getpid()))\n"
+                                  "print('sleeping', flush=True)\ntime.sleep(60)\n")
+    started = time.monotonic()
+    result = invoke("run", "lab", "--src", str(src), "--timeout", "1.5")
+    assert result.exit_code == 26 and "timed out" in result.output
+    assert time.monotonic() - started < 20
+    pid = int((home_of(cloud, lab) / "dsvmctl" / "workloads" / "pid").read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)  # the remote process group was stopped (a local VM's processes are ours)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is gone for our purpose
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def test_a_deallocated_vm_says_start_it_first(cloud, lab):
+    lab.stop()
+    for args in (("push", "lab"), ("run", "lab"), ("collect", "lab", "some-run")):
+        result = invoke(*args)
+        assert result.exit_code == 1, result.output
+        assert "start it first" in result.output and "Traceback" not in result.output
+    with pytest.raises(CloudError, match="start it first"):
+        lab.push()
+
+
+# -- detach, logs, collect ----------------------------------------------------------------------
+
+
+def test_detach_then_logs_follow_then_collect(cloud, lab):
+    entry = lab.run("cnn", "cpu", TINY, detach=True)
+    assert entry["pid"] and entry["exit_code"] is None
+    assert workload.load_runs(lab)[-1]["pid"] == entry["pid"]
+    # a new process would reattach the same way: through the record in the machine directory
+    out = bytearray()
+    followed = lab.logs(follow=True, stdout=out.extend)
+    assert followed["run_id"] == entry["run_id"] and followed["exit_code"] == 0
+    assert "step 3/3 loss" in out.decode()
+
+    result = invoke("logs", "lab", entry["run_id"][:17])  # a unique prefix will do
+    assert result.exit_code == 0 and "step 3/3 loss" in result.output
+
+    collected = lab.collect()
+    assert collected["run_id"] == entry["run_id"] and collected["exit_code"] == 0
+    assert collected["device"] == "cpu"
+    assert "step 3/3" in (Path(collected["dir"]) / "run.log").read_text()
+
+
+def test_logs_and_collect_without_runs_explain(cloud, lab):
+    for args in (("logs", "lab"), ("collect", "lab")):
+        result = invoke(*args)
+        assert result.exit_code == 2 and "no run on record" in result.output
+
+
+# -- the VM's python ------------------------------------------------------------------------------
+
+
+def _fake_python(directory: Path, body: str) -> None:
+    directory.mkdir(exist_ok=True)
+    for name in ("python3", "python"):
+        path = directory / name
+        path.write_text(body)
+        path.chmod(0o755)
+
+
+def test_find_python_probes_for_torch(cloud, lab, tmp_path, monkeypatch):
+    monkeypatch.delenv(workload.PYTHON_ENV)
+    with lab.session() as session:
+        # A local VM's "image" puts dsvmctl's own environment (which has torch) first on PATH.
+        assert Path(workload.find_python(session, lab)).parent == Path(sys.executable).parent
+
+    bin_dir = tmp_path / "bin"
+    _fake_python(bin_dir, "#!/bin/sh\nexit 1\n")  # a python without torch
+    from dsvmctl.cloud import localhosts
+
+    monkeypatch.setattr(localhosts, "image_path", lambda: f"{bin_dir}:/usr/bin:/bin")
+    lab.stop()
+    lab.start()  # its SSH server comes back with the patched image PATH
+    with lab.session() as session:
+        with pytest.raises(DsvmctlError) as err:
+            workload.find_python(session, lab)
+        assert "no Python with torch" in str(err.value) and "pip install torch" in str(err.value)
+        assert "python3" in str(err.value)  # says what it tried
+        _fake_python(bin_dir, f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+        assert workload.find_python(session, lab) == str(bin_dir / "python3")
+        monkeypatch.setenv(workload.PYTHON_ENV, "/opt/custom/python")
+        assert workload.find_python(session, lab) == "/opt/custom/python"  # the override wins, unprobed
+
+
+# -- attach ---------------------------------------------------------------------------------------
+
+
+def test_attach_an_existing_machine_then_exec_push_run_on_it(cloud, lab, tmp_path):
+    host, port = lab.ssh_endpoint()  # starts the VM's SSH server in this process
+    fingerprint = parse_public_key(lab.record.host_public_key).fingerprint
+
+    wrong = "SHA256:" + "A" * 43
+    with pytest.raises(HostKeyMismatch):
+        workload.attach(cloud.store, "ext", host, port, "azureuser", lab.record.key_path, wrong)
+    assert cloud.store.load("ext") is None
+
+    result = invoke("attach", "ext", "--host", host, "--port", str(port), "--user", "azureuser",
+                    "--identity", lab.record.key_path, "--host-key-fingerprint", fingerprint, "-o", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["attached"] and doc["os"] == "linux" and doc["ssh"]["host_key_fingerprint"] == fingerprint
+    record = cloud.store.load("ext")
+    assert record.attached and record.ssh_port == port
+    assert parse_public_key(record.host_public_key).fingerprint == fingerprint  # the verified key is pinned
+
+    ext = cloud.machine("ext")
+    out = bytearray()
+    assert ext.exec("echo hello from $HOME", stdout=out.extend) == 0
+    assert out.decode().strip() == f"hello from {home_of(cloud, lab)}"
+    assert ext.push()["files_sent"] > 0
+    src = tmp_path / "wl"
+    src.mkdir()
+    (src / "train.py").write_text("import sys\nprint('ran', sys.argv[1:3])\n")
+    assert ext.run("cnn", "cpu", [], src=src, stdout=out.extend)["exit_code"] == 0
+    assert "ran ['--model', 'cnn']" in out.decode()
+    again = invoke("attach", "ext", "--host", host, "--user", "u", "--identity", lab.record.key_path,
+                   "--host-key-fingerprint", fingerprint)
+    assert again.exit_code == 2 and "already on record" in again.output
+
+
+# -- Windows: command building only (no Windows host here) ----------------------------------------
+
+
+def test_windows_run_command_is_encoded_powershell_with_pid_and_exit_code():
+    line = workload.windows_run_command("C:\\anaconda\\envs\\py38\\python.exe", "cnn", "cpu", "RID", ["--steps", "2",
+                                                                                                      "it's"])
+    assert line.startswith(windows.POWERSHELL) and "-EncodedCommand" in line
+    script = windows.decode_powershell(line)
+    lines = script.splitlines()
+    assert lines[1] == f"'{workload.KILL_MARK}' + $PID"  # first stdout line: the tree to stop
+    assert "New-Item -ItemType Directory -Force -Path 'dsvmctl\\runs\\RID'" in script
+    assert "Set-Location -LiteralPath 'dsvmctl\\workloads'" in script
+    assert ("& 'C:\\anaconda\\envs\\py38\\python.exe' 'train.py' '--model' 'cnn' '--device' 'cpu' "
+            "'--out' '..\\runs\\RID\\metrics.json' '--steps' '2' 'it''s'") in script
+    assert lines[-1] == "exit $LASTEXITCODE"
+
+
+def test_windows_detach_starts_a_hidden_process_that_records_its_exit_code():
+    script = windows.decode_powershell(workload.windows_detach_command("python", "transformer", "auto", "RID", []))
+    assert "Start-Process -FilePath 'powershell.exe' -WindowStyle Hidden -PassThru" in script
+    assert "-RedirectStandardOutput (Join-Path $run 'run.log')" in script
+    assert script.rstrip().endswith(f"'{workload.PID_MARK}' + $p.Id")
+    inner_b64 = script.split("'-EncodedCommand', '", 1)[1].split("'", 1)[0]
+    inner = windows.decode_powershell("x " + inner_b64)
+    assert "& 'python' 'train.py' '--model' 'transformer' '--device' 'auto'" in inner
+    assert "Set-Content -LiteralPath '..\\runs\\RID\\exit_code' -Value $LASTEXITCODE" in inner
+
+
+def test_windows_logs_follow_polls_until_the_process_ends():
+    follow = windows.decode_powershell(workload.windows_logs_command("RID", 4242, True))
+    assert "$log = 'dsvmctl\\runs\\RID\\run.log'" in follow
+    assert "Get-Process -Id 4242" in follow and "'ReadWrite'" in follow  # reads while the run writes
+    once = windows.decode_powershell(workload.windows_logs_command("RID", 4242, False))
+    assert "Get-Content -Raw -LiteralPath $log" in once and "Get-Process" not in once
+    code = windows.decode_powershell(workload.windows_exit_code_command("RID"))
+    assert "'dsvmctl\\runs\\RID\\exit_code'" in code
+
+
+def test_windows_python_probe_tries_conda_envs_then_python():
+    script = windows.decode_powershell(workload.windows_find_python_script())
+    assert "env list" in script and "C:\\anaconda\\envs\\*\\python.exe" in script
+    assert script.index("envs") < script.index("'python3', 'python'")
+    assert "import torch" in script and workload.PYTHON_MARK in script
+
+
+def test_windows_machines_get_windows_builders_and_push_paths():
+    class Record:
+        os = "windows"
+
+    class FakeMachine:
+        record = Record()
+
+    builders = workload.commands_for(FakeMachine())
+    assert builders["run"] is workload.windows_run_command
+    assert workload.remote_path(FakeMachine(), workload.RUNS_DIR, "RID") == "dsvmctl\\runs\\RID"
+    Record.os = "linux"
+    assert workload.commands_for(FakeMachine())["run"] is workload.posix_run_command
+    # the pid line of a Windows foreground run is split off its stdout
+    assert workload._split_pid(b"dsvmctl-pid:77\nstep 1\n") == (77, b"step 1\n")
+    assert workload._split_pid(b"step 1\n") == (None, b"step 1\n")
+
+
+def test_posix_commands_quote_arguments_and_detach_in_a_new_session():
+    run = workload.posix_run_command("/anaconda/envs/py310/bin/python", "cnn", "cpu", "RID", ["--x", "a b;rm"])
+    assert run.endswith("exec /anaconda/envs/py310/bin/python train.py --model cnn --device cpu "
+                        "--out ../runs/RID/metrics.json --x 'a b;rm'")
+    detach = workload.posix_detach_command("python3", "cnn", "cpu", "RID", [])
+    assert "nohup setsid sh -c" in detach and "> ../runs/RID/run.log 2>&1 < /dev/null &" in detach
+    assert "--pid=99" in workload.posix_logs_command("RID", 99, True)
