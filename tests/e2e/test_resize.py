@@ -231,6 +231,19 @@ def test_no_capacity_for_the_new_size_rolls_back_to_the_old_one_running(cloud, l
     assert run(lab, "cat ~/work.txt") == "kept-across-resizes"
 
 
+def test_a_rollback_that_fails_too_says_the_vm_is_deallocated_and_resume_finishes_it(cloud, lab):
+    cloud.backend.emulator.faults.allocation_failure("POST", "/virtualMachines/lab/start$", times=2)
+    with pytest.raises(ResizeIncomplete) as stopped:
+        lab.resize(GPU)
+    message = str(stopped.value)
+    assert "while rolling back to Standard_D4ds_v5" in message and "no capacity for Standard_D4ds_v5" in message
+    assert "VM is deallocated (size Standard_D4ds_v5): resume with `dsvmctl resume lab`" in message
+
+    result = resume(lab)
+    assert result["rolled_back"] and (result["size"], result["power_state"]) == (CPU, "running")
+    assert result["verified"] and result["marker"] == "verified"
+
+
 def test_quota_taken_meanwhile_rolls_back_with_the_planners_quota_message(cloud, lab):
     def someone_takes_the_quota(message: str) -> None:
         if message.startswith("starting"):

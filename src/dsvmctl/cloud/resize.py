@@ -53,8 +53,10 @@ MARKER_PATH = ".dsvmctl/resize-marker"  # under the admin user's home, on the OS
 CRASH_HOOK = "DSVMCTL_RESIZE_CRASH_AFTER"
 OPEN_STATES = ("in_progress", "rolling_back")
 # Azure refusals after which the VM goes back to its old size (the new size cannot run now).
+# Others (throttling, server errors after the SDK's retries) leave the journal open for a resume.
 ROLLBACK_CODES = ("AllocationFailed", "ZonalAllocationFailed", "OperationNotAllowed", "SkuNotAvailable",
-                  "QuotaExceeded")
+                  "QuotaExceeded", "BadRequest", "InvalidParameter",
+                  "VMSizeIsNotPermittedToEnableAcceleratedNetworking")
 TRANSITIONAL = ("starting", "stopping", "deallocating", "updating")
 SETTLE_TIMEOUT = 20 * 60  # seconds to wait for a VM another run left starting/deallocating
 SSH_RETRIES = 30
@@ -527,9 +529,13 @@ def _incomplete(machine: Machine, journal: Journal, reason: str, began: float, *
                 interrupted: bool = False) -> ResizeIncomplete:
     """The error for a resize that stopped midway: where the VM is now, and how to finish."""
     data = journal.data
-    done = [s["name"] for s in data["steps"] if s["state"] == "done"]
-    current = next((s["name"] for s in data["steps"] if s["state"] == "started"), None)
+    rolling_back = data["status"] == "rolling_back"
+    steps = data["rollback"]["steps"] if rolling_back else data["steps"]
+    done = [s["name"] for s in steps if s["state"] == "done"]
+    current = next((s["name"] for s in steps if s["state"] == "started"), None)
     where = f"during {current}" if current else f"after {done[-1]}" if done else "before its first step"
+    if rolling_back:
+        where = f"while rolling back to {data['from']} ({data['rollback']['reason']}), {where}"
     try:
         vm = machine.vm(instance_view=True)
         power, size = machine.power_state(vm), vm.hardware_profile.vm_size
@@ -565,7 +571,7 @@ def _explain(refused: _AzureRefused, journal: Journal) -> Problem:
 
     data = journal.data
     location = data.get("location")
-    target_name = data["to"]
+    target_name = data["from"] if data["status"] == "rolling_back" else data["to"]  # the size being started
     known = size_catalog.lookup(target_name)
     target = SkuInfo.from_catalog(known) if known else SkuInfo(target_name, 0, "", 0, ("V1", "V2"))
     text = refused.message
