@@ -1,0 +1,190 @@
+"""GPU-vs-CPU benchmarking: bench, report, and quickstart (the main job, on the local cloud)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from .common import emit_json, open_cloud, output_option, progress
+
+WORKLOAD_CHOICE = click.Choice(["transformer", "cnn"])
+
+
+def register(cli: click.Group) -> None:
+    for command in (bench, report, quickstart):
+        cli.add_command(command)
+
+
+def _print_result(result: dict, paths: dict | None = None) -> None:
+    from rich.console import Console
+
+    from ..bench.report import render_table
+
+    console = Console()
+    if not console.is_terminal:
+        console.width = 160  # a log file or a pipe: do not squeeze the table to 80 columns
+    console.print(render_table(result["runs"], result["comparison"]))  # notes are in its caption
+    if paths:
+        for kind, path in paths.items():
+            console.print(f"{kind}: {path}")
+
+
+def _json(result: dict, paths: dict | None = None) -> dict:
+    from ..bench.report import to_json
+
+    document = to_json(result["runs"], result["comparison"])
+    document["comparison_id"] = result["comparison_id"]
+    document["resizes"] = result["resizes"]
+    if paths:
+        document["report"] = paths
+    return document
+
+
+@click.command()
+@click.argument("name")
+@click.option("--cpu-size", default="Standard_D4ds_v5", show_default=True, help="The CPU size to run on first.")
+@click.option("--gpu-size", default="Standard_NC4as_T4_v3", show_default=True, help="The GPU size to compare.")
+@click.option("--workload", type=WORKLOAD_CHOICE, default="transformer", show_default=True)
+@click.option("--steps", type=click.IntRange(1), help="Timed steps per run (default: the workload's).")
+@click.option("--return", "return_to_cpu", is_flag=True, help="Resize back to the CPU size at the end.")
+@output_option
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def bench(ctx, name, cpu_size, gpu_size, workload, steps, return_to_cpu, output, extra):
+    """Run the workload on NAME at the CPU size, resize to the GPU size, run again, compare.
+
+    \b
+    The OS disk is kept (and checked) across the resize; both runs are stored in the results
+    database; the report names the device each run really used, its speed and its cost per
+    1,000 steps. Extra workload flags go after --, e.g.: -- --batch-size 64
+    """
+    from ..bench.orchestrate import bench as run_bench, results_store, write_report
+
+    args = list(extra) + (["--steps", str(steps)] if steps else [])
+    with open_cloud(ctx) as cloud, progress(output) as report:
+        machine = cloud.machine(name)
+        result = run_bench(machine, cpu_size=cpu_size, gpu_size=gpu_size, workload=workload, args=args,
+                           return_to_cpu=return_to_cpu, store=results_store(cloud.home), progress=report,
+                           stream=sys.stderr if output != "json" else _Discard())
+        paths = write_report(cloud.home, result)
+    emit_json(_json(result, paths)) if output == "json" else _print_result(result, paths)
+    if any(run.status != "ok" for run in result["runs"]):
+        sys.exit(1)
+
+
+class _Discard:
+    """Where workload progress goes under -o json (stdout holds one JSON document only)."""
+
+    def write(self, data) -> int:
+        return len(data)
+
+    def flush(self) -> None: ...
+
+
+@click.command()
+@click.argument("run_ids", nargs=-1)
+@click.option("-o", "--output", type=click.Choice(["table", "json", "md"]), default="table", show_default=True)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Also write a PNG plot here.")
+@click.option("--last", type=click.IntRange(1), default=10, show_default=True, help="How many recent runs.")
+@click.pass_context
+def report(ctx, run_ids, output, plot_path, last):
+    """Past runs from the results database, side by side (RUN_IDS, or the most recent)."""
+    from ..bench.compare import compare_runs
+    from ..bench.orchestrate import results_store
+    from ..bench.report import plot, to_json, to_markdown
+    from ..errors import UsageError
+    from ..paths import state_home
+
+    store = results_store(state_home())
+    if run_ids:
+        runs = [store.get(run_id) for run_id in run_ids]
+        missing = [run_id for run_id, run in zip(run_ids, runs) if run is None]
+        if missing:
+            raise UsageError(f"no run with id {', '.join(missing)}", fix="list recent runs with `dsvmctl report`")
+    else:
+        runs = store.list(limit=last)
+    comparison = compare_runs(runs) if len({r.comparison_id for r in runs}) == 1 and len(runs) >= 2 else None
+    if plot_path and runs:
+        plot(runs, plot_path, comparison)
+    if output == "json":
+        emit_json(to_json(runs, comparison))
+    elif output == "md":
+        click.echo(to_markdown(runs, comparison))
+    else:
+        if not runs:
+            click.echo("no runs yet: dsvmctl bench NAME, or dsvmctl quickstart")
+            return
+        _print_result({"runs": runs, "comparison": comparison} if comparison else {"runs": runs,
+                      "comparison": compare_runs(runs)}, {"plot": plot_path} if plot_path else None)
+
+
+@click.command()
+@click.option("--name", default="quickstart", show_default=True, help="Name of the demo VM.")
+@click.option("--workload", type=WORKLOAD_CHOICE, default="transformer", show_default=True)
+@click.option("--keep", is_flag=True, help="Keep the VM at the end (default: delete it).")
+@output_option
+@click.pass_context
+def quickstart(ctx, name, workload, keep, output):
+    """The whole job on the embedded local cloud, in about two minutes, no Azure account needed.
+
+    \b
+    1. up: an Ubuntu 22.04 DSVM on a CPU size (Standard_D4ds_v5), SSH host key pinned
+    2. push the bundled PyTorch workload
+    3. bench: run on the CPU size, resize to Standard_NC4as_T4_v3 keeping the OS disk, run again
+    4. report: speed, device really used, cost per 1,000 steps (a PNG plot when matplotlib is there)
+    5. down: delete the VM and everything made for it (unless --keep)
+
+    On a machine without a GPU the "GPU size" run uses the CPU, and the report says so.
+    """
+    from ..bench.orchestrate import QUICK_ARGS, bench as run_bench, results_store, write_report
+    from ..cloud.workload import push
+    from ..spec import EnvironmentSpec
+
+    if ctx.find_root().obj["cloud"] != "local":
+        from ..errors import UsageError
+
+        raise UsageError("quickstart runs on the embedded local cloud only",
+                         fix="drop --cloud azure; on Azure use `dsvmctl up` and `dsvmctl bench`")
+    began = time.monotonic()
+    spec = EnvironmentSpec.from_dict({"name": name, "size": "Standard_D4ds_v5", "gpu_size": "Standard_NC4as_T4_v3"})
+    stream = sys.stderr if output != "json" else _Discard()
+    with open_cloud(ctx) as cloud, progress(output) as report:
+        report(f"1/5 up: {spec.image_info.description} on {spec.size} (local cloud, state in {cloud.home})")
+        machine = cloud.up(spec, progress=report)
+        try:
+            report("2/5 push: the bundled PyTorch workload")
+            pushed = push(machine)
+            report(f"    {pushed['files_sent']} files, {pushed['bytes_sent']} bytes in {pushed['seconds']:.2f} s")
+            report(f"3/5 bench: {workload} on {spec.size}, then on {spec.gpu_size}")
+            result = run_bench(machine, cpu_size=spec.size, gpu_size=spec.gpu_size, workload=workload,
+                               args=QUICK_ARGS[workload], store=results_store(cloud.home), progress=report,
+                               stream=stream)
+            report("4/5 report")
+            paths = write_report(cloud.home, result)
+        finally:
+            if not keep:
+                report(f"5/5 down: deleting {name} and everything made for it")
+                machine.down()
+    document = _json(result, paths)
+    disks = result["os_disk_ids"]
+    summary = {
+        "runs": document["runs"],
+        "speedup": result["comparison"].speedup,
+        "os_disk_id_before": disks[0] if disks else None,
+        "os_disk_id_after": disks[-1] if disks else None,
+        "report_path": paths.get("markdown"),
+        "plot_path": paths.get("plot"),
+        "comparison": document["comparison"],
+        "seconds": round(time.monotonic() - began, 1),
+        "kept": keep,
+    }
+    if output == "json":
+        emit_json(summary)
+    else:
+        _print_result(result, paths)
+        click.echo(f"done in {summary['seconds']} s; OS disk kept across the resize: "
+                   f"{summary['os_disk_id_before'] == summary['os_disk_id_after']}")
+    if any(run.status != "ok" for run in result["runs"]):
+        sys.exit(1)
