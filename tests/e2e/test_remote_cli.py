@@ -336,3 +336,101 @@ def test_posix_commands_quote_arguments_and_detach_in_a_new_session():
     detach = workload.posix_detach_command("python3", "cnn", "cpu", "RID", [])
     assert "nohup setsid sh -c" in detach and "> ../runs/RID/run.log 2>&1 < /dev/null &" in detach
     assert "--pid=99" in workload.posix_logs_command("RID", 99, True)
+
+
+class _FakeChannel:
+    """Just enough of a paramiko channel for the Windows push/exec paths: canned output, exit code."""
+
+    def __init__(self, command: str, out: bytes = b"", code: int = 0):
+        self.command, self._out, self.code = command, out, code
+        self.sent = bytearray()
+        self.closed = False
+        self.eof_received = True
+
+    def sendall(self, data) -> None:
+        self.sent += bytes(data)
+
+    def shutdown_write(self) -> None:
+        pass
+
+    def recv_ready(self) -> bool:
+        return bool(self._out)
+
+    def recv(self, size: int) -> bytes:
+        data, self._out = self._out[:size], self._out[size:]
+        return data
+
+    def recv_stderr_ready(self) -> bool:
+        return False
+
+    def exit_status_ready(self) -> bool:
+        return True
+
+    def recv_exit_status(self) -> int:
+        return self.code
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _FakeWindowsSession:
+    def __init__(self, replies):
+        self.replies = list(replies)  # (stdout, exit code) per command, in order
+        self.channels: list[_FakeChannel] = []
+
+    def open_exec(self, command: str) -> _FakeChannel:
+        out, code = self.replies.pop(0) if self.replies else (b"", 0)
+        self.channels.append(_FakeChannel(command, out, code))
+        return self.channels[-1]
+
+
+def test_windows_push_reads_the_manifest_stages_then_extracts_with_tar_exe(tmp_path):
+    import io
+    import tarfile
+
+    src = tmp_path / "wl"
+    src.mkdir()
+    (src / "train.py").write_text("print('hi')\n")
+    first = _FakeWindowsSession([(b"tar=1\r\n", 0)])
+    summary = workload.push_windows(first, src, "dsvmctl\\workloads", None)
+    assert summary.files_sent == 1 and summary.method == "tar"
+    probe, prepare, extract = first.channels
+    assert "Get-Command tar.exe" in windows.decode_powershell(probe.command)
+    assert "robocopy" in windows.decode_powershell(prepare.command) and prepare.sent == b""  # no deletions
+    assert extract.command.startswith('tar.exe -x -f - -C "dsvmctl\\workloads.staging-')
+    with tarfile.open(fileobj=io.BytesIO(bytes(extract.sent))) as archive:
+        names = archive.getnames()
+        manifest = archive.extractfile(".dsvmctl-manifest.json.new").read()
+    assert names == ["train.py", ".dsvmctl-manifest.json.new"]
+
+    # the VM now holds that manifest: nothing changed, so only the probe runs
+    again = _FakeWindowsSession([(b"tar=1\r\n" + manifest, 0)])
+    summary = workload.push_windows(again, src, "dsvmctl\\workloads", None)
+    assert summary.method == "none" and summary.files_sent == 0 and len(again.channels) == 1
+
+
+def test_windows_exec_strips_the_pid_line_and_keeps_the_exit_code():
+    session = _FakeWindowsSession([(b"dsvmctl-pid:4242\nstep 1/2\n", 3)])
+    out = bytearray()
+    assert workload.exec_windows(session, "cmd", stdout=out.extend) == 3
+    assert out == b"step 1/2\n"
+
+
+def test_ctrl_c_stops_the_remote_run_and_is_recorded(cloud, lab, tmp_path):
+    src = tmp_path / "wl"
+    src.mkdir()
+    (src / "train.py").write_text("import os, time\nopen('pid', 'w').write(str(os.getpid()))\n"
+                                  "print('started', flush=True)\ntime.sleep(60)\n")
+
+    def interrupt_on_output(data: bytes) -> None:
+        if b"started" in data:
+            raise KeyboardInterrupt  # what Ctrl-C does while the output streams
+
+    with pytest.raises(KeyboardInterrupt):
+        lab.run("cnn", "cpu", [], src=src, stdout=interrupt_on_output)
+    pid = int((home_of(cloud, lab) / "dsvmctl" / "workloads" / "pid").read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+    assert workload.load_runs(lab)[-1]["stopped"] == "interrupted"
