@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from .azure_errors import azure_call
 from .backend import ArmBackend
-from .machine import DELETE_ORDER
+from .machine import DELETE_ORDER, delete_resource
 
 
 def find_orphans(backend: ArmBackend) -> list[dict[str, Any]]:
@@ -28,19 +28,10 @@ def find_orphans(backend: ArmBackend) -> list[dict[str, Any]]:
 
 def delete_orphans(backend: ArmBackend, orphans: list[dict[str, Any]],
                    progress: Callable[[str], None] = lambda _: None) -> list[str]:
-    from azure.core.exceptions import ResourceNotFoundError
-
     deleted = []
     for orphan in orphans:
-        version = "2024-05-01" if orphan["type"].lower().startswith("microsoft.network/") else "2024-07-01"
-        if orphan["type"].lower() == "microsoft.devtestlab/schedules":
-            version = "2018-09-15"
         progress(f"deleting {orphan['type'].split('/')[-1]} {orphan['name']}")
-        try:
-            with azure_call(f"deleting {orphan['name']}", missing_ok=True):
-                backend.resources.resources.begin_delete_by_id(orphan["id"], api_version=version).result()
-        except ResourceNotFoundError:
-            pass
+        delete_resource(backend, orphan["id"], orphan["type"], orphan["name"])
         deleted.append(orphan["id"])
     return deleted
 

@@ -186,16 +186,7 @@ class Machine:
         return {"name": self.name, "deleted": deleted, "kept": kept, "resource_group_deleted": group_deleted}
 
     def _delete(self, resource) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        api_version = {"microsoft.devtestlab/schedules": "2018-09-15"}.get(resource.type.lower(), "2024-07-01")
-        if resource.type.lower().startswith("microsoft.network/"):
-            api_version = "2024-05-01"
-        try:
-            with azure_call(f"deleting {resource.name}", missing_ok=True):
-                self.backend.resources.resources.begin_delete_by_id(resource.id, api_version=api_version).result()
-        except ResourceNotFoundError:
-            pass
+        delete_resource(self.backend, resource.id, resource.type, resource.name)
 
     def _delete_group_if_ours_and_empty(self, progress: Progress) -> bool:
         from azure.core.exceptions import ResourceNotFoundError
@@ -235,6 +226,20 @@ class Machine:
         from .workload import collect
 
         return collect(self, run_id, dest)
+
+
+def delete_resource(backend: ArmBackend, resource_id: str, resource_type: str, name: str) -> None:
+    """Delete one resource by id and wait; one already gone is fine."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    kind = resource_type.lower()
+    api_version = "2018-09-15" if kind == "microsoft.devtestlab/schedules" else (
+        "2024-05-01" if kind.startswith("microsoft.network/") else "2024-07-01")
+    try:
+        with azure_call(f"deleting {name}", missing_ok=True):
+            backend.resources.resources.begin_delete_by_id(resource_id, api_version=api_version).result()
+    except ResourceNotFoundError:
+        pass
 
 
 def _inbound_rules(nsg) -> list[dict[str, Any]]:
