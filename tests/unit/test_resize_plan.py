@@ -107,9 +107,10 @@ def test_vm_without_temp_disk_can_never_reach_an_nc_size():
     assert "Standard_D4ds_v5" in blocker.fix
 
 
-def test_temp_disk_fix_never_suggests_the_size_the_vm_already_has():
+def test_temp_disk_fix_says_the_current_size_is_the_target_with_a_temp_disk():
     [blocker] = plan(target="Standard_D4s_v5").blockers
-    assert CPU not in blocker.fix
+    assert blocker.fix.startswith(f"stay on {CPU} (it is Standard_D4s_v5 with a temp disk)")
+    assert "or resize to Standard_D4ads_v5" in blocker.fix
 
 
 def test_gen1_vm_cannot_move_to_a_gen2_only_size():

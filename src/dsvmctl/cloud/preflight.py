@@ -205,7 +205,12 @@ def temp_disk_problem(current: SkuInfo, target: SkuInfo, *, resize: bool = False
         message = (f"{current.name} has a temp disk but {target.name} has none, "
                    f"so it can never be resized to {target.name}")
         field = "size" if resize else "gpu_size"  # resize: the target size argument is at fault
-        if resize:
+        if resize and temp_disk_partner(target) == current.name:
+            # The user asked for the diskless twin of the size they have: say so, and offer the other twin.
+            fix = (f"stay on {current.name} (it is {target.name} with a temp disk)"
+                   + (f" or resize to {partner}" if partner else "")
+                   + "; a size without a temp disk needs a new VM made from the OS disk")
+        elif resize:
             fix = (f"resize to {partner} instead" if partner
                    else "pick a size with a temp disk (a 'd' in the name, e.g. Standard_D4ds_v5)")
         else:
