@@ -209,3 +209,15 @@ def test_missing_subscription_explains_it(tmp_path):
     result = subprocess.run([sys.executable, "-m", "dsvmctl", "--cloud", "azure", "status", "x"],
                             capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 3 and "AZURE_SUBSCRIPTION_ID" in result.stderr
+
+
+def test_what_if_lists_changes_by_name_and_changes_nothing(cloud):
+    spec = EnvironmentSpec.from_dict({"name": "lab"})
+    cloud.up(spec)
+    before = {k: dict(v) for k, v in cloud.backend.emulator.resources.items()}
+    changes = cloud.up(spec.with_overrides(size="Standard_D8ds_v5"), what_if=True)
+    kinds = {c["resource_id"].rsplit("/", 2)[-2]: c["change_type"] for c in changes}
+    assert kinds["virtualMachines"] == "Modify"
+    assert {v for k, v in kinds.items() if k != "virtualMachines"} == {"NoChange"}
+    assert cloud.machine("lab").status()["size"] == "Standard_D4ds_v5"
+    assert set(cloud.backend.emulator.resources) == set(before)

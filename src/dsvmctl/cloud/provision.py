@@ -86,7 +86,8 @@ def up(backend: ArmBackend, store: MachineStore, spec: EnvironmentSpec, *, what_
         _ensure_group(backend, spec, create=False)
         with azure_call("what-if"):
             result = backend.deployments.deployments.begin_what_if(spec.resource_group, deployment, body).result()
-        return [{"resource_id": c.resource_id, "change_type": c.change_type} for c in result.changes or []]
+        return [{"resource_id": c.resource_id, "change_type": getattr(c.change_type, "value", c.change_type)}
+                for c in result.changes or []]
 
     _ensure_group(backend, spec, create=True, progress=progress)
     record = existing or MachineRecord(
