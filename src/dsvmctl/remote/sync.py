@@ -507,7 +507,9 @@ def _finish(channel: "paramiko.Channel", stderr: bytearray, session: "Session", 
             stderr += channel.recv_stderr(65536)
         elif channel.recv_ready():
             channel.recv(65536)
-        elif channel.closed or not session.transport.is_active():
+        elif channel.exit_status_ready():
+            break  # the status (and the close) arrived since the loop's test: not a lost connection
+        elif not session.transport.is_active():
             raise errors.SessionClosed(what)
         else:
             select.select([channel], [], [], 0.2)
