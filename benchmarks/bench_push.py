@@ -9,6 +9,8 @@ Python start and the imports, as a CLI invocation pays. Same server, same client
 alternate and the median is reported (scp has no "unchanged" mode; it is not timed there).
 Targets: first push <= 1.0x rsync, re-push <= 0.5x rsync, 200 MB >= 0.9x scp throughput.
 Needs sshd, ssh, scp and rsync (scripts/install-test-deps.sh); runs as root on loopback only.
+`--user NAME` pushes as a plain user made with useradd (its shell starts like a fresh VM's);
+the default, root, pays whatever this machine's root .bashrc costs on every remote command.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ def make_small_tree(root: Path, files: int = 2000, total_bytes: int = 8 * 2**20)
 
 
 class Bench:
-    def __init__(self, workdir: Path, server: OpenSSHServer, key: Path, host_key_line: str):
+    def __init__(self, workdir: Path, server: OpenSSHServer, key: Path, host_key_line: str, user: str = "root"):
         self.workdir, self.server, self.key, self.host_key_line = workdir, server, key, host_key_line
+        self.user = user
         known_hosts = workdir / "known_hosts"
         known_hosts.write_text(f"[127.0.0.1]:{server.port} {host_key_line}\n")
         self.ssh_options = [
@@ -61,38 +64,41 @@ class Bench:
             shutil.rmtree(self.workdir / "dest", ignore_errors=True)
         self.counter += 1
         (self.workdir / "dest").mkdir(exist_ok=True)
+        if self.user != "root":
+            shutil.chown(self.workdir / "dest", self.user)
         return self.workdir / "dest" / f"d{self.counter}"
 
     def dsvmctl(self, src: Path, dest: Path, cache: Path) -> None:
-        with connect("127.0.0.1", self.server.port, "root", self.key, host_key=self.host_key_line) as session:
+        with connect("127.0.0.1", self.server.port, self.user, self.key, host_key=self.host_key_line) as session:
             push(session, src, str(dest), cache_dir=cache)
 
     def dsvmctl_process(self, src: Path, dest: Path, cache: Path) -> None:
         """The same push from a new Python process, as a CLI call would pay (imports included)."""
         code = (
             "import sys; from pathlib import Path; from dsvmctl.remote import connect, push\n"
-            "with connect('127.0.0.1', int(sys.argv[1]), 'root', sys.argv[2], host_key=sys.argv[3]) as s:\n"
+            "with connect('127.0.0.1', int(sys.argv[1]), sys.argv[7], sys.argv[2], host_key=sys.argv[3]) as s:\n"
             "    push(s, sys.argv[4], sys.argv[5], cache_dir=Path(sys.argv[6]))\n"
         )
         subprocess.run(
-            [sys.executable, "-c", code, str(self.server.port), str(self.key), self.host_key_line, str(src), str(dest), str(cache)],
+            [sys.executable, "-c", code, str(self.server.port), str(self.key), self.host_key_line, str(src), str(dest),
+             str(cache), self.user],
             check=True,
         )
 
     def rsync(self, src: Path, dest: Path) -> None:
         ssh = " ".join(["ssh", "-p", str(self.server.port), *self.ssh_options])
-        subprocess.run(["rsync", "-a", "-e", ssh, f"{src}/", f"root@127.0.0.1:{dest}/"], check=True)
+        subprocess.run(["rsync", "-a", "-e", ssh, f"{src}/", f"{self.user}@127.0.0.1:{dest}/"], check=True)
 
     def scp(self, src: Path, dest: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            ["scp", "-q", "-r", "-P", str(self.server.port), *self.ssh_options, str(src), f"root@127.0.0.1:{dest}"],
+            ["scp", "-q", "-r", "-P", str(self.server.port), *self.ssh_options, str(src), f"{self.user}@127.0.0.1:{dest}"],
             check=True,
         )
 
     def sftp_per_file(self, src: Path, dest: Path) -> None:
         """The naive paramiko baseline: one SFTP put per file, no manifest."""
-        with connect("127.0.0.1", self.server.port, "root", self.key, host_key=self.host_key_line) as session:
+        with connect("127.0.0.1", self.server.port, self.user, self.key, host_key=self.host_key_line) as session:
             sftp = session.sftp()
             for directory, _, names in os.walk(src):
                 remote_dir = dest / Path(directory).relative_to(src)
@@ -122,11 +128,25 @@ def interleaved(repeat: int, contenders: dict) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def _prepare_user(user: str, workdir: Path, server: OpenSSHServer) -> None:
+    """A plain login user (made once), able to read its authorized keys and write the destinations."""
+    if subprocess.run(["id", user], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
+        # No password, but not "locked" either: sshd without PAM refuses locked accounts even with a key.
+        subprocess.run(["usermod", "-p", "*", user], check=True)
+    for path in (workdir, server.workdir):
+        path.chmod(0o755)
+    (server.workdir / "authorized_keys").chmod(0o644)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--big-mb", type=int, default=200)
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "out" / "bench_push.json")
+    parser.add_argument("--user", default="root",
+                        help="remote user. Another name is created (useradd, /etc/skel files, as on a fresh "
+                             "Ubuntu VM) so the remote shell starts the way a DSVM's azureuser's does.")
     args = parser.parse_args()
     if not (sshd_available() and ssh_tools_available()):
         print("bench_push: needs sshd, ssh, scp and rsync; run scripts/install-test-deps.sh as root", file=sys.stderr)
@@ -140,7 +160,9 @@ def main() -> int:
         host, client = make_keypair(keys, "host"), make_keypair(keys, "client")
         server = OpenSSHServer(workdir / "sshd", host.private_path, [client.public_line])
         server.start()
-        bench = Bench(workdir, server, client.private_path, host.public_line)
+        if args.user != "root":
+            _prepare_user(args.user, workdir, server)
+        bench = Bench(workdir, server, client.private_path, host.public_line, args.user)
 
         small = workdir / "small"
         make_small_tree(small)
