@@ -83,8 +83,8 @@ class AzureMock:
         from .emulator.identity import Identity
 
         self.emulator = Emulator(**emulator_options)
-        # In-process, any client id and secret is accepted: tests bring their own.
-        self.identity = _AnyClientIdentity(self.emulator.tenant_id, "any", "any", b"dsvmctl-in-process")
+        self.identity = Identity(self.emulator.tenant_id, "any", "any", b"dsvmctl-in-process",
+                                 accept_any_client=True)
         self.credential = StaticTokenCredential()
         self.async_credential = AsyncStaticTokenCredential()
         self._mock = None
@@ -183,26 +183,6 @@ def _not_found(request):
     from .emulator.wire import Response
 
     return Response(404, {"error": "not_found", "error_description": f"No such endpoint: {request.path}"})
-
-
-def _identity_base():
-    from .emulator.identity import Identity
-
-    return Identity
-
-
-class _AnyClientIdentity:
-    def __init__(self, tenant_id: str, client_id: str, client_secret: str, key: bytes) -> None:
-        self._inner = _identity_base()(tenant_id, client_id, client_secret, key)
-
-    def handle(self, request):
-        from urllib.parse import parse_qs, urlencode
-
-        if request.method == "POST" and request.path.endswith("/token"):
-            form = {k: v[-1] for k, v in parse_qs(request.body.decode(errors="replace")).items()}
-            form.update(client_id=self._inner.client_id, client_secret=self._inner.client_secret)
-            request.body = urlencode(form).encode()
-        return self._inner.handle(request)
 
 
 class mock_azure:  # noqa: N801 - lower case, like moto's mock_aws

@@ -26,11 +26,13 @@ def _b64(data: bytes) -> str:
 
 
 class Identity:
-    def __init__(self, tenant_id: str, client_id: str, client_secret: str, signing_key: bytes) -> None:
+    def __init__(self, tenant_id: str, client_id: str, client_secret: str, signing_key: bytes, *,
+                 accept_any_client: bool = False) -> None:
         self.tenant_id = tenant_id
         self.client_id = client_id
         self.client_secret = client_secret
         self.signing_key = signing_key
+        self.accept_any_client = accept_any_client  # in-process: tests bring their own app ids
 
     # -- tokens ----------------------------------------------------------------------------------
 
@@ -107,12 +109,13 @@ class Identity:
         if form.get("grant_type") != "client_credentials":
             return _aad_error(400, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant "
                               "type. The emulator supports client_credentials only.")
-        if form.get("client_id") != self.client_id:
-            return _aad_error(400, "unauthorized_client", f"AADSTS700016: Application with identifier "
-                              f"'{form.get('client_id')}' was not found in the directory.")
-        if not hmac.compare_digest(form.get("client_secret", ""), self.client_secret):
-            return _aad_error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided. Ensure the "
-                              "secret being sent in the request is the client secret value.")
+        if not self.accept_any_client:
+            if form.get("client_id") != self.client_id:
+                return _aad_error(400, "unauthorized_client", f"AADSTS700016: Application with identifier "
+                                  f"'{form.get('client_id')}' was not found in the directory.")
+            if not hmac.compare_digest(form.get("client_secret", ""), self.client_secret):
+                return _aad_error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided. Ensure "
+                                  "the secret being sent in the request is the client secret value.")
         scope = form.get("scope", "")
         audience = scope.split()[0].rsplit("/.default", 1)[0] if scope else "https://management.azure.com"
         return Response(200, {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME_S,
