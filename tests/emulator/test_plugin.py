@@ -45,3 +45,26 @@ def test_https_server_listens_on_loopback_only(tmp_path):
     with EmulatorServer(tmp_path) as server:
         assert server.httpd.server_address[0] == "127.0.0.1"
         assert server.endpoint()["arm_endpoint"].startswith("https://127.0.0.1:")
+
+
+def test_https_door_refuses_calls_without_a_token_and_a_wrong_secret(tmp_path):
+    import pytest
+    import requests
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import ClientSecretCredential
+
+    from dsvmctl.emulator.server import EmulatorServer
+
+    with EmulatorServer(tmp_path) as server:
+        ep = server.endpoint()
+        bare = requests.get(f"{ep['arm_endpoint']}/subscriptions?api-version=2025-04-01", verify=ep["ca_bundle"],
+                            timeout=10)
+        assert bare.status_code == 401 and bare.json()["error"]["code"] == "AuthenticationFailed"
+        forged = requests.get(f"{ep['arm_endpoint']}/subscriptions?api-version=2025-04-01", verify=ep["ca_bundle"],
+                              headers={"Authorization": "Bearer a.b.c"}, timeout=10)
+        assert forged.status_code == 401 and forged.json()["error"]["code"] == "InvalidAuthenticationToken"
+        wrong = ClientSecretCredential(ep["tenant_id"], ep["client_id"], "not-the-secret",
+                                       authority=ep["authority_host"], connection_verify=ep["ca_bundle"],
+                                       disable_instance_discovery=True)
+        with pytest.raises(ClientAuthenticationError, match="AADSTS7000215"):
+            wrong.get_token(ep["credential_scope"])
