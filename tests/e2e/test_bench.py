@@ -53,3 +53,46 @@ def test_bench_stores_a_failed_step_instead_of_inventing_numbers(tmp_path):
     assert statuses == {"Standard_D4ds_v5": "ok", "Standard_NC24ads_A100_v4": "failed"}
     failed = next(run for run in document["runs"] if run["status"] == "failed")
     assert failed["samples_per_s"] is None and "quota" in failed["error"].lower()
+
+
+def test_prices_refresh_keeps_the_retail_api_answer_and_says_its_source(tmp_path, monkeypatch):
+    import responses
+    from click.testing import CliRunner
+
+    from dsvmctl.cli import cli
+
+    monkeypatch.setenv("DSVMCTL_HOME", str(tmp_path))
+    item = {"currencyCode": "USD", "retailPrice": 0.611, "armRegionName": "westeurope",
+            "armSkuName": "Standard_NC4as_T4_v3", "productName": "Virtual Machines NCasT4_v3 Series",
+            "skuName": "NC4as T4 v3", "serviceName": "Virtual Machines", "type": "Consumption",
+            "effectiveStartDate": "2026-10-01T00:00:00Z"}
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, "https://prices.azure.com/api/retail/prices",
+                 json={"Items": [item], "NextPageLink": None, "Count": 1})
+        refreshed = CliRunner().invoke(cli, ["prices", "Standard_NC4as_T4_v3", "--location", "westeurope",
+                                             "--refresh", "-o", "json"])
+    assert refreshed.exit_code == 0, refreshed.output
+    row = json.loads(refreshed.output)["prices"][0]
+    assert row["price_per_hour"] == 0.611 and "Retail Prices API" in row["source"]
+    # Later, offline: the kept answer is used, not the snapshot (which has no westeurope prices).
+    again = json.loads(CliRunner().invoke(cli, ["prices", "Standard_NC4as_T4_v3", "--location", "westeurope",
+                                                "-o", "json"]).output)
+    assert again["prices"][0]["price_per_hour"] == 0.611
+
+
+def test_prices_refresh_offline_fails_clearly_and_keeps_the_snapshot(tmp_path, monkeypatch):
+    import requests
+    import responses
+    from click.testing import CliRunner
+
+    from dsvmctl.cli import cli
+
+    monkeypatch.setenv("DSVMCTL_HOME", str(tmp_path))
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, "https://prices.azure.com/api/retail/prices",
+                 body=requests.exceptions.ConnectionError("offline"))
+        result = CliRunner().invoke(cli, ["prices", "Standard_D4ds_v5", "--refresh", "-o", "json"])
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["prices"][0]["price_per_hour"] == 0.226
+    assert "snapshot" in document["refresh_error"]

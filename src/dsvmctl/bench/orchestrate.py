@@ -25,6 +25,18 @@ def results_store(home: Path) -> ResultsStore:
     return ResultsStore(home / "results.sqlite")
 
 
+def prices_cache(home: Path) -> Path:
+    """Where `dsvmctl prices --refresh` keeps prices fetched from Azure's Retail Prices API."""
+    return home / "prices.json"
+
+
+def _price(machine, size: str):
+    from ..paths import state_home
+    from .prices import price_per_hour
+
+    return price_per_hour(size, machine.record.location, cache_path=prices_cache(state_home()))
+
+
 def bench(machine, *, cpu_size: str, gpu_size: str, workload: str = "transformer", args: Sequence[str] = (),
           device: str = "auto", return_to_cpu: bool = False, store: ResultsStore, progress: Progress,
           stream: Any = None) -> dict[str, Any]:
@@ -86,12 +98,13 @@ def _run_once(machine, comparison_id: str, size: str, workload: str, device: str
     progress(f"{size}: {metrics['samples_per_s']:.1f} samples/s on {metrics['device']} "
              f"({metrics.get('device_name')}), {time.time() - started:.1f} s")
     return RunRecord.from_metrics(metrics, comparison_id=comparison_id, machine=machine.name,
-                                  cloud=machine.record.cloud, size=size, workload=workload, run_id=entry["run_id"])
+                                  cloud=machine.record.cloud, size=size, workload=workload, run_id=entry["run_id"],
+                                  price=_price(machine, size))
 
 
 def _failed(comparison_id: str, machine, size: str, workload: str, error: str, run_id: str | None = None) -> RunRecord:
     return RunRecord.failed(error, comparison_id=comparison_id, machine=machine.name, cloud=machine.record.cloud,
-                            size=size, workload=workload, run_id=run_id)
+                            size=size, workload=workload, run_id=run_id, price=_price(machine, size))
 
 
 def write_report(home: Path, result: dict[str, Any], plot: bool = True) -> dict[str, str]:

@@ -13,7 +13,7 @@ WORKLOAD_CHOICE = click.Choice(["transformer", "cnn"])
 
 
 def register(cli: click.Group) -> None:
-    for command in (bench, report, quickstart):
+    for command in (bench, report, quickstart, prices):
         cli.add_command(command)
 
 
@@ -187,4 +187,43 @@ def quickstart(ctx, name, workload, keep, output):
         click.echo(f"done in {summary['seconds']} s; OS disk kept across the resize: "
                    f"{summary['os_disk_id_before'] == summary['os_disk_id_after']}")
     if any(run.status != "ok" for run in result["runs"]):
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("sizes", nargs=-1)
+@click.option("--location", default="eastus", show_default=True)
+@click.option("--refresh", is_flag=True, help="Fetch current prices from Azure's public Retail Prices API first.")
+@output_option
+def prices(sizes, location, refresh, output):
+    """Hourly prices used in reports (Linux pay-as-you-go), with their source and date.
+
+    \b
+    Without --refresh: the bundled snapshot (eastus), or what an earlier --refresh fetched.
+    With --refresh: ask prices.azure.com (no login needed) and keep the answer for bench/report.
+    """
+    from ..bench.orchestrate import prices_cache
+    from ..bench.prices import PricesUnavailable, price_per_hour, refresh_from_retail_api
+    from ..catalog.sizes import SIZES
+    from ..paths import state_home
+
+    names = list(sizes) or [s.name for s in SIZES.values() if not s.retired]
+    cache = prices_cache(state_home())
+    problem = None
+    if refresh:
+        try:
+            refresh_from_retail_api(names, location, cache)
+        except PricesUnavailable as err:
+            problem = str(err)
+    quotes = [price_per_hour(name, location, cache_path=cache) for name in names]
+    rows = [{"size": q.size, "price_per_hour": q.price_per_hour, "currency": q.currency, "source": q.source,
+             "as_of": q.as_of} for q in quotes]
+    if output == "json":
+        emit_json({"location": location, "prices": rows, "refresh_error": problem})
+    else:
+        for row in rows:
+            price = f"{row['price_per_hour']:.3f} {row['currency']}/h" if row["price_per_hour"] is not None else "unknown"
+            click.echo(f"{row['size']:<28}{price:>16}   {row['source']}" + (f", {row['as_of']}" if row["as_of"] else ""))
+    if problem:
+        click.secho(f"warning: {problem}", fg="yellow", err=True)
         sys.exit(1)
