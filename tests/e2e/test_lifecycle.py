@@ -221,3 +221,14 @@ def test_what_if_lists_changes_by_name_and_changes_nothing(cloud):
     assert {v for k, v in kinds.items() if k != "virtualMachines"} == {"NoChange"}
     assert cloud.machine("lab").status()["size"] == "Standard_D4ds_v5"
     assert set(cloud.backend.emulator.resources) == set(before)
+
+
+def test_sizes_lists_which_cpu_sizes_pair_with_which_gpu_sizes(tmp_path):
+    result = _cli("sizes", "-o", "json", env_home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)["sizes"]}
+    assert "Standard_NC4as_T4_v3" in rows["Standard_D4ds_v5"]["gpu_partners"]
+    assert rows["Standard_D4s_v5"]["gpu_partners"] == []          # no temp disk
+    assert "Standard_NC24ads_A100_v4" not in rows["Standard_A1_v2"]["gpu_partners"]  # Gen1-only CPU size
+    assert rows["Standard_NC40ads_H100_v5"]["restricted"] == "NotAvailableForSubscription"
+    assert rows["Standard_NC24ads_A100_v4"]["quota_left"] == 0

@@ -255,8 +255,11 @@ def sizes(ctx, location, gpu_only, output):
             continue
         catalog = SIZES.get(name)
         family = quota.get(sku.family)
+        # A CPU size pairs with a GPU size when a VM can move between them: same temp-disk kind
+        # and a Hyper-V generation both boot.
         partners = [other for other, o in offered.items() if o.gpus and not sku.gpus
-                    and (o.temp_disk_gb > 0) == (sku.temp_disk_gb > 0)] if not sku.gpus else []
+                    and (o.temp_disk_gb > 0) == (sku.temp_disk_gb > 0)
+                    and set(o.generations) & set(sku.generations)] if not sku.gpus else []
         rows.append({
             "name": name, "vcpus": sku.vcpus, "memory_gb": catalog.memory_gb if catalog else None,
             "gpus": sku.gpus, "gpu_model": catalog.gpu_model if catalog else None,
@@ -278,6 +281,13 @@ def sizes(ctx, location, gpu_only, output):
         click.echo(f"{row['name']:<26}{row['vcpus']:>5}{row['memory_gb'] or 0:>6.0f}  {gpu:<18}"
                    f"{row['temp_disk_gb']:>9}  {','.join(row['generations']):<6}{price:>7}"
                    f"{row['quota_left'] if row['quota_left'] is not None else '?':>11}  {note}")
+    cpu_rows = [row for row in rows if not row["gpus"]]
+    if cpu_rows:
+        click.echo("\nCPU sizes and the GPU sizes they can be resized to (temp disk and Hyper-V generation allow it; "
+                   "Gen2-only sizes need a Gen2 image):")
+        for row in cpu_rows:
+            pairs = ", ".join(row["gpu_partners"]) or ("none: no temp disk" if not row["temp_disk_gb"] else "none")
+            click.echo(f"  {row['name']:<24} -> {pairs}")
     click.echo(f"prices: {PRICES_SOURCE}, as of {PRICES_AS_OF}")
 
 
