@@ -72,7 +72,7 @@ def require_reference(call: Call, reference: Any, referring_id: str, path: str) 
     if not ref_id or not isinstance(ref_id, str):
         raise ArmError(400, "InvalidRequestFormat", f"Cannot parse the request: '{path}.id' is required.",
                        target=path)
-    target = call.em.get(ref_id) or _child(call, ref_id)
+    target = call.em.get(ref_id) or find_child(call.em, ref_id)
     if target is None:
         raise ArmError(
             400, "InvalidResourceReference",
@@ -83,22 +83,18 @@ def require_reference(call: Call, reference: Any, referring_id: str, path: str) 
     return target
 
 
-def _child(call: Call, ref_id: str) -> dict[str, Any] | None:
+def find_child(em, ref_id: str) -> dict[str, Any] | None:
     """Find a child resource stored inside its parent (subnets in vnets, rules in NSGs)."""
     parts = ref_id.rstrip("/").split("/")
     if len(parts) < 4:
         return None
-    parent = call.em.get("/".join(parts[:-2]))
+    parent = em.get("/".join(parts[:-2]))
     if parent is None:
         return None
     for child in (parent.get("properties") or {}).get(parts[-2], []) or []:
         if isinstance(child, dict) and child.get("name", "").lower() == parts[-1].lower():
             return child
     return None
-
-
-def find_child(call: Call, ref_id: str) -> dict[str, Any] | None:
-    return _child(call, ref_id)
 
 
 def get_or_404(call: Call, resource_id: str, type_label: str, name: str) -> dict[str, Any]:

@@ -545,7 +545,7 @@ class ComputeProvider(Provider):
     def list_image_skus(self, call: Call) -> Response:
         skus = sorted({i.sku for i in _images(call.params["pub"]) if i.offer.lower() == call.params["offer"].lower()})
         if not skus:
-            raise ArmError(404, "NotFound", f"Artifact: VMImage was not found.")
+            raise ArmError(404, "NotFound", "Artifact: VMImage was not found.")
         return Response(200, [_image_stub(call, s) for s in skus])
 
     def _image(self, call: Call):
@@ -868,9 +868,9 @@ def _finish_vm_deleted(em, op) -> None:
             continue
         nic["properties"].pop("virtualMachine", None)
         if str((ref.get("properties") or {}).get("deleteOption", "Detach")).lower() == "delete":
-            from .network import _release_nic
+            from .network import release_nic
 
-            _release_nic(_FinalizerCall(em), nic)
+            release_nic(em, nic)
             em.delete(nic["id"])
     em.notify("vm_deleted", vm=vm)
     for key in [k for k in em.resources if k.startswith(vm["id"].lower() + "/")]:
@@ -883,13 +883,6 @@ def _finish_disk_deleted(em, op) -> None:
     if disk is not None:
         em.notify("disk_deleted", disk=disk)
         em.delete(disk["id"])
-
-
-class _FinalizerCall:
-    """The little of a Call that network helpers need when run from a finalizer."""
-
-    def __init__(self, em) -> None:
-        self.em = em
 
 
 def register(em) -> ComputeProvider:

@@ -129,13 +129,14 @@ def _template_hash(template: dict) -> str:
     return str(int(hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16], 16))
 
 
+_ARM_TYPES = {str: "String", int: "Int", bool: "Bool", dict: "Object", list: "Array"}
+
+
 def _public_parameters(expansion) -> dict[str, Any]:
     out = {}
     for name, value in expansion.parameters.items():
         secure = name in expansion.secure_parameters
-        out[name] = {"type": "SecureString" if secure else type(value).__name__.replace("str", "String")
-                     .replace("int", "Int").replace("bool", "Bool").replace("dict", "Object")
-                     .replace("list", "Array")}
+        out[name] = {"type": "SecureString" if secure else _ARM_TYPES.get(type(value), type(value).__name__)}
         if not secure:
             out[name]["value"] = value
     return out

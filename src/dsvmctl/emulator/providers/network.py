@@ -8,7 +8,7 @@ Azure-AsyncOperation header under Microsoft.Network/locations/{loc}/operations/{
 from __future__ import annotations
 
 import ipaddress
-import itertools
+import uuid
 from typing import Any
 
 from ..routing import Call, Provider
@@ -135,7 +135,7 @@ class NetworkProvider(Provider):
             if child == "subnets":
                 _build_subnet(holder, item)
             else:
-                _build_rule(item, f"properties")
+                _build_rule(item, "properties")
             holder["properties"][child] = siblings + [item]
             holder["etag"] = new_etag()
             item["properties"]["provisioningState"] = "Updating"
@@ -148,7 +148,7 @@ class NetworkProvider(Provider):
     def _child_getter(self, parent: str, child: str):
         def handler(call: Call) -> Response:
             holder = self._parent(call, parent)
-            item = find_child(call, f"{holder['id']}/{child}/{call.params['child']}")
+            item = find_child(call.em, f"{holder['id']}/{child}/{call.params['child']}")
             if item is None:
                 raise not_found(f"{NS}/{parent}/{child}", f"{holder['name']}/{call.params['child']}",
                                 call.resource_group or "")
@@ -271,7 +271,7 @@ class NetworkProvider(Provider):
             raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request: a network interface needs at "
                            "least one IP configuration.", target="properties.ipConfigurations")
         old = (existing or {}).get("properties") or {}
-        _release_nic(call, existing)
+        release_nic(call.em, existing)
         built = []
         for index, raw in enumerate(configs):
             cprops = dict(raw.get("properties") or {})
@@ -315,12 +315,7 @@ class NetworkProvider(Provider):
 
 # -- helpers ---------------------------------------------------------------------------------------
 
-_guid_counter = itertools.count(1)
-
-
 def _guid() -> str:
-    import uuid
-
     return str(uuid.uuid4())
 
 
@@ -404,28 +399,28 @@ def _next_private_address(call: Call, subnet: dict[str, Any]) -> str:
     for nic in call.em.find(f"{NS}/networkInterfaces"):
         for config in nic["properties"].get("ipConfigurations", []):
             taken.add(config["properties"].get("privateIPAddress"))
-    # Azure reserves the first four addresses and the last one of every subnet.
+    # Azure reserves the first four addresses and the last one (hosts() leaves out the last).
     for offset, host in enumerate(network.hosts(), start=1):
-        if offset >= 4 and str(host) not in taken and host != network.broadcast_address - 0:
+        if offset >= 4 and str(host) not in taken:
             return str(host)
     raise ArmError(400, "SubnetIsFull", f"Subnet {subnet['name']} has no free addresses.")
 
 
-def _release_nic(call: Call, nic: dict[str, Any] | None) -> None:
+def release_nic(em, nic: dict[str, Any] | None) -> None:
     """Drop the back-references a NIC holds (subnet ipConfigurations, public IP, NSG)."""
     if not nic:
         return
     for config in nic["properties"].get("ipConfigurations", []):
-        subnet = find_child(call, config["properties"]["subnet"]["id"])
+        subnet = find_child(em, config["properties"]["subnet"]["id"])
         if subnet:
             subnet["properties"]["ipConfigurations"] = [
                 c for c in subnet["properties"].get("ipConfigurations", []) if c["id"].lower() != config["id"].lower()]
         ip_ref = config["properties"].get("publicIPAddress")
-        ip = call.em.get(ip_ref["id"]) if ip_ref else None
+        ip = em.get(ip_ref["id"]) if ip_ref else None
         if ip:
             ip["properties"].pop("ipConfiguration", None)
     nsg_ref = nic["properties"].get("networkSecurityGroup")
-    nsg = call.em.get(nsg_ref["id"]) if nsg_ref else None
+    nsg = em.get(nsg_ref["id"]) if nsg_ref else None
     if nsg:
         nsg["properties"]["networkInterfaces"] = [
             link for link in nsg["properties"].get("networkInterfaces", []) if link["id"].lower() != nic["id"].lower()]
@@ -444,7 +439,7 @@ def _refuse_delete_in_use(call: Call, kind: str, body: dict[str, Any]) -> None:
             raise ArmError(400, "NicInUse", f"Network Interface {body['id']} is used by existing resource "
                            f"{props['virtualMachine']['id']}. In order to delete the network interface, it must be "
                            "dissociated from the resource.")
-        _release_nic(call, body)
+        release_nic(call.em, body)
     elif kind == "publicIPAddresses" and props.get("ipConfiguration"):
         raise ArmError(400, "PublicIPAddressCannotBeDeleted", f"Public IP address {body['id']} can not be deleted "
                        f"since it is still allocated to resource {props['ipConfiguration']['id']}.")
