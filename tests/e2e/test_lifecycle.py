@@ -8,10 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
 
 from dsvmctl import Cloud, EnvironmentSpec
-from dsvmctl.cli import cli
 from dsvmctl.cloud.preflight import PreflightError
 from dsvmctl.errors import CloudError
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -18,7 +16,7 @@ from .builders import UBUNTU_2004_GEN1, linux_vm, network_for_vm
 
 def run_acceptance_flow(door) -> dict[str, object]:
     """Everything the issue's "done when" lists, in order; returns what it observed."""
-    compute, network, resources = door.compute_client(), door.network_client(), door.resource_client()
+    compute, resources = door.compute_client(), door.resource_client()
     nic_id = network_for_vm(door, "rg")
     vm = compute.virtual_machines.begin_create_or_update("rg", "vm1", linux_vm(nic_id)).result()
     os_disk_before = vm.storage_profile.os_disk.managed_disk.id

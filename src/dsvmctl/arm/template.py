@@ -8,7 +8,6 @@ emulator (which deploys the expansion), `dsvmctl validate` and the lint rules.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,7 +19,6 @@ from .evaluator import (
     DeployTimeObject,
     DeployTimeValue,
     Scope,
-    evaluate_string,
     evaluate_value,
     expand_copy_block,
     join_path,

@@ -8,7 +8,7 @@ Prices API is the authority, so the date of this snapshot travels with every rep
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 PRICES_AS_OF = "2026-11-01"
 PRICES_SOURCE = "bundled snapshot (approximate Linux pay-as-you-go, eastus)"

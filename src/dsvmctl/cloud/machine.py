@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from ..errors import CloudError, UsageError
+from ..errors import CloudError
 from .azure_errors import azure_call
 from .backend import ArmBackend
 from .machines import MachineRecord, MachineStore

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
-
 from ..core import utc_now
 from ..routing import Call, Provider
 from ..wire import ArmError, Response, missing_property
