@@ -53,7 +53,7 @@ class Call:
 
     @property
     def sub(self) -> str:
-        return self.em.subscription_id
+        return self.em.active_subscription
 
     def rg_id(self) -> str:
         return f"/subscriptions/{self.sub}/resourceGroups/{self.resource_group}"
@@ -112,6 +112,14 @@ def load_providers(em: "Emulator") -> dict[str, Provider]:
 def dispatch(em: "Emulator", request: Request) -> Response:
     segments = [s for s in request.path.split("/") if s]
     lower = [s.lower() for s in segments]
+    subscription = segments[1] if len(lower) >= 2 and lower[0] == "subscriptions" else None
+    if subscription is not None:
+        _check_subscription(subscription)
+    with em.acting_for(subscription):
+        return _dispatch(em, request, segments, lower)
+
+
+def _dispatch(em: "Emulator", request: Request, segments: list[str], lower: list[str]) -> Response:
 
     # Subscriptions, tenants, resource groups and provider registration are Microsoft.Resources'
     # and matched against the whole path first.
@@ -121,8 +129,6 @@ def dispatch(em: "Emulator", request: Request) -> Response:
             continue
         params = route.match(segments)
         if params is not None and route.method == request.method:
-            if "sub" in params:
-                _check_subscription(em, params["sub"])
             em.check_api_version(request, "Microsoft.Resources", segments[-1])
             return route.handler(Call(em, request, params, resource_group=params.get("rg")))
     if any(route.scope == "root" and route.match(segments) is not None for route in resources.routes):
@@ -132,10 +138,8 @@ def dispatch(em: "Emulator", request: Request) -> Response:
     if len(lower) >= 5 and lower[0] == "subscriptions" and lower[2] == "resourcegroups" and lower[4] == "providers":
         if len(lower) < 6:
             raise _unknown_path(request)
-        _check_subscription(em, segments[1])
         return _dispatch_namespace(em, request, "rg", segments[5], segments[6:], resource_group=segments[3])
     if len(lower) >= 4 and lower[0] == "subscriptions" and lower[2] == "providers" and len(lower) > 4:
-        _check_subscription(em, segments[1])
         return _dispatch_namespace(em, request, "sub", segments[3], segments[4:])
 
     raise _unknown_path(request)
@@ -169,9 +173,13 @@ def _dispatch_namespace(em: "Emulator", request: Request, scope: str, namespace:
     raise _unknown_path(request)
 
 
-def _check_subscription(em: "Emulator", subscription_id: str) -> None:
-    if subscription_id.lower() != em.subscription_id.lower():
-        raise ArmError(404, "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found.")
+def _check_subscription(subscription_id: str) -> None:
+    """Any well-formed subscription id is served (it appears on first use); others are refused."""
+    from .core import SUBSCRIPTION_ID
+
+    if not SUBSCRIPTION_ID.match(subscription_id):
+        raise ArmError(400, "InvalidSubscriptionId",
+                       f"The provided subscription identifier '{subscription_id}' is malformed or invalid.")
 
 
 def _require_resource_group(em: "Emulator", name: str) -> None:

@@ -660,7 +660,7 @@ def check_quota(em, location: str, size: Size | None, exclude_vm: str | None) ->
                 f"Current Limit: {limit}, Current Usage: {current}, Additional Required: {size.vcpus}, "
                 f"(Minimum) New Limit Required: {current + size.vcpus}. Submit a request for Quota increase at "
                 "https://aka.ms/ProdportalCRP/#blade/Microsoft_Azure_Capacity/UsageAndQuota.ReactView/Parameters/"
-                f"%7B%22subscriptionId%22:%22{em.subscription_id}%22,%22command%22:%22openQuotaApprovalBlade%22,"
+                f"%7B%22subscriptionId%22:%22{em.active_subscription}%22,%22command%22:%22openQuotaApprovalBlade%22,"
                 f"%22quotas%22:[%7B%22location%22:%22{location.lower()}%22,%22providerId%22:%22Microsoft.Compute%22,"
                 f"%22resourceName%22:%22{family}%22,%22quotaRequest%22:%7B%22properties%22:%7B%22limit%22:"
                 f"{current + size.vcpus},%22unit%22:%22Count%22,%22name%22:%7B%22value%22:%22{family}%22%7D%7D%7D%7D]"

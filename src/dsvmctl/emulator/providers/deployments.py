@@ -228,7 +228,7 @@ def _final_outputs(em, record: dict, meta: dict) -> dict:
 
     group_id = record["id"].split("/providers/Microsoft.Resources/deployments/")[0]
     group = em.get(group_id) or {}
-    context = DeploymentContext(subscription_id=em.subscription_id, tenant_id=em.tenant_id,
+    context = DeploymentContext(subscription_id=em.active_subscription, tenant_id=em.tenant_id,
                                 resource_group=group.get("name", ""), location=group.get("location", ""),
                                 deployment_name=record["name"], mode=meta.get("mode", "Incremental"))
     try:
