@@ -11,6 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from .normalize import normalize
 from .wire import ArmError, Request, Response
 
 if TYPE_CHECKING:
@@ -28,13 +29,14 @@ class Call:
     params: dict[str, str]  # captured pattern values, original case
     resource_group: str | None = None
     namespace: str | None = None
+    resource_type: str = ""  # lower-case, e.g. microsoft.compute/virtualmachines: what the body describes
     _body: Any = field(default=None, repr=False)
     _parsed: bool = False
 
     @property
     def body(self) -> Any:
         if not self._parsed:
-            self._body, self._parsed = self.request.json(), True
+            self._body, self._parsed = normalize(self.resource_type, self.request.json()), True
         return self._body
 
     def body_object(self) -> dict[str, Any]:
@@ -96,6 +98,15 @@ class Provider:
     def route(self, method: str, scope: str, pattern: str, handler: Handler) -> None:
         self.routes.append(Route(method.upper(), scope, pattern.strip("/").split("/"), handler))
 
+    def route_type(self, route: "Route") -> str:
+        """The resource type a route's body describes: the pattern's type segments (each followed
+        by a name), so `deployments/{name}/validate` is a deployment."""
+        segments = route.pattern
+        types = [seg for i, seg in enumerate(segments[:-1]) if not seg.startswith("{") and segments[i + 1].startswith("{")]
+        if not segments[-1].startswith("{") and (len(segments) < 2 or not segments[-2].startswith("{")):
+            types.append(segments[-1])  # a collection: GET .../virtualMachines
+        return f"{self.namespace}/{'/'.join(types)}".lower()
+
     def resource_types(self) -> set[str]:
         return {r.pattern[0].lower() for r in self.routes if r.scope != "root"}
 
@@ -130,7 +141,9 @@ def _dispatch(em: "Emulator", request: Request, segments: list[str], lower: list
         params = route.match(segments)
         if params is not None and route.method == request.method:
             em.check_api_version(request, "Microsoft.Resources", segments[-1])
-            return route.handler(Call(em, request, params, resource_group=params.get("rg")))
+            resource_type = "microsoft.resources/resourcegroups" if "rg" in params else "microsoft.resources"
+            return route.handler(Call(em, request, params, resource_group=params.get("rg"),
+                                      resource_type=resource_type))
     if any(route.scope == "root" and route.match(segments) is not None for route in resources.routes):
         raise _method_not_allowed(request)
 
@@ -159,7 +172,8 @@ def _dispatch_namespace(em: "Emulator", request: Request, scope: str, namespace:
             if scope == "rg":
                 _require_resource_group(em, resource_group or "")
                 _require_registration(em, request, provider.namespace)
-            call = Call(em, request, params, resource_group=resource_group, namespace=provider.namespace)
+            call = Call(em, request, params, resource_group=resource_group, namespace=provider.namespace,
+                        resource_type=provider.route_type(route))
             response = route.handler(call)
             if request.method == "HEAD":
                 response = Response(204 if response.status < 400 else response.status)

@@ -82,10 +82,6 @@ def _template_and_parameters(call: Call) -> tuple[dict[str, Any], dict[str, Any]
         raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be "
                        "deserialized: the deployment needs 'properties.template' or 'properties.templateLink'.",
                        target="properties.template")
-    mode = props.get("mode", "Incremental")
-    if mode not in ("Incremental", "Complete"):
-        raise ArmError(400, "InvalidDeploymentMode", f"The deployment mode '{mode}' is not valid. Use "
-                       "'Incremental' or 'Complete'.", target="properties.mode")
     return template, props.get("parameters") or {}, props
 
 
