@@ -28,7 +28,8 @@ from .wire import ArmError, Request, Response
 
 DEFAULT_SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000001"
 DEFAULT_TENANT_ID = "72f988bf-0000-0000-0000-00000000e0e0"
-DEFAULT_LOCATIONS = ("eastus", "westeurope", "westus")
+# The regions the emulator models (the catalog has a size list for each).
+DEFAULT_LOCATIONS = ("eastus", "eastus2", "westus", "westus2", "westeurope", "northeurope", "southcentralus")
 
 # api-versions accepted per namespace: any dated version inside the range.
 API_VERSION_RANGES = {

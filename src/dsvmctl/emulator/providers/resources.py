@@ -66,7 +66,8 @@ class ResourcesProvider(Provider):
     def list_locations(self, call: Call) -> Response:
         from ..core import DEFAULT_LOCATIONS
 
-        names = {"eastus": "East US", "westeurope": "West Europe", "westus": "West US"}
+        names = {"eastus": "East US", "eastus2": "East US 2", "westus": "West US", "westus2": "West US 2",
+                 "westeurope": "West Europe", "northeurope": "North Europe", "southcentralus": "South Central US"}
         return list_response([
             {"id": f"/subscriptions/{self.em.active_subscription}/locations/{loc}", "name": loc,
              "displayName": names.get(loc, loc), "regionalDisplayName": names.get(loc, loc), "type": "Region"}
