@@ -158,9 +158,9 @@ class ComputeProvider(Provider):
             "osDisk": {
                 "osType": os_type, "name": disk["name"],
                 "createOption": "Attach" if attach else "FromImage",
-                "caching": os_disk_in.get("caching", "ReadWrite"),
+                "caching": os_disk_in.get("caching") or "ReadWrite",
                 "managedDisk": {"storageAccountType": disk["sku"]["name"], "id": disk["id"]},
-                "deleteOption": os_disk_in.get("deleteOption", "Detach"),
+                "deleteOption": os_disk_in.get("deleteOption") or "Detach",
                 "diskSizeGB": disk["properties"]["diskSizeGB"],
             },
             "dataDisks": [],
@@ -282,7 +282,8 @@ class ComputeProvider(Provider):
             raise ArmError(409, "ConflictingUserInput", f"Disk {name} already exists in resource group "
                            f"{call.resource_group.upper()}. Only CreateOption.Attach is supported.",
                            target="/disks/" + name)
-        account = (os_disk_in.get("managedDisk") or {}).get("storageAccountType", "Premium_LRS")
+        # az sends explicit nulls for what it leaves to Azure's defaults.
+        account = (os_disk_in.get("managedDisk") or {}).get("storageAccountType") or "Premium_LRS"
         size_gb = int(os_disk_in.get("diskSizeGB") or (127 if os_type == "Windows" else 150))
         creation: dict[str, Any] = {"createOption": "FromImage"}
         if image is not None:
