@@ -135,6 +135,7 @@ def build(dumps: Path) -> dict:
     sizes: dict[str, list] = {}
     regions: dict[str, set[str]] = {r: set() for r in REGIONS}
     sources: list[str] = []
+    derived: list[str] = []  # sizes whose generations, GPUs and networking are read from the name
 
     def merge(name: str, record: list, *, fill_only: bool = False) -> None:
         if name not in sizes or not fill_only:
@@ -175,9 +176,15 @@ def build(dumps: Path) -> dict:
             for entry in body["value"]:
                 name = entry["name"]
                 if name not in sizes:
+                    # vCPUs, memory and temp disk are the dump's; the rest is derived from the name
+                    # (listed under "derived" in the output): Arm64 ('p') and v6 sizes boot Gen2 only,
+                    # 's' marks premium storage.
+                    features = re.sub(r"^[A-Z]+\d+(-\d+)?", "", name.split("_")[1])
+                    gen2_only = "p" in features or name.endswith("_v6")
                     sizes[name] = [family_from_name(name), entry["numberOfCores"], _num(entry["memoryInMB"] / 1024),
-                                   entry["resourceDiskSizeInMB"] // 1024, "V1,V2", 0, True, "s" in name.split("_")[1][1:],
-                                   entry["maxDataDiskCount"], 2]
+                                   entry["resourceDiskSizeInMB"] // 1024, "V2" if gen2_only else "V1,V2", 0, True,
+                                   "s" in features, entry["maxDataDiskCount"], 2]
+                    derived.append(name)
                 regions["westus"].add(name)
             sources.append("vmSizes, westus, 2023-10 (azure-cli recording)")
     # 2023 westus2 `az vm list-skus -o table`: which sizes the region offers.
@@ -196,6 +203,7 @@ def build(dumps: Path) -> dict:
         "size_fields": list(SIZE_FIELDS),
         "sizes": dict(sorted(sizes.items())),
         "retired": dict(sorted(retired.items())),
+        "derived": sorted(derived),
         "regions": {r: sorted(n for n in names if n not in retired) for r, names in regions.items()},
         "images": build_images(files),
         "aliases": build_aliases(files),
