@@ -112,14 +112,24 @@ def test_the_own_subscription_script_passes_through_the_in_process_door(tmp_path
                       "power": ["PowerState/running"], "canonical_listed": True, "group_left": False}
 
 
-def test_the_own_subscription_script_passes_through_the_server_door(tmp_path):
-    from dsvmctl.emulator.server import EmulatorServer
+def test_the_own_subscription_script_passes_through_emulator_serve(tmp_path):
+    import os
+    import time
 
     script = Path(__file__).resolve().parents[2] / "examples" / "own_subscription.py"
-    with EmulatorServer(tmp_path / "emulator"):
-        done = subprocess.run([sys.executable, str(script), "--endpoint", str(tmp_path / "emulator" / "endpoint.json")],
+    state = tmp_path / "emulator"
+    server = subprocess.Popen([sys.executable, "-m", "dsvmctl", "emulator", "serve", "--port", "0", "--state-dir",
+                               str(state)], env={**os.environ, "DSVMCTL_HOME": str(tmp_path / "home")})
+    try:
+        deadline = time.monotonic() + 30
+        while not (state / "endpoint.json").exists() and time.monotonic() < deadline and server.poll() is None:
+            time.sleep(0.05)
+        done = subprocess.run([sys.executable, str(script), "--endpoint", str(state / "endpoint.json")],
                               capture_output=True, text=True, timeout=120)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["subscription_in_ids"] and result["os_disk_kept"] and result["size_after"] == "Standard_DS2_v2"
-    assert result["group_left"] is False
+    assert result == {"subscription_in_ids": True, "size_after": "Standard_DS2_v2", "os_disk_kept": True,
+                      "power": ["PowerState/running"], "canonical_listed": True, "group_left": False}
