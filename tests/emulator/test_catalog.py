@@ -133,3 +133,19 @@ def test_the_own_subscription_script_passes_through_emulator_serve(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"subscription_in_ids": True, "size_after": "Standard_DS2_v2", "os_disk_kept": True,
                       "power": ["PowerState/running"], "canonical_listed": True, "group_left": False}
+
+
+def test_dsvmctl_images_lists_a_marketplace_publisher_from_the_catalog():
+    from click.testing import CliRunner
+
+    from dsvmctl.cli import cli
+
+    result = CliRunner().invoke(cli, ["images", "--publisher", "microsoftwindowsserver", "-o", "json"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.output)
+    assert listed["publisher"] == "MicrosoftWindowsServer"
+    urns = [row["urn"] for row in listed["images"]]
+    assert any(u.startswith("MicrosoftWindowsServer:WindowsServer:2025-datacenter-azure-edition:") for u in urns)
+    assert {row["os"] for row in listed["images"]} == {"Windows"}
+    unknown = CliRunner().invoke(cli, ["images", "--publisher", "no-such-publisher"])
+    assert unknown.exit_code == 2 and "no images of publisher 'no-such-publisher'" in unknown.output
