@@ -10,6 +10,7 @@ from ..errors import CloudError
 from .azure_errors import azure_call
 from .backend import ArmBackend
 from .machines import MachineRecord, MachineStore
+from .power import PowerState
 
 Progress = Callable[[str], None]
 
@@ -46,12 +47,11 @@ class Machine:
         except ResourceNotFoundError:
             return None
 
-    def power_state(self, vm=None) -> str:
+    def power_state(self, vm=None) -> PowerState:
         vm = vm or self.vm(instance_view=True)
         if vm is None:
-            return "absent"
-        statuses = vm.instance_view.statuses if vm.instance_view else []
-        return next((s.code.split("/", 1)[1] for s in statuses if s.code.startswith("PowerState/")), "unknown")
+            return PowerState.ABSENT
+        return PowerState.from_statuses(vm.instance_view.statuses if vm.instance_view else None)
 
     def _network(self, vm) -> tuple[Any, Any, Any]:
         """(nic, public ip, nsg) of the VM's primary NIC; any may be None."""
@@ -71,7 +71,7 @@ class Machine:
         vm = self.vm(instance_view=True)
         if vm is None:
             return {"name": self.name, "cloud": self.record.cloud, "resource_group": self.record.resource_group,
-                    "power_state": "absent", "size": None, "os_disk_id": None, "public_ip": None, "ssh": None,
+                    "power_state": PowerState.ABSENT, "size": None, "os_disk_id": None, "public_ip": None, "ssh": None,
                     "inbound_rules": []}
         with azure_call(f"reading the network of {self.name}"):
             _nic, ip, nsg = self._network(vm)
@@ -135,7 +135,7 @@ class Machine:
         if vm is None:
             raise CloudError(f"VM {self.name} does not exist any more", fix=f"dsvmctl up {self.name}")
         power = self.power_state(vm)
-        if power != "running":
+        if power is not PowerState.RUNNING:
             raise CloudError(f"VM {self.name} is {power}: it does not answer SSH",
                              fix=f"start it first: dsvmctl start {self.name}")
         _nic, ip, _nsg = self._network(vm)

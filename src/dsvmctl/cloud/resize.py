@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..errors import CloudError, UsageError
 from .azure_errors import azure_call, describe
+from .power import PowerState
 from .preflight import Problem, QuotaInfo, SkuInfo, alternatives, generation_problem, quota_problem, temp_disk_problem
 from .resize_plan import ResizePlan, VmFacts, plan_resize
 
@@ -57,7 +58,6 @@ OPEN_STATES = ("in_progress", "rolling_back")
 ROLLBACK_CODES = ("AllocationFailed", "ZonalAllocationFailed", "OperationNotAllowed", "SkuNotAvailable",
                   "QuotaExceeded", "BadRequest", "InvalidParameter",
                   "VMSizeIsNotPermittedToEnableAcceleratedNetworking")
-TRANSITIONAL = ("starting", "stopping", "deallocating", "updating")
 SETTLE_TIMEOUT = 20 * 60  # seconds to wait for a VM another run left starting/deallocating
 SSH_RETRIES = 30
 
@@ -360,7 +360,7 @@ def _take_step(machine: Machine, journal: Journal, step: dict[str, Any], progres
     group, name = machine.record.resource_group, machine.name
     if step["name"] == "deallocate":
         power = _settled_power(machine, progress)
-        if power == "deallocated":
+        if power is PowerState.DEALLOCATED:
             return "already deallocated"
         progress(f"deallocating {name} (the OS disk is kept)")
         _count_request(journal, step)
@@ -379,7 +379,7 @@ def _take_step(machine: Machine, journal: Journal, step: dict[str, Any], progres
         return None
     if step["name"] == "start":
         power = _settled_power(machine, progress)
-        if power == "running":
+        if power is PowerState.RUNNING:
             return "already running"
         progress(f"starting {name} on {machine.vm().hardware_profile.vm_size}")
         _count_request(journal, step)
@@ -394,12 +394,12 @@ def _count_request(journal: Journal, step: dict[str, Any]) -> None:
     journal.save()  # before the request goes out: a crash cannot hide a sent request
 
 
-def _settled_power(machine: Machine, progress: Progress) -> str:
+def _settled_power(machine: Machine, progress: Progress) -> PowerState:
     """The power state once any transition (another run's deallocate or start) has ended."""
     deadline = time.monotonic() + SETTLE_TIMEOUT
     while True:
         power = machine.power_state()
-        if power not in TRANSITIONAL:
+        if not power.transitional:
             return power
         if time.monotonic() > deadline:
             raise CloudError(f"{machine.name} has been {power} for {SETTLE_TIMEOUT // 60} minutes",
@@ -413,7 +413,7 @@ def _begin_rollback(machine: Machine, journal: Journal, refused: _AzureRefused, 
     problem = _explain(refused, journal)
     data["error"] = {**problem.to_dict(), "azure_code": refused.code, "azure_message": refused.message}
     steps = [_new_step("resize", data["from"])]
-    if data["original_power_state"] == "running":
+    if PowerState.parse(data["original_power_state"]) is PowerState.RUNNING:
         steps.append(_new_step("start", None))
     data["rollback"] = {"reason": problem.message, "steps": steps, "started_at": _now()}
     data["status"] = "rolling_back"
@@ -424,11 +424,11 @@ def _begin_rollback(machine: Machine, journal: Journal, refused: _AzureRefused, 
 # --- the marker file -----------------------------------------------------------------------------------
 
 
-def _write_marker(machine: Machine, journal: Journal, power: str, progress: Progress) -> None:
+def _write_marker(machine: Machine, journal: Journal, power: PowerState, progress: Progress) -> None:
     """A file with a random token on the OS disk; reading it back later proves the disk is the same."""
     if machine.record.os == "windows":
         return _set_marker(journal, "skipped", "skipped: Windows VM (no SSH)")
-    if power != "running":
+    if power is not PowerState.RUNNING:
         return _set_marker(journal, "skipped", "skipped: VM was not running before the resize")
     token = secrets.token_hex(16)
     journal.data["marker"]["token"] = token
@@ -451,11 +451,11 @@ def _set_marker(journal: Journal, state: str, note: str | None) -> None:
     journal.save()
 
 
-def _check_marker(machine: Machine, journal: Journal, power: str, progress: Progress) -> str:
+def _check_marker(machine: Machine, journal: Journal, power: PowerState, progress: Progress) -> str:
     marker = journal.data["marker"]
     if marker["state"] != "written":
         return marker["note"] or "skipped"
-    if power != "running":
+    if power is not PowerState.RUNNING:
         return "skipped: VM not running"
     progress("waiting for SSH (host key pinned), then reading the marker back")
     try:
@@ -486,7 +486,7 @@ def _finish(machine: Machine, journal: Journal, progress: Progress, began: float
     checks = {
         "os_disk_kept": (disk_after or "").lower() == (data["os_disk_id_before"] or "").lower(),
         "size": size_now.lower() == expected_size.lower(),
-        "power_state": power == expected_power,
+        "power_state": power is PowerState.parse(expected_power),
         "marker": marker == "verified" or marker.startswith("skipped"),
     }
     verified = all(checks.values())
@@ -508,7 +508,7 @@ def _finish(machine: Machine, journal: Journal, progress: Progress, began: float
     if rolled_back:
         result["error"] = data["error"]
         result["rollback_steps"] = data["rollback"]["steps"]
-        restored = f"and {power}" if power == "running" else f"and left {power}"
+        restored = f"and {power}" if power is PowerState.RUNNING else f"and left {power}"
         result["message"] = (f"{data['error']['message']}; {machine.name} was resized back to {size_now} {restored}, "
                              f"its OS disk unchanged. fix: {data['error']['fix']}")
     elif not verified:
@@ -516,13 +516,14 @@ def _finish(machine: Machine, journal: Journal, progress: Progress, began: float
         result["message"] = f"{machine.name} is {power} on {size_now}, but the check failed: {failed}"
     else:
         result["message"] = f"{machine.name} is {power} on {size_now}; its OS disk was kept"
-    if power == "deallocated":
+    if power is PowerState.DEALLOCATED:
         result["message"] += f". The VM is deallocated: start it with `{_command(machine, 'start')}`"
     return result
 
 
-def _rollback_end_state(data: dict[str, Any]) -> str:
-    return "running" if data["original_power_state"] == "running" else "deallocated"
+def _rollback_end_state(data: dict[str, Any]) -> PowerState:
+    was_running = PowerState.parse(data["original_power_state"]) is PowerState.RUNNING
+    return PowerState.RUNNING if was_running else PowerState.DEALLOCATED
 
 
 def _incomplete(machine: Machine, journal: Journal, reason: str, began: float, *,
@@ -540,11 +541,11 @@ def _incomplete(machine: Machine, journal: Journal, reason: str, began: float, *
         vm = machine.vm(instance_view=True)
         power, size = machine.power_state(vm), vm.hardware_profile.vm_size
     except BaseException:  # the network may be what failed; say what is known
-        power, size = "unknown", "unknown"
+        power, size = PowerState.UNKNOWN, "unknown"
     resume_command = _command(machine, "resume")
-    if power == "deallocated":
+    if power is PowerState.DEALLOCATED:
         state = f"VM is deallocated (size {size}): resume with `{resume_command}`"
-    elif power == "unknown":
+    elif power is PowerState.UNKNOWN:
         state = f"its state could not be read: check with `{_command(machine, 'status')}`, then resume with " \
                 f"`{resume_command}`"
     else:

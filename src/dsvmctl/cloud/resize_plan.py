@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..catalog import sizes as size_catalog
+from .power import PowerState
 from .preflight import (
     Problem,
     QuotaInfo,
@@ -24,8 +25,6 @@ from .preflight import (
 )
 
 PlanKind = Literal["noop", "in_place", "deallocate_resize_start", "impossible"]
-ALLOCATED = ("running", "stopped")  # "stopped" = powered off but still holding its hardware
-BUSY = ("starting", "stopping", "deallocating", "updating", "creating", "deleting")
 
 STEP_TEXT = {
     "deallocate": "deallocate (release the hardware; OS and data disks are kept)",
@@ -40,13 +39,16 @@ class VmFacts:
 
     name: str
     size: SkuInfo
-    power_state: str  # instance view PowerState/...: running | stopped | deallocated | starting | ...
+    power_state: PowerState  # the instance view's PowerState/... (a string is parsed)
     hyperv_generation: str  # the OS disk's: "V1" | "V2"
     accelerated_networking: bool  # on the NIC
     public_ip_allocation: Literal["Static", "Dynamic"] | None = None  # None: no public IP
     os_disk_id: str | None = None  # checked before and after by the resize itself
     location: str | None = None
     os: str = "linux"  # "linux" | "windows": where the temp disk lives, which images to suggest
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "power_state", PowerState.parse(self.power_state))
 
 
 @dataclass
@@ -61,7 +63,7 @@ class ResizePlan:
     will_restart: bool = False  # the VM is running now and the plan interrupts it
     ends_running: bool = False
 
-    end_state: str = ""  # running | stopped | deallocated, once the steps are done
+    end_state: str = ""  # a PowerState once planned: running | stopped | deallocated, after the steps
 
     @property
     def possible(self) -> bool:
@@ -109,32 +111,32 @@ def plan_resize(vm: VmFacts, target: SkuInfo | None, target_name: str, *, availa
         plan.blockers.append(_unknown_target(current, target_name, vm.location))
         return plan
     if target.name.lower() == current.name.lower():
-        plan.kind, plan.ends_running, plan.end_state = "noop", vm.power_state == "running", vm.power_state
+        plan.kind, plan.ends_running, plan.end_state = "noop", vm.power_state is PowerState.RUNNING, vm.power_state
         return plan
 
     plan.blockers += _blockers(vm, target)
-    state = vm.power_state.lower()
-    ends_running = restart_after if restart_after is not None else state == "running"
+    state = vm.power_state
+    ends_running = restart_after if restart_after is not None else state is PowerState.RUNNING
     in_cluster = target.name.lower() in {s.lower() for s in available_sizes}
 
-    if state == "deallocated":
+    if state is PowerState.DEALLOCATED:
         # A deallocated VM can take any size the region offers; no deallocate step.
         kind: PlanKind = "in_place"
         steps = ["resize"]
-    elif state in ALLOCATED and in_cluster and (ends_running or state == "stopped"):
+    elif state.holds_hardware and in_cluster and (ends_running or state is PowerState.STOPPED):
         kind, steps = "in_place", ["resize"]  # one PATCH; Azure restarts a running VM itself
     else:
         # Outside the cluster the VM must leave its hardware; and a running VM that should end
         # off is cheaper deallocated first than resized, rebooted, then deallocated.
         kind, steps = "deallocate_resize_start", ["deallocate", "resize"]
-    if ends_running and not (kind == "in_place" and state == "running"):
+    if ends_running and not (kind == "in_place" and state is PowerState.RUNNING):
         steps.append("start")
 
-    if quota is not None and (ends_running or state in ALLOCATED and steps[0] != "deallocate"):
+    if quota is not None and (ends_running or state.holds_hardware and steps[0] != "deallocate"):
         # Quota is counted when the VM is allocated on the target. This VM's own vCPUs are in the
         # family's usage only while it holds hardware.
         same_family = quota.family.lower() == current.family.lower()
-        freed = current.vcpus if same_family and state in ALLOCATED else 0
+        freed = current.vcpus if same_family and state.holds_hardware else 0
         problem = quota_problem(target, target.vcpus, quota, vm.location, field="size", freed=freed)
         if problem is not None:
             plan.blockers.append(problem)
@@ -142,16 +144,16 @@ def plan_resize(vm: VmFacts, target: SkuInfo | None, target_name: str, *, availa
     if plan.blockers:
         return plan
     plan.kind, plan.steps, plan.ends_running = kind, steps, ends_running
-    plan.will_restart = state == "running"
-    plan.end_state = "running" if ends_running else "stopped" if state == "stopped" and steps[0] != "deallocate" \
-        else "deallocated"
+    plan.will_restart = state is PowerState.RUNNING
+    plan.end_state = PowerState.RUNNING if ends_running else PowerState.STOPPED \
+        if state is PowerState.STOPPED and steps[0] != "deallocate" else PowerState.DEALLOCATED
     plan.warnings = _warnings(vm, steps, state)
     return plan
 
 
 def _blockers(vm: VmFacts, target: SkuInfo) -> list[Problem]:
     blockers: list[Problem] = []
-    state = vm.power_state.lower()
+    state = vm.power_state
     retired = target.retired or _catalog_retired(target.name)
     if retired:
         partners = ", ".join(alternatives(target, catalog_skus())) or "a current size"
@@ -175,22 +177,22 @@ def _blockers(vm: VmFacts, target: SkuInfo) -> list[Problem]:
             f"{vm.name}'s network interface has accelerated networking, which {target.name} does not allow",
             "deallocate the VM, turn accelerated networking off on its NIC, then resize; or pick a size "
             "that supports it", "size"))
-    if state in BUSY:
+    if state.transitional:
         blockers.append(Problem("vm-busy", f"{vm.name} is {state}",
                                 "wait until it is running, stopped or deallocated, then plan again", None))
-    elif state not in ALLOCATED and state != "deallocated":
-        blockers.append(Problem("vm-state-unknown", f"{vm.name}'s power state is {vm.power_state!r}",
+    elif not state.settled:
+        blockers.append(Problem("vm-state-unknown", f"{vm.name}'s power state is {state.value!r}",
                                 "check the VM in the portal (or `az vm get-instance-view`), then plan again", None))
     return blockers
 
 
-def _warnings(vm: VmFacts, steps: list[str], state: str) -> list[str]:
+def _warnings(vm: VmFacts, steps: list[str], state: PowerState) -> list[str]:
     warnings = []
     temp = "/mnt" if vm.os != "windows" else "D:"
-    if state in ALLOCATED:
+    if state.holds_hardware:
         # A resize moves the VM to other hardware, even in place: the local temp disk starts empty.
         warnings.append(f"the temp disk ({temp}) is wiped: copy anything you need from it to the OS disk first")
-    if state == "running":
+    if state is PowerState.RUNNING:
         warnings.append("the VM restarts: running jobs and SSH sessions end")
     if "deallocate" in steps and vm.public_ip_allocation == "Dynamic":
         warnings.append("the public IP address is dynamic, so deallocating releases it and the VM comes back "
