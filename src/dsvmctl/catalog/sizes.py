@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
+from typing import Protocol
 
 PRICES_AS_OF = "2026-11-01"
 PRICES_SOURCE = "bundled snapshot (approximate Linux pay-as-you-go, eastus)"
@@ -184,12 +185,44 @@ def offered_in(location: str) -> tuple[Size, ...]:
     return tuple(s for n in names if (s := _all_sizes().get(n)) is not None and not s.retired)
 
 
-def resize_partners(size: Size) -> list[Size]:
-    """Current sizes dsvmctl plans with that a VM of `size` could ever be resized to (same temp-disk kind)."""
-    return [
-        s for s in CURATED.values()
-        if s.name != size.name and not s.retired and s.has_temp_disk == size.has_temp_disk
-    ]
+class SizeFacts(Protocol):
+    """What the resize-partner rule reads: a catalog `Size` or a live resourceSkus `SkuInfo`."""
+
+    name: str
+    temp_disk_gb: int
+    generations: tuple[str, ...]
+    retired: str | None
+    gpus: int
+
+
+def can_resize_between(current: SizeFacts, target: SizeFacts, *, generation: str | None = None) -> bool:
+    """Whether a VM on `current` can ever be resized to `target`, keeping its OS disk.
+
+    Azure refuses a resize between a size with a local temp (resource) disk and one without,
+    and a size that cannot boot the OS disk's Hyper-V generation. `generation` is the disk's
+    ("V1"/"V2") when known; without it, the two sizes must share a generation.
+    """
+    if (current.temp_disk_gb > 0) != (target.temp_disk_gb > 0):
+        return False
+    bootable = {generation.upper()} if generation else set(current.generations)
+    return bool(bootable & set(target.generations))
+
+
+def resize_partners(size: SizeFacts, candidates: Iterable[SizeFacts] | None = None, *,
+                    generation: str | None = None) -> list[SizeFacts]:
+    """The current sizes among `candidates` (default: the sizes dsvmctl plans with) that a VM of
+    `size` could be resized to, by `can_resize_between`; in the candidates' order."""
+    pool = CURATED.values() if candidates is None else candidates
+    return [other for other in pool if other.name.lower() != size.name.lower() and not other.retired
+            and can_resize_between(size, other, generation=generation)]
+
+
+def gpu_partners(size: SizeFacts, candidates: Iterable[SizeFacts] | None = None, *,
+                 generation: str | None = None) -> list[str]:
+    """Names of the GPU sizes a CPU size can be resized to (none for a GPU size), sorted."""
+    if size.gpus:
+        return []
+    return sorted(other.name for other in resize_partners(size, candidates, generation=generation) if other.gpus)
 
 
 def family_display_name(family: str) -> str:

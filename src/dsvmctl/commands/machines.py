@@ -243,7 +243,7 @@ def gc(ctx, yes, output):
 @click.pass_context
 def sizes(ctx, location, gpu_only, output):
     """The region's sizes: vCPU, memory, GPU, temp disk, generations, price, quota left, GPU partners."""
-    from ..catalog.sizes import PRICES_AS_OF, PRICES_SOURCE, SIZES
+    from ..catalog.sizes import PRICES_AS_OF, PRICES_SOURCE, SIZES, gpu_partners
     from ..cloud.provision import region_facts
 
     with open_cloud(ctx) as cloud:
@@ -254,18 +254,14 @@ def sizes(ctx, location, gpu_only, output):
             continue
         catalog = SIZES.get(name)
         family = quota.get(sku.family)
-        # A CPU size pairs with a GPU size when a VM can move between them: same temp-disk kind
-        # and a Hyper-V generation both boot.
-        partners = [other for other, o in offered.items() if o.gpus and not sku.gpus
-                    and (o.temp_disk_gb > 0) == (sku.temp_disk_gb > 0)
-                    and set(o.generations) & set(sku.generations)] if not sku.gpus else []
+        partners = gpu_partners(sku, offered.values())  # the catalog's resize-partner rule
         rows.append({
             "name": name, "vcpus": sku.vcpus, "memory_gb": catalog.memory_gb if catalog else None,
             "gpus": sku.gpus, "gpu_model": catalog.gpu_model if catalog else None,
             "temp_disk_gb": sku.temp_disk_gb, "generations": list(sku.generations),
             "price_per_hour": catalog.price_per_hour if catalog else None,
             "quota_left": family.free if family else None, "restricted": sku.restricted_reason,
-            "gpu_partners": sorted(partners),
+            "gpu_partners": partners,
         })
     if output == "json":
         emit_json({"location": location, "sizes": rows, "prices": {"source": PRICES_SOURCE, "as_of": PRICES_AS_OF}})
