@@ -119,12 +119,20 @@ class Machine:
             self.session(retries=20).close()
         return self.status()
 
-    def resize(self, size: str, dry_run: bool = False, start: bool | None = None,
+    def resize(self, size: str, dry_run: bool = False, start: bool | None = None, abandon: bool = False,
                progress: Progress = _quiet) -> dict[str, Any]:
-        """Move to `size` keeping the OS disk (plan, journal, steps, verification): see cloud/resize.py."""
+        """Move to `size` keeping the OS disk (plan, journal, steps, verification): see cloud/resize.py.
+
+        abandon: forget an unfinished resize to another size (its journal) and plan afresh."""
         from .resize import resize
 
-        return resize(self, size, dry_run=dry_run, start=start, progress=progress)
+        return resize(self, size, dry_run=dry_run, start=start, abandon=abandon, progress=progress)
+
+    def resume(self, progress: Progress = _quiet) -> dict[str, Any]:
+        """Finish an interrupted resize from its journal, repeating no step: see cloud/resize.py."""
+        from .resize import resume
+
+        return resume(self, progress=progress)
 
     # -- SSH ---------------------------------------------------------------------------------------
 
@@ -140,6 +148,18 @@ class Machine:
                              fix=f"start it first: dsvmctl start {self.name}")
         _nic, ip, _nsg = self._network(vm)
         return self.backend.ssh_endpoint(vm, ip.ip_address if ip else None)
+
+    def ssh_command(self) -> list[str]:
+        """The OpenSSH command line (argv) that opens a shell on the machine, its host key pinned.
+
+        Writes the pinned key to a known_hosts file of the machine's own (StrictHostKeyChecking):
+        no trust on first use, and the user's ~/.ssh/known_hosts is left alone."""
+        host, port = self.ssh_endpoint()
+        known_hosts = self.store.dir(self.name) / "known_hosts"
+        marker = f"[{host}]:{port}" if port != 22 else host
+        known_hosts.write_text(f"{marker} {self.record.host_public_key}\n")
+        return ["ssh", "-i", self.record.key_path, "-p", str(port), "-o", f"UserKnownHostsFile={known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", f"{self.record.admin_user}@{host}"]
 
     def session(self, retries: int = 3, timeout: float = 10.0):
         from ..remote import connect

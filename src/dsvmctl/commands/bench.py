@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import click
 
-from .common import emit_json, open_cloud, output_option, progress
+from .common import emit, open_cloud, output_option, progress
 
 WORKLOAD_CHOICE = click.Choice(["transformer", "cnn"])
 
@@ -69,7 +68,7 @@ def bench(ctx, name, cpu_size, gpu_size, workload, steps, return_to_cpu, output,
                            return_to_cpu=return_to_cpu, store=results_store(cloud.home), progress=report,
                            stream=sys.stderr if output != "json" else _Discard())
         paths = write_report(cloud.home, result)
-    emit_json(_json(result, paths)) if output == "json" else _print_result(result, paths)
+    emit(_json(result, paths), output, table=lambda _: _print_result(result, paths))
     if any(run.status != "ok" for run in result["runs"]):
         sys.exit(1)
 
@@ -108,16 +107,18 @@ def report(ctx, run_ids, output, plot_path, last):
     comparison = compare_runs(runs) if len({r.comparison_id for r in runs}) == 1 and len(runs) >= 2 else None
     if plot_path and runs:
         plot(runs, plot_path, comparison)
-    if output == "json":
-        emit_json(to_json(runs, comparison))
-    elif output == "md":
+    if output == "md":
         click.echo(to_markdown(runs, comparison))
-    else:
+        return
+
+    def table(_document: dict) -> None:
         if not runs:
             click.echo("no runs yet: dsvmctl bench NAME, or dsvmctl quickstart")
             return
         _print_result({"runs": runs, "comparison": comparison} if comparison else {"runs": runs,
                       "comparison": compare_runs(runs)}, {"plot": plot_path} if plot_path else None)
+
+    emit(to_json(runs, comparison), output, table=table)
 
 
 @click.command()
@@ -138,56 +139,20 @@ def quickstart(ctx, name, workload, keep, output):
 
     On a machine without a GPU the "GPU size" run uses the CPU, and the report says so.
     """
-    from ..bench.orchestrate import QUICK_ARGS, bench as run_bench, results_store, write_report
-    from ..cloud.workload import push
-    from ..spec import EnvironmentSpec
+    from ..bench.quickstart import quickstart as run_quickstart, require_local
 
-    if ctx.find_root().obj["cloud"] != "local":
-        from ..errors import UsageError
-
-        raise UsageError("quickstart runs on the embedded local cloud only",
-                         fix="drop --cloud azure; on Azure use `dsvmctl up` and `dsvmctl bench`")
-    began = time.monotonic()
-    spec = EnvironmentSpec.from_dict({"name": name, "size": "Standard_D4ds_v5", "gpu_size": "Standard_NC4as_T4_v3"})
+    require_local(ctx.find_root().obj["cloud"])  # before opening the cloud: no Azure login for a refusal
     stream = sys.stderr if output != "json" else _Discard()
     with open_cloud(ctx) as cloud, progress(output) as report:
-        report(f"1/5 up: {spec.image_info.description} on {spec.size} (local cloud, state in {cloud.home})")
-        machine = cloud.up(spec, progress=report)
-        try:
-            report("2/5 push: the bundled PyTorch workload")
-            pushed = push(machine)
-            report(f"    {pushed['files_sent']} files, {pushed['bytes_sent']} bytes in {pushed['seconds']:.2f} s")
-            report(f"3/5 bench: {workload} on {spec.size}, then on {spec.gpu_size}")
-            result = run_bench(machine, cpu_size=spec.size, gpu_size=spec.gpu_size, workload=workload,
-                               args=QUICK_ARGS[workload], store=results_store(cloud.home), progress=report,
-                               stream=stream)
-            report("4/5 report")
-            paths = write_report(cloud.home, result)
-        finally:
-            if not keep:
-                report(f"5/5 down: deleting {name} and everything made for it")
-                machine.down()
-    document = _json(result, paths)
-    disks = result["os_disk_ids"]
-    summary = {
-        "runs": document["runs"],
-        "speedup": result["comparison"].speedup,
-        "os_disk_id_before": disks[0] if disks else None,
-        "os_disk_id_after": disks[-1] if disks else None,
-        "report_path": paths.get("markdown"),
-        "plot_path": paths.get("plot"),
-        "comparison": document["comparison"],
-        "seconds": round(time.monotonic() - began, 1),
-        "kept": keep,
-    }
-    if output == "json":
-        emit_json(summary)
-    else:
-        _print_result(result, paths)
-        click.echo(f"done in {summary['seconds']} s; OS disk kept across the resize: "
-                   f"{summary['os_disk_id_before'] == summary['os_disk_id_after']}")
-    if any(run.status != "ok" for run in result["runs"]):
+        result = run_quickstart(cloud, name=name, workload=workload, keep=keep, progress=report, stream=stream)
+    emit(result, output, table=_print_quickstart)
+    if not result.ok:
         sys.exit(1)
+
+
+def _print_quickstart(result) -> None:
+    _print_result(result.bench, result.report_paths)
+    click.echo(f"done in {result.seconds} s; OS disk kept across the resize: {result.os_disk_kept}")
 
 
 @click.command()
@@ -218,12 +183,13 @@ def prices(sizes, location, refresh, output):
     quotes = [price_per_hour(name, location, cache_path=cache) for name in names]
     rows = [{"size": q.size, "price_per_hour": q.price_per_hour, "currency": q.currency, "source": q.source,
              "as_of": q.as_of} for q in quotes]
-    if output == "json":
-        emit_json({"location": location, "prices": rows, "refresh_error": problem})
-    else:
+
+    def table(_document: dict) -> None:
         for row in rows:
             price = f"{row['price_per_hour']:.3f} {row['currency']}/h" if row["price_per_hour"] is not None else "unknown"
             click.echo(f"{row['size']:<28}{price:>16}   {row['source']}" + (f", {row['as_of']}" if row["as_of"] else ""))
+
+    emit({"location": location, "prices": rows, "refresh_error": problem}, output, table=table)
     if problem:
         click.secho(f"warning: {problem}", fg="yellow", err=True)
         sys.exit(1)

@@ -21,6 +21,16 @@ def emit_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, default=str))
 
 
+def emit(result: Any, output: str, table: Callable[[Any], None] | None = None) -> None:
+    """Show a command's result: under -o json one JSON document on stdout (the result's
+    `to_json()`, or the result itself when it is a plain document); else `table(result)` prints
+    it for people (nothing when there is no table)."""
+    if output == "json":
+        emit_json(result.to_json() if hasattr(result, "to_json") else result)
+    elif table is not None:
+        table(result)
+
+
 @contextmanager
 def open_cloud(ctx: click.Context) -> Iterator[Any]:
     """The cloud chosen with --cloud / DSVMCTL_CLOUD, closed (local VM hosts stopped) at the end."""

@@ -124,14 +124,7 @@ def list_machines(ctx, output):
 def ssh(ctx, name, print_only):
     """Open a shell on NAME with OpenSSH, the host key pinned (a known_hosts file of its own)."""
     with open_cloud(ctx) as cloud:
-        machine = cloud.machine(name)
-        host, port = machine.ssh_endpoint()
-        known_hosts = machine.store.dir(name) / "known_hosts"
-        marker = f"[{host}]:{port}" if port != 22 else host
-        known_hosts.write_text(f"{marker} {machine.record.host_public_key}\n")
-        command = ["ssh", "-i", machine.record.key_path, "-p", str(port), "-o", f"UserKnownHostsFile={known_hosts}",
-                   "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
-                   f"{machine.record.admin_user}@{host}"]
+        command = cloud.machine(name).ssh_command()
         if print_only:
             click.echo(shlex.join(command))
             if cloud.kind == "local":

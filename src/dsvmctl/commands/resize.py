@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from .common import emit_json, open_cloud, output_option, progress
+from ..cloud.power import PowerState
+from .common import emit, open_cloud, output_option, progress
 
 STEP_LINES = {
     "deallocate": "deallocate (release the hardware; OS and data disks are kept)",
@@ -52,12 +53,11 @@ def resize(ctx, name, size, dry_run, start, abandon, output):
     Example: dsvmctl resize lab --size Standard_NC4as_T4_v3 --dry-run
     """
     from ..cloud.resize import ResizeIncomplete, ResizeRefused
-    from ..cloud.resize import resize as resize_machine
 
     with open_cloud(ctx) as cloud, progress(output) as report:
         machine = cloud.machine(name)
         try:
-            result = resize_machine(machine, size, dry_run=dry_run, start=start, abandon=abandon, progress=report)
+            result = machine.resize(size, dry_run=dry_run, start=start, abandon=abandon, progress=report)
         except ResizeRefused as refused:
             _show(refused.result, output)
             ctx.exit(refused.exit_code)
@@ -84,11 +84,10 @@ def resume(ctx, name, output):
     resize. Same exit codes as `dsvmctl resize`.
     """
     from ..cloud.resize import ResizeIncomplete
-    from ..cloud.resize import resume as resume_resize
 
     with open_cloud(ctx) as cloud, progress(output) as report:
         try:
-            result = resume_resize(cloud.machine(name), progress=report)
+            result = cloud.machine(name).resume(progress=report)
         except ResizeIncomplete as stopped:
             _show(stopped.result, output, table=False)
             raise
@@ -102,11 +101,10 @@ def resume(ctx, name, output):
 
 def _show(result: dict[str, Any], output: str, table: bool = True) -> None:
     """JSON on stdout under -o json; else the plan and verification as text (errors go to stderr)."""
-    if output == "json":
-        emit_json(result)
-        return
-    if not table:
-        return
+    emit(result, output, table=_result_text if table else None)
+
+
+def _result_text(result: dict[str, Any]) -> None:
     if result.get("resumed"):
         click.echo(f"resumed the resize of {result['name']} from its journal")
     click.echo(_plan_text(result["plan"], done=not result.get("dry_run") and result["plan"]["kind"] != "impossible"))
@@ -154,5 +152,5 @@ def _verification_text(result: dict[str, Any]) -> None:
     verdict = "verified" if result["verified"] else "NOT verified"
     deallocated = ", deallocated on the way" if result.get("deallocated") else ""
     click.echo(f"{verdict} in {result['seconds']:.1f} s{deallocated}; journal: {result['journal']}")
-    if not result.get("rolled_back") and result["power_state"] == "deallocated":
+    if not result.get("rolled_back") and PowerState.parse(result["power_state"]) is PowerState.DEALLOCATED:
         click.echo(f"{result['name']} is deallocated: start it with `dsvmctl start {result['name']}`")

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .common import emit_json, output_option
+from .common import emit, output_option
 
 
 def register(cli: click.Group) -> None:
@@ -48,10 +48,7 @@ def validate(paths: tuple[str, ...], parameter_files: tuple[str, ...], against_e
         for entry in report["templates"]:
             if entry["valid"]:
                 entry["emulator"] = check_against_emulator(entry["path"], list(parameter_files) or None)
-    if output == "json":
-        emit_json(report)
-    else:
-        _print_validation(report)
+    emit(report, output, table=_print_validation)
     code = exit_code(report)
     if against_emulator and any(e.get("emulator", {}).get("errors") for e in report["templates"]):
         code = max(code, 1)
