@@ -496,9 +496,9 @@ def push_windows(session, root: Path, dest: str, ignore_file: str | None, *,
     started = time.monotonic()
     rules = IgnoreRules.from_file(root / ignore_file) if ignore_file else IgnoreRules()
     local = scan(root, rules, HashCache(None))
-    code, out, err = sync._run_bytes(session, win.read_manifest(dest))
+    code, out, err = sync.run_script(session, win.read_manifest(dest))
     if code != 0:
-        raise remote_errors.TransferError(f"cannot inspect {dest} on the VM (exit {code}): {sync._tail(err)}")
+        raise remote_errors.TransferError(f"cannot inspect {dest} on the VM (exit {code}): {sync.tail(err)}")
     tar_line, _, manifest = out.partition(b"\n")
     if tar_line.strip() != b"tar=1":
         raise remote_errors.TransferError("the Windows VM has no tar.exe (Windows 10 1803 / Server 2019 or later "
@@ -510,24 +510,24 @@ def push_windows(session, root: Path, dest: str, ignore_file: str | None, *,
         return sync.PushSummary(dest, 0, 0, 0, work.unchanged, time.monotonic() - started, "none")
     push_id = uuid.uuid4().hex[:12]
     deletions = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in work.delete)
-    code, _, err = sync._run_bytes(session, win.prepare_push(dest, push_id), stdin=deletions)
+    code, _, err = sync.run_script(session, win.prepare_push(dest, push_id), stdin=deletions)
     if code != 0:
-        sync._raise_transfer(dest, code, err)
+        sync.raise_transfer(dest, code, err)
     channel = session.open_exec(win.extract_tar(dest, push_id))
-    counter, stderr = sync._Counter(), bytearray()
+    counter, stderr = sync.ByteCounter(), bytearray()
     try:
         sent = 0
-        for chunk in sync._tar_stream(root, local, work.send, HashCache(None), counter):
+        for chunk in sync.tar_stream(root, local, work.send, HashCache(None), counter):
             channel.sendall(memoryview(chunk))
             sent += len(chunk)
             if progress:
                 progress(sent)
         channel.shutdown_write()
-        code = sync._finish(channel, stderr, session, f"the push to {dest}")
+        code = sync.finish(channel, stderr, session, f"the push to {dest}")
     finally:
         channel.close()
     if code != 0:
-        sync._raise_transfer(dest, code, bytes(stderr))
+        sync.raise_transfer(dest, code, bytes(stderr))
     return sync.PushSummary(dest, files, counter.file_bytes, len(work.delete), work.unchanged,
                             time.monotonic() - started, "tar")
 
@@ -731,32 +731,10 @@ def collect(machine, run_id: str | None = None, dest: str | Path | None = None) 
 
 
 def fetch_windows(session, remote_dir: str, target: Path) -> dict[str, Any]:
-    """A run directory from a Windows host: tar.exe on the VM, extracted here (contents into target)."""
-    import tarfile
+    """A run directory from a Windows host (its contents into target), checked as on Linux."""
+    from ..remote.sync import fetch_windows as fetch_dir
 
-    from ..remote import sync
-
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".dsvmctl-fetch-") as tmp:
-        channel = session.open_exec(win.fetch_tar([remote_dir]))
-        channel.shutdown_write()
-        reader = sync._ChannelReader(channel)
-        files = 0
-        try:
-            with tarfile.open(fileobj=reader, mode="r|", bufsize=sync.CHUNK) as archive:
-                for member in archive:
-                    archive.extract(member, tmp, **sync._safe_extract())
-                    files += member.isfile()
-            code = sync._finish(channel, reader.stderr, session, "the fetch")
-        finally:
-            channel.close()
-        if code != 0:
-            raise remote_errors.RemotePathNotFound([remote_dir])
-        base = Path(tmp) / remote_dir.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-        for item in base.iterdir():
-            os.replace(item, target / item.name)
-    return {"local_dir": str(target), "files": files, "bytes_received": reader.received,
-            "seconds": time.monotonic() - started}
+    return fetch_dir(session, remote_dir, target).to_json()
 
 
 # -- attach ---------------------------------------------------------------------------------------
@@ -793,7 +771,7 @@ def attach(store, name: str, host: str, port: int = 22, user: str = "azureuser",
         server_key = session.transport.get_remote_server_key()
         host_public_key = f"{server_key.get_name()} {server_key.get_base64()}"
         if os_type == "auto":
-            code, out, _ = sync._run_bytes(session, "uname -s")
+            code, out, _ = sync.run_script(session, "uname -s")
             os_type = "linux" if code == 0 and out.strip() else "windows"
     record = MachineRecord(name=name, cloud=store.cloud, resource_group="", location="", os=os_type,
                            admin_user=user, size="", gpu_size=None, image="", host_public_key=host_public_key,

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from dsvmctl.remote import errors, posix
 from dsvmctl.remote.manifest import HashCache, Manifest, Plan, plan, scan
 from dsvmctl.remote.ignore import IgnoreRules
+from dsvmctl.remote.untar import DEFAULT_LIMITS, FetchLimits, Unpacked, unpack
 
 if TYPE_CHECKING:
     import paramiko
@@ -180,9 +181,9 @@ def push(
 
 def _probe(session: "Session", paths: posix.DestPaths) -> tuple[bool, str, Manifest]:
     """Is tar there, what state is the destination in, and its stored manifest."""
-    code, out, err = _run_bytes(session, posix.probe_script(paths))
+    code, out, err = run_script(session, posix.probe_script(paths))
     if code != 0:
-        raise errors.TransferError(f"cannot inspect {paths.remote_path} on the VM (exit {code}): {_tail(err)}", err)
+        raise errors.TransferError(f"cannot inspect {paths.remote_path} on the VM (exit {code}): {tail(err)}", err)
     tar_line, _, rest = out.partition(b"\n")
     state_line, _, manifest = rest.partition(b"\n")
     state = state_line.decode().strip().removeprefix("state=") or "-"
@@ -192,9 +193,9 @@ def _probe(session: "Session", paths: posix.DestPaths) -> tuple[bool, str, Manif
 
 def _prepare(session: "Session", paths: posix.DestPaths, delete: list[str]) -> None:
     deletions = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in delete)
-    code, _, err = _run_bytes(session, posix.prepare_script(paths), stdin=deletions)
+    code, _, err = run_script(session, posix.prepare_script(paths), stdin=deletions)
     if code != 0:
-        _raise_transfer(paths.remote_path, code, err)
+        raise_transfer(paths.remote_path, code, err)
 
 
 def _send_tar(
@@ -212,7 +213,7 @@ def _send_tar(
     nothing changed). Returns file bytes sent, or None when the VM's state was not `state` or
     it has no tar (it then changed nothing)."""
     stderr = bytearray()
-    counter = _Counter()
+    counter = ByteCounter()
     try:
         try:
             if not work.send and not work.delete:
@@ -220,7 +221,7 @@ def _send_tar(
             else:
                 channel.sendall(posix.push_header(state, work.delete))
                 sent = 0
-                for chunk in _tar_stream(root, local, work.send, cache, counter):
+                for chunk in tar_stream(root, local, work.send, cache, counter):
                     # memoryview: paramiko's sendall re-slices the rest after every packet,
                     # which would copy a bytes chunk over and over.
                     channel.sendall(memoryview(chunk))
@@ -232,13 +233,13 @@ def _send_tar(
             channel.shutdown_write()
         except OSError:
             pass  # the remote side stopped reading: its exit status and stderr say why
-        code = _finish(channel, stderr, session, f"the push to {paths.remote_path}")
+        code = finish(channel, stderr, session, f"the push to {paths.remote_path}")
     finally:
         channel.close()
     if code in (posix.STATE_CHANGED, posix.NO_TAR):
         return None
     if code != 0:
-        _raise_transfer(paths.remote_path, code, bytes(stderr))
+        raise_transfer(paths.remote_path, code, bytes(stderr))
     return counter.file_bytes
 
 
@@ -293,9 +294,9 @@ def _send_sftp(
         raise errors.TransferError(
             f"SFTP upload to {paths.remote_path} failed: {exc}. The previous tree is unchanged.", str(exc)
         ) from exc
-    code, _, err = _run_bytes(session, posix.finalize_script(paths))
+    code, _, err = run_script(session, posix.finalize_script(paths))
     if code != 0:
-        _raise_transfer(paths.remote_path, code, err)
+        raise_transfer(paths.remote_path, code, err)
     return sent
 
 
@@ -320,12 +321,12 @@ def _sftp_remove_quietly(sftp: "paramiko.SFTPClient", path: str) -> None:
 # -- the tar stream -----------------------------------------------------------------------------
 
 
-class _Counter:
+class ByteCounter:
     file_bytes = 0
 
 
-def _tar_stream(
-    root: Path, local: Manifest, send: list[str], cache: HashCache, counter: _Counter
+def tar_stream(
+    root: Path, local: Manifest, send: list[str], cache: HashCache, counter: ByteCounter
 ) -> Iterator[bytes]:
     """A ustar/pax archive of `send` (files hashed while read) ending with the new manifest.
 
@@ -390,43 +391,64 @@ def _header(info: tarfile.TarInfo) -> bytes:
 # -- fetch --------------------------------------------------------------------------------------
 
 
-def fetch(session: "Session", remote_paths: list[str] | str, local_dir: str | Path) -> FetchSummary:
+def fetch(session: "Session", remote_paths: list[str] | str, local_dir: str | Path, *,
+          limits: FetchLimits = DEFAULT_LIMITS) -> FetchSummary:
     """Copy files or directories from the VM into `local_dir` (each under its base name), as one
-    tar stream. Relative remote paths are relative to the remote home."""
+    tar stream. Relative remote paths are relative to the remote home. The VM is not trusted:
+    only regular files and directories, checked and written by `untar.unpack` (see there)."""
     started = time.monotonic()
     wanted = [remote_paths] if isinstance(remote_paths, str) else list(remote_paths)
     target = Path(local_dir)
     target.mkdir(parents=True, exist_ok=True)
     channel = session.open_exec(posix.fetch_script(wanted))
     channel.shutdown_write()
-    reader = _ChannelReader(channel)
-    files = 0
+    reader = ChannelReader(channel)
     try:
         try:
-            with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as archive:
-                for member in archive:
-                    archive.extract(member, target, **_safe_extract())
-                    files += member.isfile()
-        except tarfile.ReadError:
-            if reader.received:  # a broken archive, not an empty one
+            unpacked = unpack(reader, target, limits=limits)
+        except errors.TransferError:
+            if reader.received:  # a broken archive, not an empty one (the VM's exit status says why)
                 raise
-        code = _finish(channel, reader.stderr, session, "the fetch")
+            unpacked = Unpacked()
+        code = finish(channel, reader.stderr, session, "the fetch")
     finally:
         channel.close()
     err = bytes(reader.stderr).decode("utf-8", "replace")
     if code == 4 and "missing:" in err:
         raise errors.RemotePathNotFound([p for p in err.split("missing:", 1)[1].splitlines() if p])
     if code != 0:
-        raise errors.TransferError(f"fetch failed on the VM (exit {code}): {_tail(err.encode())}", err)
-    return FetchSummary(str(target), files, reader.received, time.monotonic() - started)
+        raise errors.TransferError(f"fetch failed on the VM (exit {code}): {tail(err.encode())}", err)
+    return FetchSummary(str(target), unpacked.files, reader.received, time.monotonic() - started)
 
 
-def _safe_extract() -> dict:
-    # The "data" filter refuses absolute paths, "..", device files and links out of the tree.
-    return {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+def fetch_windows(session: "Session", remote_dir: str, local_dir: str | Path, *,
+                  limits: FetchLimits = DEFAULT_LIMITS) -> FetchSummary:
+    """The contents of one directory of a Windows host (tar.exe there) into `local_dir`, with the
+    same checks as `fetch` (the archive's top directory, the remote base name, is stripped)."""
+    from dsvmctl.remote import windows
+
+    started = time.monotonic()
+    target = Path(local_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    channel = session.open_exec(windows.fetch_tar([remote_dir]))
+    channel.shutdown_write()
+    reader = ChannelReader(channel)
+    try:
+        try:
+            unpacked = unpack(reader, target, limits=limits, strip=1)
+        except errors.TransferError:
+            if reader.received:
+                raise
+            unpacked = Unpacked()
+        code = finish(channel, reader.stderr, session, "the fetch")
+    finally:
+        channel.close()
+    if code != 0:
+        raise errors.RemotePathNotFound([remote_dir])
+    return FetchSummary(str(target), unpacked.files, reader.received, time.monotonic() - started)
 
 
-class _ChannelReader(io.RawIOBase):
+class ChannelReader(io.RawIOBase):
     """stdout of a channel as a readable stream; stderr is collected on the side."""
 
     def __init__(self, channel: "paramiko.Channel"):
@@ -462,7 +484,7 @@ class _ChannelReader(io.RawIOBase):
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _run_bytes(session: "Session", script: str, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+def run_script(session: "Session", script: str, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
     """Run one of our own short scripts on a bare channel (no process-group wrapper: closing
     the channel is enough to end them, and it saves a shell start)."""
     return _collect(session, _start(session, script, stdin))
@@ -494,13 +516,13 @@ def _collect(session: "Session", channel: "paramiko.Channel") -> tuple[int, byte
                 select.select([channel], [], [], 0.2)
         while channel.recv_ready():
             out += channel.recv(65536)
-        code = _finish(channel, err, session, "a push step")
+        code = finish(channel, err, session, "a push step")
     finally:
         channel.close()
     return code, bytes(out), bytes(err)
 
 
-def _finish(channel: "paramiko.Channel", stderr: bytearray, session: "Session", what: str) -> int:
+def finish(channel: "paramiko.Channel", stderr: bytearray, session: "Session", what: str) -> int:
     """Wait for the command's exit status, collecting stderr; a dropped connection raises."""
     while not channel.exit_status_ready():
         if channel.recv_stderr_ready():
@@ -518,16 +540,16 @@ def _finish(channel: "paramiko.Channel", stderr: bytearray, session: "Session", 
     return channel.recv_exit_status()
 
 
-def _raise_transfer(dest: str, code: int, stderr: bytes) -> None:
+def raise_transfer(dest: str, code: int, stderr: bytes) -> None:
     text = stderr.decode("utf-8", "replace")
     if "No space left on device" in text or "Disk quota exceeded" in text:
         raise errors.RemoteDiskFull(dest, text)
     raise errors.TransferError(
-        f"the push to {dest} failed on the VM (exit {code}): {_tail(stderr)}. The previous tree is unchanged.",
+        f"the push to {dest} failed on the VM (exit {code}): {tail(stderr)}. The previous tree is unchanged.",
         text,
     )
 
 
-def _tail(stderr: bytes, lines: int = 5) -> str:
+def tail(stderr: bytes, lines: int = 5) -> str:
     text = stderr.decode("utf-8", "replace").strip()
     return " | ".join(text.splitlines()[-lines:]) or "no error output"
