@@ -11,10 +11,13 @@ from typing import Any
 
 from dsvmctl.remote.errors import (
     AuthError,
+    BadDestination,
     CommandTimeout,
+    ForeignDestination,
     HostKeyMismatch,
     HostUnreachable,
     KeyFileError,
+    OutsideHome,
     RemoteDiskFull,
     RemoteError,
     RemotePathNotFound,
@@ -34,10 +37,13 @@ _LAZY = {
 
 __all__ = [
     "AuthError",
+    "BadDestination",
     "CommandTimeout",
+    "ForeignDestination",
     "HostKeyMismatch",
     "HostUnreachable",
     "KeyFileError",
+    "OutsideHome",
     "RemoteDiskFull",
     "RemoteError",
     "RemotePathNotFound",

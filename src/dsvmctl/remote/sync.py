@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from dsvmctl.remote import errors, posix
+from dsvmctl.remote import errors, posix, windows
 from dsvmctl.remote.manifest import HashCache, Manifest, Plan, plan, scan
 from dsvmctl.remote.ignore import IgnoreRules
 from dsvmctl.remote.untar import DEFAULT_LIMITS, FetchLimits, Unpacked, unpack
@@ -112,8 +112,11 @@ def push(
     method: str = "auto",
     cache_dir: Path | str | bool | None = True,
     progress: ProgressCallback | None = None,
+    confined: bool = False,
 ) -> PushSummary:
-    """Mirror `src_dir` onto the VM at `dest_dir` (relative to the remote home, or absolute).
+    """Mirror `src_dir` onto the VM at `dest_dir` (relative to the remote home, or absolute;
+    with `confined`, only below the home). An existing destination dsvmctl did not push is
+    never replaced (ForeignDestination; see posix.py).
 
     Only new or changed files travel; files deleted locally are deleted remotely; files that
     only exist remotely (e.g. a run's outputs) are kept. `method`: "auto" (tar when the VM has
@@ -127,7 +130,7 @@ def push(
         raise errors.TransferError(f"nothing to push: {root} is not a directory.")
     if method not in ("auto", "tar", "sftp"):
         raise ValueError(f"method must be auto, tar or sftp, not {method!r}")
-    paths = posix.DestPaths.of(dest_dir, uuid.uuid4().hex[:12])
+    paths = posix.DestPaths.of(dest_dir, uuid.uuid4().hex[:12], confined=confined)
     base = default_cache_dir() if cache_dir is True else (Path(cache_dir) if cache_dir else None)
     caches = _Caches(base, root, session, paths.remote_path)
     known = caches.remote_state()
@@ -176,6 +179,49 @@ def push(
             _skip(pusher)
 
 
+def push_windows(session: "Session", root: Path, dest: str, ignore_file: str | None, *,
+                 progress: ProgressCallback | None = None) -> PushSummary:
+    """A push to a Windows host: read the stored manifest, stage (robocopy copy + deletions),
+    send the changed files as one tar to tar.exe, swap (see `dsvmctl.remote.windows`)."""
+    started = time.monotonic()
+    rules = IgnoreRules.from_file(root / ignore_file) if ignore_file else IgnoreRules()
+    local = scan(root, rules, HashCache(None))
+    code, out, err = run_script(session, windows.read_manifest(dest))
+    if code != 0:
+        raise errors.TransferError(f"cannot inspect {dest} on the VM (exit {code}): {tail(err)}")
+    tar_line, _, manifest = out.partition(b"\n")
+    if tar_line.strip() != b"tar=1":
+        raise errors.TransferError("the Windows VM has no tar.exe (Windows 10 1803 / Server 2019 or later "
+                                   "ship it); install it or push with scp")
+    remote = Manifest.from_bytes(manifest) if manifest.strip() else Manifest()
+    work = plan(local, remote, root)
+    files = sum(1 for p in work.send if local.entries[p].kind == "file")
+    if not work.send and not work.delete:
+        return PushSummary(dest, 0, 0, 0, work.unchanged, time.monotonic() - started, "none")
+    push_id = uuid.uuid4().hex[:12]
+    deletions = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in work.delete)
+    code, _, err = run_script(session, windows.prepare_push(dest, push_id), stdin=deletions)
+    if code != 0:
+        raise_transfer(dest, code, err)
+    channel = session.open_exec(windows.extract_tar(dest, push_id))
+    counter, stderr = ByteCounter(), bytearray()
+    try:
+        sent = 0
+        for chunk in tar_stream(root, local, work.send, HashCache(None), counter):
+            channel.sendall(memoryview(chunk))
+            sent += len(chunk)
+            if progress:
+                progress(sent)
+        channel.shutdown_write()
+        code = finish(channel, stderr, session, f"the push to {dest}")
+    finally:
+        channel.close()
+    if code != 0:
+        raise_transfer(dest, code, bytes(stderr))
+    return PushSummary(dest, files, counter.file_bytes, len(work.delete), work.unchanged,
+                       time.monotonic() - started, "tar")
+
+
 # -- steps --------------------------------------------------------------------------------------
 
 
@@ -187,6 +233,8 @@ def _probe(session: "Session", paths: posix.DestPaths) -> tuple[bool, str, Manif
     tar_line, _, rest = out.partition(b"\n")
     state_line, _, manifest = rest.partition(b"\n")
     state = state_line.decode().strip().removeprefix("state=") or "-"
+    if state == "foreign":
+        raise errors.ForeignDestination(paths.remote_path)
     stored = Manifest.from_bytes(manifest) if manifest.strip() else Manifest()
     return tar_line.strip() == b"tar=1", state, stored
 
@@ -425,8 +473,6 @@ def fetch_windows(session: "Session", remote_dir: str, local_dir: str | Path, *,
                   limits: FetchLimits = DEFAULT_LIMITS) -> FetchSummary:
     """The contents of one directory of a Windows host (tar.exe there) into `local_dir`, with the
     same checks as `fetch` (the archive's top directory, the remote base name, is stripped)."""
-    from dsvmctl.remote import windows
-
     started = time.monotonic()
     target = Path(local_dir)
     target.mkdir(parents=True, exist_ok=True)
@@ -541,7 +587,12 @@ def finish(channel: "paramiko.Channel", stderr: bytearray, session: "Session", w
 
 
 def raise_transfer(dest: str, code: int, stderr: bytes) -> None:
+    """The error for a failed push step (exit `code`, its stderr); the tree is unchanged."""
     text = stderr.decode("utf-8", "replace")
+    if code == posix.FOREIGN:
+        raise errors.ForeignDestination(dest, text)
+    if code == posix.OUTSIDE_HOME:
+        raise errors.OutsideHome(dest, text)
     if "No space left on device" in text or "Disk quota exceeded" in text:
         raise errors.RemoteDiskFull(dest, text)
     raise errors.TransferError(
