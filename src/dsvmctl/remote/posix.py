@@ -106,6 +106,12 @@ def join(argv: list[str] | tuple[str, ...]) -> str:
     return " ".join(quote(a) for a in argv)
 
 
+def cd_path(path: str) -> str:
+    """A quoted `cd` operand that is exactly `path`: a relative one gets `./`, since `cd -` means
+    $OLDPWD and a bare relative name is looked up in $CDPATH first."""
+    return quote(path if path.startswith(("/", "./", "../")) else "./" + path)
+
+
 _q = quote
 
 
@@ -116,7 +122,7 @@ def _state_lines(paths: DestPaths) -> str:
     name = _q(paths.name)
     return f"""start_dir=$PWD
 state=-
-if cd -- {_q(paths.parent)} 2>/dev/null; then
+if cd -- {cd_path(paths.parent)} 2>/dev/null; then
   if [ -L {name} ]; then
     state=foreign
     t=$(readlink -- {name})
@@ -134,13 +140,14 @@ cd -- "$start_dir"
 
 def _refuse_lines(paths: DestPaths) -> str:
     """Exit before any change when the destination is not dsvmctl's or leaves a confined home."""
-    lines = (f'if [ "$state" = foreign ]; then echo "dsvmctl: {paths.remote_path} is not a tree dsvmctl pushed" >&2; '
+    dest = _q(paths.remote_path)
+    lines = (f"if [ \"$state\" = foreign ]; then printf 'dsvmctl: %s is not a tree dsvmctl pushed\\n' {dest} >&2; "
              f"exit {FOREIGN}; fi\n")
     if paths.confined:
-        lines += f"""d={_q(paths.parent)}
+        lines += f"""d={cd_path(paths.parent)}
 while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done
 h=$(cd -P -- "$HOME" && pwd) && r=$(cd -P -- "$d" && pwd) || exit {OUTSIDE_HOME}
-case "$r/" in "$h"/*) ;; *) echo "dsvmctl: {paths.remote_path} resolves to $r, outside the home $h" >&2; exit {OUTSIDE_HOME} ;; esac
+case "$r/" in "$h"/*) ;; *) printf 'dsvmctl: %s resolves to %s, outside the home %s\\n' {dest} "$r" "$h" >&2; exit {OUTSIDE_HOME} ;; esac
 """
     return lines
 
@@ -161,7 +168,7 @@ def _prepare_lines(paths: DestPaths, delete_command: str) -> str:
     `delete_command` inside staging). Ends with the working directory back at the parent."""
     name, stage = _q(paths.name), _q(paths.stage)
     return f"""mkdir -p -- {_q(paths.parent)}
-cd -- {_q(paths.parent)}
+cd -- {cd_path(paths.parent)}
 top=$PWD
 cur=
 if [ -L {name} ]; then cur=$(readlink -- {name}); fi
@@ -176,7 +183,7 @@ else mkdir -- {stage}
 fi
 rm -f -- {stage}/{MARKER}
 printf '%s\\n' {_q(MARKER_TEXT)} > {stage}/{MARKER}
-cd -- {stage}
+cd -- {cd_path(paths.stage)}
 {delete_command}
 cd ..
 """
@@ -250,7 +257,7 @@ def finalize_script(paths: DestPaths) -> str:
     """Switch after files were uploaded into staging some other way (SFTP)."""
     stage = _q(paths.stage)
     return f"""set -e
-cd -- {_q(paths.parent)}
+cd -- {cd_path(paths.parent)}
 stage={stage}
 trap 'rm -rf -- "$stage"' EXIT
 {_switch_lines(paths)}"""
@@ -265,8 +272,8 @@ def fetch_script(remote_paths: list[str]) -> str:
         parent = parent or "."
         checks.append(f"[ -e {_q(path)} ] || [ -L {_q(path)} ] || missing=\"$missing\"{_q(raw + chr(10))}")
         # -C is cumulative for relative dirs in GNU tar, so resolve each against home first.
-        anchor = parent if parent.startswith("/") else f'"$HOME"/{_q(parent)}'
-        members.append(f"-C {anchor} {_q(base)}")
+        anchor = _q(parent) if parent.startswith("/") else f'"$HOME"/{_q(parent)}'
+        members.append(f"-C {anchor} {_q('./' + base if base.startswith('-') else base)}")  # not an option
     return (
         "missing=\n"
         + "\n".join(checks)
@@ -305,7 +312,7 @@ exit 3
 
 def run_command(argv: list[str], workdir: str, run_dir: str) -> str:
     """Foreground: `exec` keeps the shell's pid, so the Session's process-group stop reaches it."""
-    return f"mkdir -p -- {quote(run_dir)} && cd -- {quote(workdir)} && exec {join(argv)}"
+    return f"mkdir -p -- {quote(run_dir)} && cd -- {cd_path(workdir)} && exec {join(argv)}"
 
 
 def detach_command(argv: list[str], workdir: str, run_dir: str, pid_mark: str) -> str:
@@ -313,7 +320,7 @@ def detach_command(argv: list[str], workdir: str, run_dir: str, pid_mark: str) -
     status to exit_code when it ends. Prints `<pid_mark><pid>` (the new session's id)."""
     rel = posixpath.relpath(run_dir, workdir)
     inner = f"{join(argv)}; echo $? > {quote(rel + '/exit_code')}"
-    return (f"mkdir -p -- {quote(run_dir)} && cd -- {quote(workdir)} || exit 1\n"
+    return (f"mkdir -p -- {quote(run_dir)} && cd -- {cd_path(workdir)} || exit 1\n"
             f"nohup setsid sh -c {quote(inner)} > {quote(rel + '/run.log')} 2>&1 < /dev/null &\n"
             f"printf '%s%s\\n' {quote(pid_mark)} \"$!\"")
 
