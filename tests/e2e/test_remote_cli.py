@@ -444,3 +444,12 @@ def test_ctrl_c_stops_the_remote_run_and_is_recorded(cloud, lab, tmp_path):
         time.sleep(0.05)
     assert not _alive(pid)
     assert workload.load_runs(lab)[-1]["stopped"] == "interrupted"
+
+
+def test_the_earlier_builder_names_still_give_the_targets_scripts():
+    # fleet runs compose their own scripts from these (cloud/distributed.py)
+    assert workload.train_argv("cnn", "cpu", "RID", ["--x"]) == POSIX.argv("py", "cnn", "cpu", "RID", ["--x"])[1:]
+    assert workload.train_argv("cnn", "cpu", "RID", [], windows=True)[-1] == "..\\runs\\RID\\metrics.json"
+    assert workload.posix_logs_command("RID", 9, True) == POSIX.logs_command("RID", 9, True)
+    with pytest.raises(DsvmctlError, match="is not a run id"):
+        workload.posix_logs_command("x$(id)", None, False)

@@ -31,6 +31,7 @@ from ..errors import DsvmctlError, UsageError
 from ..remote import errors as remote_errors
 from ..remote.channel import sink
 from ..remote.target import KILL_MARK, NO_LOG, PID_MARK, PYTHON_MARK, RUNS_DIR, WORKLOADS_DIR, target_for
+from ..remote.target import train_argv as target_argv
 from ..remote.untar import DEFAULT_LIMITS, FetchLimits
 from .runs import (RunNotFound, check_run_id, find_run, load_runs, local_run_dir, new_run_id, now, save_run,
                    state_home_of)
@@ -38,7 +39,7 @@ from .runs import (RunNotFound, check_run_id, find_run, load_runs, local_run_dir
 __all__ = ["WORKLOADS", "DEVICES", "PYTHON_ENV", "WORKLOADS_DIR", "RUNS_DIR", "PYTHON_MARK", "PID_MARK", "KILL_MARK",
            "RunNotFound", "check_run_id", "find_run", "load_runs", "local_run_dir", "new_run_id", "state_home_of",
            "bundled_workloads", "is_windows", "remote_path", "target", "find_python", "push", "run", "logs",
-           "collect", "fetch_windows", "attach"]
+           "collect", "fetch_windows", "attach", "train_argv", "posix_logs_command"]
 
 WORKLOADS = ("transformer", "cnn")
 DEVICES = ("auto", "cpu", "cuda")
@@ -105,6 +106,21 @@ class _Tee:
 
 def _default(stream: Sink, fallback: IO[Any]) -> Sink:
     return stream if stream is not None else getattr(fallback, "buffer", fallback)
+
+
+# -- builders under their earlier names (callers that compose their own scripts, e.g. fleet runs) ---
+
+_now = now
+
+
+def train_argv(workload: str, device: str, run_id: str, args: Sequence[str], *, windows: bool = False) -> list[str]:
+    """train.py's arguments (no interpreter); the metrics go to ../runs/<id>/metrics.json."""
+    return target_argv("", workload, device, run_id, args, sep="\\" if windows else "/")[1:]
+
+
+def posix_logs_command(run_id: str, pid: int | None, follow: bool) -> str:
+    """The Linux logs script for a run (see dsvmctl.remote.posix.logs_command)."""
+    return target_for(None, "linux").logs_command(check_run_id(run_id), pid, follow)  # type: ignore[arg-type]
 
 
 # -- push -----------------------------------------------------------------------------------------

@@ -33,6 +33,9 @@ _LAZY = {
     "fetch": "dsvmctl.remote.sync",
     "PushSummary": "dsvmctl.remote.sync",
     "FetchSummary": "dsvmctl.remote.sync",
+    "target_for": "dsvmctl.remote.target",
+    "FetchLimits": "dsvmctl.remote.untar",
+    "UnsafeArchive": "dsvmctl.remote.untar",
 }
 
 __all__ = [
