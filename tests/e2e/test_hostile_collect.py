@@ -246,3 +246,13 @@ def test_a_good_archive_still_arrives_whole_after_a_refused_one(lab, vm, tmp_pat
     vm.send(b"this is not a tar archive" * 100)
     with pytest.raises(TransferError, match="broken archive"):
         lab.collect(RID, dest)
+
+
+def test_files_dsvmctl_reads_or_writes_after_the_fetch_cannot_be_turned_against_it(lab, vm, tmp_path):
+    dest = tmp_path / "dest"
+    vm.send(archive(member("run.json", tarfile.DIRTYPE), member("metrics.json", data=b"[1, 2]")))
+    with pytest.raises(UnsafeArchive, match="where dsvmctl writes its run.json"):
+        lab.collect(RID, dest)
+    vm.send(archive(member("metrics.json", data=b'["not", "a", "dict"]')))
+    result = lab.collect(RID, tmp_path / "dest2")
+    assert result["device"] is None and result["metrics"] is None

@@ -32,7 +32,7 @@ from ..remote import errors as remote_errors
 from ..remote.channel import sink
 from ..remote.target import KILL_MARK, NO_LOG, PID_MARK, PYTHON_MARK, RUNS_DIR, WORKLOADS_DIR, target_for
 from ..remote.target import train_argv as target_argv
-from ..remote.untar import DEFAULT_LIMITS, FetchLimits
+from ..remote.untar import DEFAULT_LIMITS, FetchLimits, UnsafeArchive
 from .runs import (RunNotFound, check_run_id, find_run, load_runs, local_run_dir, new_run_id, now, save_run,
                    state_home_of)
 
@@ -49,6 +49,7 @@ BUNDLED_IGNORE = "__pycache__/\n*.pyc\n*.pyo\n"
 TORCH_FIX = ("pip install torch on the VM, or choose a DSVM image (it ships conda environments with torch), "
              f"or point {PYTHON_ENV} at the VM's Python")
 
+MAX_METRICS_BYTES = 64 * 2**20
 Sink = Any  # None, a callback f(bytes), a binary or text stream
 Progress = Callable[[str], None]
 
@@ -304,12 +305,7 @@ def collect(machine, run_id: str | None = None, dest: str | Path | None = None, 
     if dest and local_log.is_file() and not (target_dir / "run.log").exists():
         (target_dir / "run.log").write_bytes(local_log.read_bytes())
     metrics_path = target_dir / "metrics.json"
-    metrics = None
-    if metrics_path.is_file():
-        try:
-            metrics = json.loads(metrics_path.read_text())
-        except ValueError:
-            metrics = None
+    metrics = _read_metrics(metrics_path)
     info = {
         "run_id": rid,
         "machine": machine.name,
@@ -328,12 +324,27 @@ def collect(machine, run_id: str | None = None, dest: str | Path | None = None, 
         "args": entry.get("args"),
         "python": entry.get("python"),
     }
-    (target_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+    run_json = target_dir / "run.json"
+    if run_json.is_symlink() or (run_json.exists() and not run_json.is_file()):
+        raise UnsafeArchive("run.json", "not a regular file where dsvmctl writes its run.json")
+    run_json.write_text(json.dumps(info, indent=2) + "\n")
     if not entry.get("unknown_locally"):
         save_run(machine, {**entry, "collected_to": str(target_dir)})
     files = sorted(str(p) for p in target_dir.rglob("*") if p.is_file())
     return {**info, "dir": str(target_dir), "metrics": str(metrics_path) if metrics is not None else None,
             "run_json": str(target_dir / "run.json"), "files": files, "fetch": fetched}
+
+
+def _read_metrics(path: Path) -> dict[str, Any] | None:
+    """The run's metrics as train.py writes them; None when absent, too big or not that shape
+    (they come from the VM: what torch reported there, or what a broken VM sent)."""
+    if not path.is_file() or path.stat().st_size > MAX_METRICS_BYTES:
+        return None
+    try:
+        metrics = json.loads(path.read_bytes())
+    except ValueError:
+        return None
+    return metrics if isinstance(metrics, dict) else None
 
 
 def fetch_windows(session, remote_dir: str, target_dir: Path) -> dict[str, Any]:
