@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from dsvmctl.remote import errors, posix, windows
+from dsvmctl.remote.channel import pump
 from dsvmctl.remote.manifest import HashCache, Manifest, Plan, plan, scan
 from dsvmctl.remote.ignore import IgnoreRules
 from dsvmctl.remote.untar import DEFAULT_LIMITS, FetchLimits, Unpacked, unpack
@@ -550,21 +551,7 @@ def _start(session: "Session", script: str, stdin: bytes | None = None) -> "para
 
 def _collect(session: "Session", channel: "paramiko.Channel") -> tuple[int, bytes, bytes]:
     out, err = bytearray(), bytearray()
-    try:
-        while not (channel.eof_received or channel.closed):
-            if channel.recv_ready():
-                out += channel.recv(65536)
-            elif channel.recv_stderr_ready():
-                err += channel.recv_stderr(65536)
-            elif not session.transport.is_active():
-                raise errors.SessionClosed("a push step")
-            else:
-                select.select([channel], [], [], 0.2)
-        while channel.recv_ready():
-            out += channel.recv(65536)
-        code = finish(channel, err, session, "a push step")
-    finally:
-        channel.close()
+    code = pump(channel, session.transport, stdout=out.extend, stderr=err.extend, label="a push step")
     return code, bytes(out), bytes(err)
 
 
