@@ -1,9 +1,9 @@
 """What runs on a VM, behind one small interface per OS, bound to an open Session.
 
-    target = target_for(session, "linux")        # or "windows"
-    python = target.find_python()                # the VM's Python that imports torch (or None)
-    code = target.run(python, argv_for(...), run_id, stdout=..., timeout=...)
-    pid = target.detach(python, ..., run_id)
+    target = target_for(session, "linux")                 # or "windows"
+    python, tried = target.find_python()                  # the VM's Python that imports torch
+    argv = target.argv(python, "cnn", "cpu", run_id, ["--steps", "3"])
+    code = target.run(argv, run_id, stdout=..., timeout=...)   # or: pid, code, said = target.detach(argv, run_id)
     target.logs(run_id, pid, follow=True, stdout=...); target.exit_code(run_id)
     target.push(local_dir, dest, ignore_file); target.fetch_run(run_id, local_dir)
 
