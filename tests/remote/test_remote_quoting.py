@@ -20,8 +20,9 @@ from dsvmctl.remote import posix, windows
 SHELLS = [s for s in ("sh", "bash") if shutil.which(s)]
 # What an argv can hold: any text but NUL (and no lone surrogates: not encodable as UTF-8).
 ARG = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"))
-# A path component (no `/`, not `.`/`..`), so a test never makes directories outside its tmp dir.
-NAME = ARG.filter(lambda s: s not in ("", ".", "..") and "/" not in s)
+# A path component (no `/`, not `.`/`..`, at most 200 bytes: file systems take 255), so a test
+# never makes directories outside its tmp dir.
+NAME = ARG.filter(lambda s: s not in ("", ".", "..") and "/" not in s and len(s.encode()) <= 200)
 NASTY = ["x$(touch MARKER)", "`touch MARKER`", "a'b", "'; touch MARKER; '", "$HOME", "-n", "*", "a\nb", "\\", "~"]
 SHELL_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -173,7 +174,7 @@ def test_cmd_lines_refuse_what_cmd_exe_would_expand_or_split():
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=NAME.filter(lambda s: s.strip() == s and len(s.encode()) < 100))
+@given(name=NAME.filter(lambda s: s.strip() == s and len(s.encode()) < 100))  # room for .gen-<id>
 @example(name="x$(touch MARKER)")
 @example(name="-")
 def test_a_push_lands_at_exactly_the_destination_named(vmhost, keys, name):
