@@ -308,7 +308,7 @@ def unshare_argv(layout: Layout, holder: Sequence[str]) -> list[str]:
               'ln -s /proc/self/fd "$R/dev/fd"; ln -s fd/0 "$R/dev/stdin"',
               'ln -s fd/1 "$R/dev/stdout"; ln -s fd/2 "$R/dev/stderr"',
               'cd "$R"; mkdir -p .oldroot; pivot_root . .oldroot; cd /',
-              "umount -l /.oldroot; rmdir /.oldroot",
+              "umount -l /.oldroot; rmdir /.oldroot; unset OLDPWD  # it names the disk's host path",
               f"exec {q(_tool('setpriv') or 'setpriv')} {' '.join(DROP_CAPS)} -- {shlex.join(holder)}"]
     return [_tool("unshare") or "unshare", *_unshare_user_flags(), "--mount", "--pid", "--fork",
             "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(lines)]
