@@ -294,7 +294,7 @@ def unshare_argv(layout: Layout, holder: Sequence[str]) -> list[str]:
     pivot_root into the disk (the host's root is detached, not just hidden by a chroot)."""
     q = shlex.quote
     root = str(layout.disk_dir)
-    lines = ["set -e", f"R={q(root)}", 'mount --bind "$R" "$R"']
+    lines = ["set -e", f"R={q(root)}", 'mount --rbind "$R" "$R"']  # with what is mounted on the disk
     for source, inside in layout.read_only:
         lines.append(f'mount -o rbind,ro,nosuid,nodev {q(source)} "$R"{q(inside)}')
     lines += ['mount -t proc -o nosuid,nodev,noexec proc "$R/proc"',
