@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e ".[workload,dev]"
 	touch $(STAMP)
 
-# OpenSSH server, client and rsync for the remote-layer tests (Debian packages; needs root).
+# OpenSSH server, client, rsync and bubblewrap for the remote-layer tests (Debian packages; needs root).
 test-deps:
 	bash scripts/install-test-deps.sh
 

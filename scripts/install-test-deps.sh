@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system tools the remote tests and benchmarks need: a real OpenSSH server
-# (the tests run sshd on loopback), the ssh/scp clients and rsync (benchmark baselines).
+# (the tests run sshd on loopback), the ssh/scp clients and rsync (benchmark baselines), and
+# bubblewrap (the sandbox every local VM's commands run in).
 # Does nothing when they are already there; installs the system packages only when running as root.
 # Also the Azure CLI, in .venv-az, for the az tests.
 set -euo pipefail
@@ -19,6 +20,7 @@ missing=()
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh >/dev/null 2>&1 && command -v scp >/dev/null 2>&1 || missing+=(openssh-client)
 command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -28,6 +28,13 @@ def require_shared(*parts: str) -> Path:
 def _isolated_home(tmp_path, monkeypatch):
     """Never touch the user's real state directory."""
     monkeypatch.setenv("DSVMCTL_HOME", str(tmp_path / "dsvmctl-home"))
+    yield
+    # A local VM left running keeps its sandbox's processes alive, as a VM keeps running: power
+    # off whatever a test left under its temp dir, so they do not pile up across the suite.
+    from dsvmctl.emulator.sandbox import VMSandbox
+
+    for record in tmp_path.glob("**/local-cloud/sandboxes/*.json"):
+        VMSandbox.stop_recorded(record)
 
 
 @pytest.fixture

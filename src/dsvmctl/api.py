@@ -9,10 +9,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from .paths import state_home
+
+UNSANDBOXED_ENV = "DSVMCTL_UNSAFE_UNSANDBOXED"
 
 
 class Cloud:
@@ -24,11 +27,15 @@ class Cloud:
         self.store = MachineStore(home, backend.kind)
 
     @classmethod
-    def local(cls, home: Path | None = None) -> "Cloud":
+    def local(cls, home: Path | None = None, unsafe_unsandboxed: bool | None = None) -> "Cloud":
+        """The embedded local cloud. Its VMs' processes run sandboxed; `unsafe_unsandboxed=True`
+        (default: env DSVMCTL_UNSAFE_UNSANDBOXED=1) runs them on this machine as you, unconfined."""
         from .cloud.backend import LocalBackend
 
+        if unsafe_unsandboxed is None:
+            unsafe_unsandboxed = os.environ.get(UNSANDBOXED_ENV, "").strip().lower() in ("1", "true", "yes")
         home = home or state_home()
-        return cls(LocalBackend(home), home)
+        return cls(LocalBackend(home, unsandboxed=unsafe_unsandboxed), home)
 
     @classmethod
     def azure(cls, subscription_id: str | None = None, home: Path | None = None) -> "Cloud":
@@ -37,8 +44,8 @@ class Cloud:
         return cls(AzureBackend(subscription_id), home or state_home())
 
     @classmethod
-    def open(cls, kind: str, home: Path | None = None) -> "Cloud":
-        return cls.local(home) if kind == "local" else cls.azure(home=home)
+    def open(cls, kind: str, home: Path | None = None, unsafe_unsandboxed: bool | None = None) -> "Cloud":
+        return cls.local(home, unsafe_unsandboxed) if kind == "local" else cls.azure(home=home)
 
     @property
     def kind(self) -> str:

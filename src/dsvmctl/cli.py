@@ -40,8 +40,12 @@ class Group(click.Group):
               show_default=True, help="local: the embedded emulated Azure on this machine (no account needed); "
               "azure: your subscription (DefaultAzureCredential + AZURE_SUBSCRIPTION_ID). Env: DSVMCTL_CLOUD.")
 @click.option("--debug", is_flag=True, help="Show tracebacks and HTTP details.")
+@click.option("--unsafe-unsandboxed", is_flag=True, envvar="DSVMCTL_UNSAFE_UNSANDBOXED",
+              help="Local cloud: run local VMs' commands without a sandbox, on your own machine as you (they "
+              "can read, change and delete your files and kill your processes). Only where neither bubblewrap "
+              "nor unshare works. Env: DSVMCTL_UNSAFE_UNSANDBOXED=1.")
 @click.pass_context
-def cli(ctx: click.Context, cloud: str, debug: bool) -> None:
+def cli(ctx: click.Context, cloud: str, debug: bool, unsafe_unsandboxed: bool) -> None:
     """Provision, resize and benchmark Azure Data Science VMs.
 
     \b
@@ -52,6 +56,7 @@ def cli(ctx: click.Context, cloud: str, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["cloud"] = cloud
     ctx.obj["debug"] = debug
+    ctx.obj["unsafe_unsandboxed"] = unsafe_unsandboxed
     if not debug:
         # The Azure SDK logs warnings (credential chains, retries) that would bury our messages.
         logging.getLogger("azure").setLevel(logging.ERROR)

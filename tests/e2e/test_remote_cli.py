@@ -1,8 +1,8 @@
 """Remote execution on the local cloud: push, run, stream, logs, collect, attach (library + CLI).
 
-The local cloud's VM answers SSH from this process and runs commands as local processes, with
-HOME at `<disk>/home/azureuser`; DSVMCTL_REMOTE_PYTHON points the run at this venv's Python
-(which has torch). Windows machines are covered by command-building tests only: no Windows host.
+The local cloud's VM answers SSH from this process and runs commands in its sandbox, where its
+disk is `/` and HOME is `/home/azureuser` (`<disk>/home/azureuser` here); DSVMCTL_REMOTE_PYTHON
+points the run at this venv's Python (which has torch, read-only inside the sandbox). Windows machines are covered by command-building tests only: no Windows host.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def test_logs_and_collect_without_runs_explain(cloud, lab):
 
 
 def _fake_python(directory: Path, body: str) -> None:
-    directory.mkdir(exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     for name in ("python3", "python"):
         path = directory / name
         path.write_text(body)
@@ -216,11 +216,12 @@ def test_find_python_probes_for_torch(cloud, lab, tmp_path, monkeypatch):
         # A local VM's "image" puts dsvmctl's own environment (which has torch) first on PATH.
         assert Path(workload.find_python(session, lab)).parent == Path(sys.executable).parent
 
-    bin_dir = tmp_path / "bin"
+    disk = home_of(cloud, lab).parents[1]  # the VM's / (its commands see only their disk)
+    bin_dir = disk / "opt" / "fakepy" / "bin"
     _fake_python(bin_dir, "#!/bin/sh\nexit 1\n")  # a python without torch
     from dsvmctl.cloud import localhosts
 
-    monkeypatch.setattr(localhosts, "image_path", lambda: f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setattr(localhosts, "image_path", lambda: "/opt/fakepy/bin:/usr/bin:/bin")
     lab.stop()
     lab.start()  # its SSH server comes back with the patched image PATH
     with lab.session() as session:
@@ -229,7 +230,7 @@ def test_find_python_probes_for_torch(cloud, lab, tmp_path, monkeypatch):
         assert "no Python with torch" in str(err.value) and "pip install torch" in str(err.value)
         assert "python3" in str(err.value)  # says what it tried
         _fake_python(bin_dir, f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
-        assert workload.find_python(session, lab) == str(bin_dir / "python3")
+        assert workload.find_python(session, lab) == "/opt/fakepy/bin/python3"
         monkeypatch.setenv(workload.PYTHON_ENV, "/opt/custom/python")
         assert workload.find_python(session, lab) == "/opt/custom/python"  # the override wins, unprobed
 
@@ -258,7 +259,7 @@ def test_attach_an_existing_machine_then_exec_push_run_on_it(cloud, lab, tmp_pat
     ext = cloud.machine("ext")
     out = bytearray()
     assert ext.exec("echo hello from $HOME", stdout=out.extend) == 0
-    assert out.decode().strip() == f"hello from {home_of(cloud, lab)}"
+    assert out.decode().strip() == "hello from /home/azureuser"  # the VM's own view of its disk
     assert ext.push()["files_sent"] > 0
     src = tmp_path / "wl"
     src.mkdir()

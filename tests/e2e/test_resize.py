@@ -284,7 +284,7 @@ def test_cli_resize_prints_the_verification(lab):
 
 
 def test_cli_rollback_exits_1_and_says_what_happened(cloud, lab, monkeypatch):
-    monkeypatch.setattr(Cloud, "open", classmethod(lambda cls, kind, home=None: cloud))  # keep the injected fault
+    monkeypatch.setattr(Cloud, "open", classmethod(lambda cls, kind, home=None, **_: cloud))  # keep the injected fault
     cloud.backend.emulator.faults.allocation_failure("POST", "/virtualMachines/lab/start$")
     result = CliRunner().invoke(cli, ["resize", "lab", "--size", GPU])
     assert result.exit_code == 1, result.output

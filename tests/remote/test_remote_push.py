@@ -158,18 +158,29 @@ def tiny_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def _area_on(server, disk: Path) -> tuple[str, Path]:
-    """A push destination on `disk`, named the way this server's remote side sees it."""
-    if server.kind == "vmhost":
-        # commands on the emulated VM see its home; reach the disk through a link in it
-        link = server.local_base / f"disk-{disk.parent.name}"
-        link.symlink_to(disk)
-        return f"{server.remote_base}/{link.name}/tree", disk / "tree"
-    return f"{disk}/tree", disk / "tree"
+@pytest.fixture
+def tiny_area(server, tiny_disk, request) -> tuple[str, Path]:
+    """A push destination on the tiny disk, named the way this server's remote side sees it."""
+    if server.kind != "vmhost":
+        return f"{tiny_disk}/tree", tiny_disk / "tree"
+    # A local VM sees only its own disk: mount the tiny one inside it, then reboot the VM's
+    # sandbox so its view has the new mount (as a disk attached to a VM shows after a reboot).
+    inside = server.local_base / f"disk-{tiny_disk.parent.name}"
+    inside.mkdir()
+    subprocess.run(["mount", "--bind", str(tiny_disk), str(inside)], check=True)
+    vmhost = request.getfixturevalue("vmhost")
+    vmhost.sandbox.stop()
+
+    def detach() -> None:
+        subprocess.run(["umount", "-l", str(inside)], check=False)
+        vmhost.sandbox.stop()  # drop the VM's copy of the mount
+
+    request.addfinalizer(detach)
+    return f"{server.remote_base}/{inside.name}/tree", tiny_disk / "tree"
 
 
-def test_full_remote_disk_is_reported_and_the_previous_tree_kept(server, src, tiny_disk):
-    remote, local = _area_on(server, tiny_disk)
+def test_full_remote_disk_is_reported_and_the_previous_tree_kept(server, src, tiny_disk, tiny_area):
+    remote, local = tiny_area
     area = tiny_disk
     with server.connect() as session:
         push(session, src, remote)
@@ -199,8 +210,8 @@ def test_fetch_of_a_missing_path_names_it(server, tmp_path):
             fetch(session, [f"{remote}/nope.json"], tmp_path / "back")
 
 
-def test_read_only_remote_disk_is_reported_and_the_previous_tree_kept(server, src, tiny_disk):
-    remote, local = _area_on(server, tiny_disk)
+def test_read_only_remote_disk_is_reported_and_the_previous_tree_kept(server, src, tiny_disk, tiny_area):
+    remote, local = tiny_area
     with server.connect() as session:
         push(session, src, remote)
         before = tree_snapshot(local)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import threading
@@ -14,21 +13,12 @@ from dsvmctl.remote import AuthError, CommandTimeout, HostKeyMismatch, HostUnrea
 from dsvmctl.remote.hostkeys import parse_public_key
 
 
-def _gone(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
-def _wait_gone(pgid: int, seconds: float = 3.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if _gone(pgid):
-            return True
-        time.sleep(0.05)
-    return _gone(pgid)
+def _wait_gone(server, pgid: int, seconds: float = 3.0) -> bool:
+    """No process of the group is left, as the remote side sees it (a local VM's pids are its own)."""
+    with server.connect() as session:
+        code, out, _ = session.run(f"i=0; while kill -0 -- -{pgid} 2>/dev/null && [ $i -lt {int(seconds * 20)} ]; "
+                                   f"do sleep 0.05; i=$((i+1)); done; kill -0 -- -{pgid} 2>/dev/null || echo gone")
+    return out.strip() == "gone"
 
 
 def test_run_returns_exit_code_stdout_and_stderr(server):
@@ -60,8 +50,8 @@ def test_output_streams_live_before_the_command_ends(server):
     assert b"".join(chunk for _, chunk in seen) == b"first\nsecond\n"
 
 
-def test_timeout_stops_the_whole_remote_process_group(server, tmp_path):
-    marker = tmp_path / "pgid"
+def test_timeout_stops_the_whole_remote_process_group(server):
+    marker, marker_here = server.area()
     with server.connect() as session:
         started = time.monotonic()
         with pytest.raises(CommandTimeout) as caught:
@@ -70,12 +60,12 @@ def test_timeout_stops_the_whole_remote_process_group(server, tmp_path):
         assert caught.value.killed
         # the session is still usable afterwards
         assert session.run("echo ok").out == "ok\n"
-    pgid = int(marker.read_text())
-    assert _wait_gone(pgid), "a process of the timed-out command is still running"
+    pgid = int(marker_here.read_text())
+    assert _wait_gone(server, pgid), "a process of the timed-out command is still running"
 
 
-def test_ctrl_c_stops_the_remote_command_and_propagates(server, tmp_path):
-    marker = tmp_path / "pgid"
+def test_ctrl_c_stops_the_remote_command_and_propagates(server):
+    marker, marker_here = server.area()
 
     def interrupt_when_started(chunk: bytes) -> None:
         if b"started" in chunk:
@@ -84,7 +74,7 @@ def test_ctrl_c_stops_the_remote_command_and_propagates(server, tmp_path):
     with server.connect() as session:
         with pytest.raises(KeyboardInterrupt):
             session.exec(f"echo $$ > {marker}; echo started; sleep 60", stdout=interrupt_when_started)
-    assert _wait_gone(int(marker.read_text()))
+    assert _wait_gone(server, int(marker_here.read_text()))
 
 
 def test_one_connection_serves_many_commands_concurrently(server):

@@ -31,9 +31,9 @@ def test_starts_in_well_under_200_ms(fresh_host):
 def test_home_is_created_on_the_disk_and_commands_run_there(fresh_host, keys):
     fresh_host.start()
     with _connect(fresh_host, keys) as session:
-        code, out, _ = session.run('pwd; echo "$HOME"; echo "$USER"')
-    home = str(fresh_host.disk_dir / "home" / "azureuser")
-    assert code == 0 and out.splitlines() == [home, home, "azureuser"]
+        code, out, _ = session.run('pwd; echo "$HOME"; echo "$USER"; echo made-here > here.txt')
+    assert code == 0 and out.splitlines() == ["/home/azureuser", "/home/azureuser", "azureuser"]
+    assert (fresh_host.disk_dir / "home" / "azureuser" / "here.txt").read_text() == "made-here\n"
 
 
 def test_disk_survives_stop_and_start_on_the_same_port(fresh_host, keys):
@@ -65,11 +65,33 @@ def test_stopping_drops_sessions_and_kills_their_commands(fresh_host, keys):
     deadline = time.monotonic() + 5
     while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.02)
-    pgid = int(pid_file.read_text())
+    vm_pids = _pids_in_namespace_of(fresh_host.sandbox.pid)
+    assert len(vm_pids) >= 2  # the init and the command
     fresh_host.stop()
     runner.join(timeout=5)
-    with pytest.raises(ProcessLookupError):
-        os.killpg(pgid, 0)
+    assert not [pid for pid in vm_pids if _running(pid)]
+
+
+def _running(pid: int) -> bool:
+    """Alive, not a zombie waiting for its parent outside the VM to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def _pids_in_namespace_of(pid: int) -> list[int]:
+    """Host pids of every process in the PID namespace of `pid`."""
+    namespace = os.stat(f"/proc/{pid}/ns/pid").st_ino
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.stat(f"/proc/{entry}/ns/pid").st_ino == namespace:
+                found.append(int(entry))
+        except OSError:
+            continue
+    return found
 
 
 def _swallow(func, *args):
@@ -181,14 +203,14 @@ def test_sftp_is_rooted_at_the_disk_with_relative_paths_in_home(vmhost, keys):
             sftp.stat("/../../etc/passwd-not-on-disk")
 
 
-def test_a_vm_without_tar_gets_the_tree_over_sftp(fresh_host, keys, tmp_path, monkeypatch):
-    tools = tmp_path / "bin"
-    tools.mkdir()
+def test_a_vm_without_tar_gets_the_tree_over_sftp(fresh_host, keys, tmp_path):
+    tools = fresh_host.disk_dir / "opt" / "notar" / "bin"  # /opt/notar/bin on the VM
+    tools.mkdir(parents=True)
     for tool in ("sh", "bash", "cat", "cp", "mv", "ln", "rm", "mkdir", "readlink", "xargs", "head"):
         found = shutil.which(tool)
         if found:
-            (tools / tool).symlink_to(found)
-    monkeypatch.setenv("PATH", str(tools))  # what the VM's commands see
+            (tools / tool).symlink_to(os.path.realpath(found))  # the host's, read-only in the VM
+    fresh_host.path = "/opt/notar/bin"  # what the VM's commands see
     fresh_host.start()
     src = make_tree(tmp_path / "src", {"a.txt": "a", "d/b.txt": "b"})
     with _connect(fresh_host, keys) as session:

@@ -62,7 +62,7 @@ class ArmBackend:
 class LocalBackend(ArmBackend):
     kind = "local"
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, unsandboxed: bool = False) -> None:
         from ..emulator.core import Emulator
         from ..emulator.transport import EmulatorTransport
         from ..testing import StaticTokenCredential
@@ -70,7 +70,7 @@ class LocalBackend(ArmBackend):
 
         self.home = home
         self.emulator = Emulator(state_dir=home / "local-cloud")
-        self.hosts = LocalHosts(home)
+        self.hosts = LocalHosts(home, unsandboxed=unsandboxed)
         self.emulator.hooks.append(self.hosts)
         self.subscription_id = self.emulator.subscription_id
         self.credential = StaticTokenCredential()

@@ -36,7 +36,8 @@ def open_cloud(ctx: click.Context) -> Iterator[Any]:
     """The cloud chosen with --cloud / DSVMCTL_CLOUD, closed (local VM hosts stopped) at the end."""
     from ..api import Cloud
 
-    cloud = Cloud.open(ctx.find_root().obj["cloud"])
+    root = ctx.find_root().obj
+    cloud = Cloud.open(root["cloud"], unsafe_unsandboxed=root.get("unsafe_unsandboxed") or None)
     try:
         yield cloud
     finally:

@@ -5,14 +5,19 @@ An asyncssh server on 127.0.0.1 runs in a background thread with its own event l
 the directory `disk_dir`; it survives stop/start and only its owner deletes it.
 
 What a client sees:
-- exec and shell sessions run as local processes through the local shell, in a new session
-  (so the shell's pid is its process-group id, as under OpenSSH's sshd), with cwd and HOME at
-  `<disk_dir>/home/<admin_user>`. stdout/stderr stream back, stdin streams in, the exit status
-  (or signal) is reported. A signal request is delivered to the whole process group; when the
-  channel closes before the command ends, the group is terminated (then killed).
+- exec and shell sessions run the local shell inside the VM's sandbox (see `sandbox.py`: the
+  disk is `/`, the host's system directories and dsvmctl's Python are read-only, one PID
+  namespace per VM), in a new session (so the shell's pid is its process-group id, as under
+  OpenSSH's sshd), with cwd and HOME at `/home/<admin_user>`. stdout/stderr stream back, stdin
+  streams in, the exit status (or signal) is reported. A signal request is delivered to the
+  whole process group; when the channel closes before the command ends, the group is
+  terminated (then killed). Processes that left the group (nohup setsid ...) live on in the
+  sandbox until the VM powers off.
 - SFTP is confined to `disk_dir` (asyncssh's chroot), so `/home/<user>/x` is
   `<disk_dir>/home/<user>/x`; relative paths are relative to that home, as on a real VM.
-  Exec sessions run on the real filesystem, so commands should use home-relative paths.
+  Exec sessions see the same paths.
+- `sandbox=False` runs commands unconfined on the host (`--unsafe-unsandboxed`), with cwd and
+  HOME at `<disk_dir>/home/<admin_user>`.
 - Only the given authorized keys, for `admin_user`, are accepted; no passwords. The server
   presents exactly the given host key.
 - Not emulated: a real pseudo-terminal (pty requests are accepted, but programs see pipes),
@@ -34,6 +39,9 @@ from typing import Any
 
 import asyncssh
 
+from ..errors import DsvmctlError
+from .sandbox import VMSandbox
+
 READ_CHUNK = 2**16
 # After a channel closes under a running command: TERM, then KILL whatever is left this late.
 KILL_GRACE_S = 1.0
@@ -50,11 +58,16 @@ class LocalVMHost:
         admin_user: str,
         port: int = 0,
         path: str | None = None,
+        sandbox: VMSandbox | bool = True,
     ):
         self.disk_dir = Path(disk_dir)
         self.admin_user = admin_user
         self.port = port
         self.path = path  # PATH commands see: the "image's" programs (default: this machine's PATH)
+        # True: a sandbox of its own, killed at stop(); a VMSandbox: someone else's (the local
+        # cloud's, which outlives this server); False: none.
+        self._owns_sandbox = sandbox is True
+        self.sandbox: VMSandbox | None = VMSandbox(self.disk_dir) if sandbox is True else (sandbox or None)
         self._host_key = asyncssh.import_private_key(host_key_pem)
         self._authorized = {asyncssh.import_public_key(line).public_data for line in authorized_keys if line.strip()}
         self._shell = shutil.which("bash") or "/bin/sh"
@@ -68,8 +81,13 @@ class LocalVMHost:
 
     @property
     def home(self) -> Path:
-        """The admin user's home directory inside the disk."""
+        """The admin user's home directory inside the disk (on this machine)."""
         return self.disk_dir / "home" / self.admin_user
+
+    @property
+    def vm_home(self) -> str:
+        """The same directory as the VM's commands see it."""
+        return f"/home/{self.admin_user}" if self.sandbox is not None else str(self.home)
 
     @property
     def running(self) -> bool:
@@ -80,6 +98,10 @@ class LocalVMHost:
         if self.running:
             return self.port
         self.home.mkdir(parents=True, exist_ok=True)
+        if self.sandbox is not None:
+            from .sandbox import backend
+
+            backend()  # refuse to power on where no sandbox can be made (the sandbox itself comes lazily)
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, name=f"vmhost-{self.admin_user}", daemon=True)
         thread.start()
@@ -102,6 +124,8 @@ class LocalVMHost:
         finally:
             self._acceptor = None
             self._stop_loop()
+            if self._owns_sandbox and self.sandbox is not None:
+                self.sandbox.stop()
 
     def __enter__(self) -> "LocalVMHost":
         self.start()
@@ -152,7 +176,7 @@ class LocalVMHost:
     def _environment(self, client_env: dict[str, str]) -> dict[str, str]:
         env = {
             "PATH": self.path or os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            "HOME": str(self.home),
+            "HOME": self.vm_home,
             "USER": self.admin_user,
             "LOGNAME": self.admin_user,
             "SHELL": self._shell,
@@ -168,28 +192,20 @@ class LocalVMHost:
             task.add_done_callback(self._commands.discard)
         argv = [self._shell, "-c", process.command] if process.command is not None else [self._shell]
         try:
-            child = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=self.home,
-                env=self._environment(dict(process.env)),
-                start_new_session=True,  # pid == pgid, as sshd's setsid() gives
-            )
-        except OSError as exc:
+            child, leader = await self._spawn(argv, self._environment(dict(process.env)))
+        except (OSError, DsvmctlError) as exc:
             process.stderr.write(f"vmhost: cannot start shell: {exc}\n".encode())
             process.exit(127)
             return
         outputs = asyncio.gather(_pump_out(child.stdout, process.stdout), _pump_out(child.stderr, process.stderr))
-        feeding = asyncio.ensure_future(_pump_in(process, child))
+        feeding = asyncio.ensure_future(_pump_in(process, child, leader))
         finished = asyncio.ensure_future(asyncio.gather(child.wait(), outputs))
         channel_closed = asyncio.ensure_future(process.channel.wait_closed())
         try:
             await asyncio.wait({finished, channel_closed}, return_when=asyncio.FIRST_COMPLETED)
             if not finished.done():
                 # Client went away (or the host is stopping): the command dies with its session.
-                await _terminate_group(child)
+                await _terminate_group(child, leader)
                 outputs.cancel()
                 return
             status = child.returncode
@@ -202,7 +218,38 @@ class LocalVMHost:
             feeding.cancel()
             channel_closed.cancel()
             if child.returncode is None:
-                await _terminate_group(child)
+                await _terminate_group(child, leader)
+
+    async def _spawn(self, argv: list[str], env: dict[str, str]) -> tuple[asyncio.subprocess.Process, int]:
+        """Start the command; return it and the pid leading its process group (on this host).
+        In a sandbox the process started here is nsenter, outside; the group is that of its
+        child (setsid inside), so signals go there and nsenter reports the command's status."""
+        pipes = dict(stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        if self.sandbox is None:
+            child = await asyncio.create_subprocess_exec(*argv, **pipes, cwd=self.home, env=env,
+                                                         start_new_session=True)  # pid == pgid, as sshd's setsid()
+            return child, child.pid
+        await asyncio.get_running_loop().run_in_executor(None, self.sandbox.ensure)  # may make one: not on the loop
+        with self.sandbox.entering(self.vm_home) as (prefix, fds):
+            child = await asyncio.create_subprocess_exec(*prefix, *argv, **pipes, cwd="/", env=env, pass_fds=fds,
+                                                         start_new_session=True)
+        return child, await _inner_leader(child)
+
+
+async def _inner_leader(child: asyncio.subprocess.Process) -> int:
+    """The pid (here) of nsenter's one child, the command inside; nsenter's own if it is gone."""
+    children = Path(f"/proc/{child.pid}/task/{child.pid}/children")
+    for _ in range(5000):
+        try:
+            found = children.read_text().split()
+        except OSError:
+            break
+        if found:
+            return int(found[0])
+        if child.returncode is not None:
+            break
+        await asyncio.sleep(0.001)
+    return child.pid
 
 
 async def _pump_out(reader: asyncio.StreamReader | None, writer: Any) -> None:
@@ -217,14 +264,14 @@ async def _pump_out(reader: asyncio.StreamReader | None, writer: Any) -> None:
             continue
 
 
-async def _pump_in(process: asyncssh.SSHServerProcess, child: asyncio.subprocess.Process) -> None:
+async def _pump_in(process: asyncssh.SSHServerProcess, child: asyncio.subprocess.Process, leader: int) -> None:
     stdin = child.stdin
     try:
         while True:
             try:
                 data = await process.stdin.read(READ_CHUNK)
             except asyncssh.SignalReceived as exc:
-                _signal_group(child, exc.signal)
+                _signal_group(child, leader, exc.signal)
                 continue
             except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged):
                 continue
@@ -240,32 +287,37 @@ async def _pump_in(process: asyncssh.SSHServerProcess, child: asyncio.subprocess
             stdin.close()
 
 
-def _signal_group(child: asyncio.subprocess.Process, name: str) -> None:
+def _signal_group(child: asyncio.subprocess.Process, leader: int, name: str) -> None:
     signum = getattr(signal, "SIG" + name.upper().removeprefix("SIG"), None)
     if signum is None or child.returncode is not None:
         return
+    _killpg(leader, signum)
+
+
+def _killpg(leader: int, signum: int) -> None:
     try:
-        os.killpg(child.pid, signum)
+        os.killpg(leader, signum)
     except ProcessLookupError:
-        pass
-
-
-async def _terminate_group(child: asyncio.subprocess.Process) -> None:
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(child.pid, signum)
+        try:  # not a group leader yet (setsid still to come inside the sandbox)
+            os.kill(leader, signum)
         except ProcessLookupError:
             pass
+
+
+async def _terminate_group(child: asyncio.subprocess.Process, leader: int) -> None:
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        _killpg(leader, signum)
         try:
             await asyncio.wait_for(child.wait(), KILL_GRACE_S)
             break
         except asyncio.TimeoutError:
             continue
     # The leader may be gone while others in its group linger (e.g. a background job).
-    try:
-        os.killpg(child.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    for group in {leader, child.pid}:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 class _Server(asyncssh.SSHServer):
