@@ -881,6 +881,8 @@ class _Deployment:
     def outputs(self) -> dict[str, dict]:
         outputs = self.template.get("outputs") or {}
         base = self._p("outputs")
+        if not isinstance(outputs, dict):
+            raise TemplateError("InvalidTemplate", "'outputs' must be an object of named outputs.", base)
         result: dict[str, dict] = {}
         for name, spec in outputs.items():
             path = join_path(base, name)

@@ -11,6 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import shapes
 from .wire import ArmError, Request, Response
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ def dispatch(em: "Emulator", request: Request) -> Response:
             if "sub" in params:
                 _check_subscription(em, params["sub"])
             em.check_api_version(request, "Microsoft.Resources", segments[-1])
-            return route.handler(Call(em, request, params, resource_group=params.get("rg")))
+            return route.handler(_checked(Call(em, request, params, resource_group=params.get("rg")), "", route))
     if any(route.scope == "root" and route.match(segments) is not None for route in resources.routes):
         raise _method_not_allowed(request)
 
@@ -156,7 +157,7 @@ def _dispatch_namespace(em: "Emulator", request: Request, scope: str, namespace:
                 _require_resource_group(em, resource_group or "")
                 _require_registration(em, request, provider.namespace)
             call = Call(em, request, params, resource_group=resource_group, namespace=provider.namespace)
-            response = route.handler(call)
+            response = route.handler(_checked(call, provider.namespace, route))
             if request.method == "HEAD":
                 response = Response(204 if response.status < 400 else response.status)
             return response
@@ -167,6 +168,14 @@ def _dispatch_namespace(em: "Emulator", request: Request, scope: str, namespace:
                        f"The resource type '{type_name}' could not be found in the namespace "
                        f"'{provider.namespace}' for api version '{request.api_version}'.")
     raise _unknown_path(request)
+
+
+def _checked(call: Call, namespace: str, route: Route) -> Call:
+    """The call with its body checked against the route's shape (shapes.py), as ARM deserializes first."""
+    if call.request.method in ("PUT", "PATCH", "POST"):
+        call._body = shapes.check_body(shapes.shape_key(namespace, route.pattern), call.body)
+        call._parsed = True
+    return call
 
 
 def _check_subscription(em: "Emulator", subscription_id: str) -> None:
