@@ -14,11 +14,8 @@ Kept light: the CLI imports this at start-up.
 from __future__ import annotations
 
 import os
-import platform
 import sys
-import tempfile
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +67,9 @@ def describe(err: BaseException, argv: list[str] | None = None) -> Failure:
 
 def save_report(err: BaseException, argv: list[str]) -> Path | None:
     """The traceback and context of an unexpected error, 0600, under <state>/reports/."""
+    import platform
+    import traceback
+
     from . import __version__
 
     text = (f"dsvmctl {__version__} on Python {platform.python_version()} ({platform.platform()})\n"
@@ -91,6 +91,8 @@ def save_report(err: BaseException, argv: list[str]) -> Path | None:
 
 
 def _report_folders() -> list[Path]:
+    import tempfile
+
     folders = []
     try:
         from .paths import state_home
