@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,7 +16,8 @@ def test_any_expression_evaluates_or_is_a_template_error(expression):
     check_template(expression_template(expression), None)
 
 
-@budget(250)
+@pytest.mark.slow
+@budget(180)
 @given(case=templates())
 def test_any_template_expands_or_is_a_template_error(case):
     template, parameters = case

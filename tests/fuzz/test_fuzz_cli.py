@@ -32,6 +32,7 @@ def sandboxed(folder, monkeypatch):
     return folder
 
 
+@pytest.mark.slow
 @budget(200)
 @given(args=cli_arguments())
 def test_any_command_line_ends_with_a_message_and_an_exit_code(sandboxed, args):

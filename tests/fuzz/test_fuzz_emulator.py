@@ -23,7 +23,8 @@ def client(tmp_path_factory):
         door.close()
 
 
-@budget(400)
+@pytest.mark.slow
+@budget(300)
 @given(case=door_requests())
 def test_any_request_gets_an_arm_shaped_reply_and_never_a_500(client, case):
     check_door(client, *case)

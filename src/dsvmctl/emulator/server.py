@@ -281,6 +281,7 @@ def _make_handler(server: EmulatorServer):
             remaining = min(length or 0, DRAIN_LIMIT_BYTES)
             deadline = time.monotonic() + DRAIN_SECONDS
             try:
+                self.connection.settimeout(DRAIN_SECONDS)  # a client that declared more than it sends
                 while remaining > 0 and time.monotonic() < deadline:
                     chunk = self.rfile.read1(min(remaining, 65536))
                     if not chunk:
