@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 
 VM = "/providers/Microsoft.Compute/virtualMachines/vm1"
 
@@ -190,6 +191,6 @@ def test_an_emulator_bug_raises_in_process(monkeypatch):
         provider = azure.emulator.providers["microsoft.resources"]
         route = next(r for r in provider.routes if r.method == "GET" and r.pattern[-1] == "{rg}")
         monkeypatch.setattr(route, "handler", lambda call: {}["missing"])
-        with pytest.raises(KeyError):
-            azure.emulator.handle(request("GET", "/subscriptions/00000000-0000-0000-0000-000000000001"
-                                                 "/resourceGroups/rg", "2024-11-01"))
+        with pytest.raises(KeyError):  # through the responses door, as a test's SDK call makes it
+            requests.get(f"https://management.azure.com/subscriptions/{azure.subscription_id}/resourceGroups/rg"
+                         "?api-version=2024-11-01", timeout=5)

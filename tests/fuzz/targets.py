@@ -10,6 +10,7 @@ and every refusal it sends is ARM-shaped.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
 import string
@@ -192,9 +193,20 @@ def expression_template(expression: str) -> dict[str, Any]:
 
 
 def _load_templates() -> list[dict[str, Any]]:
+    """The shipped templates, the corpus' deployment template, and the real Azure quickstarts of
+    ../shared/arm-corpus when they lie beside the checkout (a fresh clone fuzzes without them)."""
     from .corpus import _template
 
-    return [json.loads(p.read_text()) for p in SHIPPED_TEMPLATES] + [_template()]
+    seeds = [json.loads(p.read_text()) for p in SHIPPED_TEMPLATES] + [_template()]
+    shared = Path(os.environ.get("DSVMCTL_SHARED_DIR", REPO.parent / "shared")) / "arm-corpus"
+    for path in sorted(shared.rglob("*.json")) if shared.is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if isinstance(data, dict) and "resources" in data and not path.name.endswith(".parameters.json"):
+            seeds.append(data)
+    return seeds
 
 
 TEMPLATE_SEEDS = _load_templates()
