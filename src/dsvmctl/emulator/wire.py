@@ -7,6 +7,7 @@ into a `Request`, asks the core, and turns the `Response` back. Nothing here kno
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,7 @@ class Request:
         if not self.body or not self.body.strip():
             return None
         try:
-            value = json.loads(self.body, parse_constant=_refuse_constant, parse_float=_finite_float)
+            value = _loads(self.body)
         except RecursionError:
             value = None
             problem = f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels"
@@ -54,6 +55,17 @@ class Request:
 
 
 MAX_JSON_DEPTH = 64  # the deepest template of the ARM corpus nests 15 levels
+
+
+def _loads(body: bytes) -> Any:
+    """Standard JSON first, then ARM's lenient form (comments, unquoted names); NaN and
+    Infinity are refused either way."""
+    options = {"parse_constant": _refuse_constant, "parse_float": _finite_float}
+    try:
+        return json.loads(body, **options)
+    except ValueError:
+        pass
+    return json.loads(_lenient(body.decode("utf-8-sig")), **options)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -82,6 +94,37 @@ def _depth(value: Any) -> int:
         if level <= MAX_JSON_DEPTH:  # deeper than the limit: no need to look further
             stack.extend((child, level + 1) for child in children)
     return deepest
+
+
+_BARE_KEY = re.compile(r"[A-Za-z_$][\w$]*")
+
+
+def _lenient(text: str) -> str:
+    """ARM's JSON reader (Newtonsoft) also takes comments and unquoted property names: az sends
+    `{"properties": {..., template:{...}}}` to keep a template's text as written. Quote such
+    names and drop comments, outside string literals, so the standard parser can read it."""
+    from ..arm.source import strip_comments
+
+    text, out, i, last = strip_comments(text), [], 0, ""
+    while i < len(text):
+        char = text[i]
+        if char == '"':
+            end = i + 1
+            while end < len(text) and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            out.append(text[i:end + 1])
+            i, last = end + 1, '"'
+            continue
+        match = _BARE_KEY.match(text, i) if last in "{," else None
+        if match and text[match.end():].lstrip().startswith(":"):
+            out.append(f'"{match.group()}"')
+            i, last = match.end(), '"'
+            continue
+        out.append(char)
+        if not char.isspace():
+            last = char
+        i += 1
+    return "".join(out)
 
 
 @dataclass
