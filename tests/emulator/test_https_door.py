@@ -348,3 +348,24 @@ def test_an_emulator_bug_is_a_500_with_the_traceback_in_the_servers_log_only(tmp
         assert "Traceback" in log and "KeyError: 'a bug'" in log
         monkeypatch.undo()
         assert wire.request("GET", wire.rg("x")).status == 404  # the server lives on
+
+
+# -- found by fuzzing (tests/fuzz) ------------------------------------------------------------------
+
+def test_a_chunked_body_that_starts_with_garbage_is_refused_at_once(wire):
+    started = time.monotonic()
+    response = wire.request("HEAD", wire.rg(), b"\x11\xca\x98\x00\x07", {"Transfer-Encoding": "chunked"},
+                            length=False)
+    assert response.status == 400 and time.monotonic() - started < 5  # not after a read timeout
+
+
+def test_a_body_that_never_arrives_is_answered_408(tmp_path, monkeypatch):
+    import dsvmctl.emulator.server as server_module
+
+    monkeypatch.setattr(server_module, "CONNECTION_TIMEOUT_S", 1.0)
+    with EmulatorServer(tmp_path) as server:
+        wire = Wire(server)
+        head = (f"PUT {wire.rg()} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {wire.token}\r\n"
+                "Content-Length: 100\r\n\r\n").encode()
+        response = wire.send(head, b'{"location":')  # 12 of the 100 bytes, then silence
+        assert response.status == 408 and arm_error(response)["code"] == "RequestTimeout"

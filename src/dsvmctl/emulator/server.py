@@ -37,7 +37,6 @@ DRAIN_LIMIT_BYTES = 64 * 2**20  # a refused body is read and dropped up to this 
 DRAIN_SECONDS = 5.0
 CONNECTION_TIMEOUT_S = 60.0
 _DIGITS = re.compile(r"[0-9]+")
-_HEX = re.compile(rb"[0-9a-fA-F]{1,16}")
 
 logger = logging.getLogger(__name__)
 
@@ -282,15 +281,21 @@ def _make_handler(server: EmulatorServer):
             return super().handle_expect_100()
 
         def _read_body(self, length: int | None) -> bytes:
-            if length is not None:
-                return self.rfile.read(length) if length else b""
+            try:
+                if length is not None:
+                    body = self.rfile.read(length) if length else b""
+                    if len(body) < length:
+                        raise ConnectionResetError("the client closed the connection inside the body")
+                    return body
+                return self._read_chunked()
+            except TimeoutError:
+                raise _BadBody(_door_error(408, "RequestTimeout", f"The request body did not arrive within "
+                                           f"{self.timeout:g} seconds.")) from None
+
+        def _read_chunked(self) -> bytes:
             body = bytearray()
             while True:  # chunked: hex size line, data, CRLF; a zero size ends it (trailers skipped)
-                line = self.rfile.readline(1024).split(b";", 1)[0].strip()
-                if not _HEX.fullmatch(line):
-                    raise _BadBody(_door_error(400, "InvalidChunkedEncoding", "The chunked request body "
-                                               "is malformed."))
-                size = int(line, 16)
+                size = int(self._chunk_size_line(), 16)
                 if size == 0:
                     while self.rfile.readline(1024).strip():
                         pass
@@ -299,6 +304,22 @@ def _make_handler(server: EmulatorServer):
                     raise _BadBody(_too_large(f"more than {MAX_BODY_BYTES}"))
                 body += self.rfile.read(size)
                 self.rfile.readline(1024)
+
+        def _chunk_size_line(self) -> bytes:
+            """The hex size of the next chunk, refused at its first byte that cannot belong to one
+            (not when a line that never ends times out)."""
+            digits = bytearray()
+            while True:
+                byte = self.rfile.read(1)
+                if byte in (b";", b"\r", b"\n", b" ", b"\t") and digits:
+                    rest = b"" if byte == b"\n" else self.rfile.readline(1024)  # extensions, then CRLF
+                    if byte == b"\n" or rest.endswith(b"\n"):
+                        return bytes(digits)
+                elif byte and byte in b"0123456789abcdefABCDEF" and len(digits) < 16:
+                    digits += byte
+                    continue
+                raise _BadBody(_door_error(400, "InvalidChunkedEncoding", "The chunked request body is malformed: "
+                                           "a chunk must start with its size in hexadecimal."))
 
         def _drain(self, length: int | None) -> None:
             """Read and drop a refused body (bounded), so the client, still sending, reads our reply
