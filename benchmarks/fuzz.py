@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=10_000)
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100_000)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "fuzz.json"))
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="dsvmctl-fuzz-") as tmp:
@@ -135,9 +136,9 @@ def main() -> None:
             for key, entry in result["findings"].items():
                 print(f"  {entry['count']}x {key}\n     e.g. {entry['example']}", file=sys.stderr, flush=True)
     os.chdir(ROOT)
-    out = ROOT / "benchmarks" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "fuzz.json").write_text(json.dumps(results, indent=2))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
     print("| target | inputs | outcomes | findings | wall |\n|---|---|---|---|---|")
     for r in results:
         outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(r["outcomes"].items()))

@@ -143,3 +143,16 @@ def test_a_real_process_prints_no_traceback_for_a_damaged_record(home):
     done = subprocess.run([sys.executable, "-m", "dsvmctl", "status", "box"], capture_output=True, text=True,
                           env=env, timeout=60)
     assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- found by fuzzing (tests/fuzz) ------------------------------------------------------------------
+
+def test_a_nul_character_in_a_path_argument_is_a_usage_error(home):
+    result = CliRunner().invoke(cli, ["validate", "x", "\0"])
+    assert result.exit_code == 2 and "NUL character" in result.output and "Traceback" not in result.output
+    assert not (home / "reports").exists()
+
+
+def test_a_path_too_long_for_the_file_system_is_a_usage_error(home):
+    result = CliRunner().invoke(cli, ["validate", "a" * 300])
+    assert result.exit_code == 2 and "too long" in result.output and not (home / "reports").exists()

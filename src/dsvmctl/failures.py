@@ -28,6 +28,8 @@ _KNOWN_VALUE_ERRORS = {
                                     "the machine with `dsvmctl up`, or `dsvmctl attach` it again with the "
                                     "fingerprint its owner gives you"),
     "dsvmctl.remote.posix": (2, "give --dest a directory below the VM user's home, e.g. 'dsvmctl/workloads'"),
+    # click's Path type passes a NUL character to os.stat, which raises ValueError, not OSError
+    "click.types": (2, "a file or directory argument cannot contain a NUL character; check the command line"),
     "dsvmctl.bench.store": (1, "the run record is incomplete or malformed; rerun the benchmark, or report "
                                "this if it keeps happening"),
 }

@@ -144,3 +144,11 @@ def test_an_unreadable_directory_below_the_one_named_is_skipped(tmp_path):
     finally:
         locked.chmod(0o700)
     assert tmp_path / "ok.json" in found
+
+
+def test_a_name_too_long_for_the_file_system_is_a_file_error():
+    from dsvmctl.arm import TemplateFileError, validate_paths
+
+    with pytest.raises(TemplateFileError) as caught:
+        validate_paths(["a" * 300])
+    assert caught.value.code == "FileNotFound" and "too long" in str(caught.value)

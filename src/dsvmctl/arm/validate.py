@@ -89,16 +89,19 @@ def validate_paths(paths: list[str], parameters: list[str] | None = None) -> dic
     templates: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if "\0" in str(raw):
-            raise TemplateFileError("FileNotFound", "a path cannot contain a NUL character; check the path.",
-                                    repr(raw))
-        if path.is_dir():
+        try:
+            is_dir, exists = path.is_dir(), path.exists()
+        except (OSError, ValueError) as err:  # a NUL character, a name too long for the file system
+            reason = getattr(err, "strerror", None) or str(err)
+            raise TemplateFileError("FileNotFound", f"cannot use this path ({reason}); check the path.",
+                                    repr(raw) if "\0" in str(raw) else str(raw)[:200]) from None
+        if is_dir:
             found = find_templates(path)
             if not found:
                 raise TemplateFileError("NoTemplates", "the directory holds no ARM template (*.json with "
                                         "'resources').", str(path))
             templates.extend(found)
-        elif path.exists():
+        elif exists:
             templates.append(path)
         else:
             raise TemplateFileError("FileNotFound", "no such file or directory; check the path.", str(path))
