@@ -12,26 +12,27 @@ from typing import Any
 
 import click
 
-from . import __version__
+from . import __version__, failures
 from .commands import MODULES
-from .errors import DsvmctlError
-from .remote.errors import RemoteError
 
 
 class Group(click.Group):
-    """Turns DsvmctlError into a clean message and its exit code; --debug keeps the traceback."""
+    """Every error ends as a clean message and its exit code (failures.py); --debug keeps the traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (DsvmctlError, RemoteError) as err:
-            if ctx.find_root().params.get("debug"):
-                raise
-            click.secho(f"error: {err}", fg="red", err=True)
-            ctx.exit(err.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own: usage errors and exits, which click reports itself
         except KeyboardInterrupt:
             click.secho("interrupted", fg="yellow", err=True)
             ctx.exit(130)
+        except Exception as err:
+            if ctx.find_root().params.get("debug"):
+                raise
+            failure = failures.describe(err)
+            click.secho(f"error: {failure.message}", fg="red", err=True)
+            ctx.exit(failure.exit_code)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

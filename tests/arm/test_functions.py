@@ -283,3 +283,30 @@ def test_resource_group_in_subscription_scope_is_refused():
 def test_reference_in_a_variable_is_refused(evaluate):
     err = _error(evaluate, "[variables('v')]", variables={"v": "[reference('/x/y/providers/A.B/c/d').x]"})
     assert "cannot be used in a variable" in err.message and err.path == "variables.v"
+
+
+# -- found by fuzzing (tests/fuzz) ----------------------------------------------------------------
+
+def test_a_list_function_with_a_wrong_argument_is_an_invalid_function_call():
+    from dsvmctl.arm import TemplateError, expand
+
+    template = {"resources": [], "outputs": {"o": {"type": "object", "value": "[listKeys(0)]"}}}
+    with pytest.raises(TemplateError) as caught:
+        expand(template)
+    assert caught.value.code == "InvalidFunctionCall" and "listKeys" in caught.value.message
+
+
+@pytest.mark.parametrize("expression", ["[subscriptionResourceId('sub-only')]", "[tenantResourceId()]"])
+def test_a_resource_id_function_without_a_type_is_an_invalid_function_call(expression):
+    template = {"resources": [], "outputs": {"o": {"type": "string", "value": expression}}}
+    with pytest.raises(TemplateError) as caught:
+        expand(template)
+    assert caught.value.code == "InvalidFunctionCall"
+
+
+def test_example_values_refuse_parameters_that_are_not_an_object():
+    from dsvmctl.arm import example_parameter_values
+
+    with pytest.raises(TemplateError) as caught:
+        example_parameter_values({"parameters": "[]", "resources": []})
+    assert caught.value.code == "InvalidTemplate" and caught.value.path == "parameters"

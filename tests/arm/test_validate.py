@@ -119,3 +119,36 @@ def test_copied_stale_dsvm_template_fails_validation(tmp_path):
     report = validate_paths([str(tmp_path)])
     rules = {f["rule"] for f in report["templates"][0]["findings"]}
     assert {"DSVM006", "DSVM007", "DSVM009"} <= rules and exit_code(report) == EXIT_FINDINGS
+
+
+# -- found by fuzzing (tests/fuzz) ----------------------------------------------------------------
+
+def test_a_path_with_a_nul_character_is_a_file_error():
+    from dsvmctl.arm import TemplateFileError, validate_paths
+
+    with pytest.raises(TemplateFileError) as caught:
+        validate_paths(["bad\0path"])
+    assert caught.value.code == "FileNotFound"
+
+
+def test_an_unreadable_directory_below_the_one_named_is_skipped(tmp_path):
+    from dsvmctl.arm.validate import find_templates
+
+    (tmp_path / "ok.json").write_text('{"resources": []}')
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "t.json").write_text('{"resources": []}')
+    locked.chmod(0)
+    try:
+        found = find_templates(tmp_path)
+    finally:
+        locked.chmod(0o700)
+    assert tmp_path / "ok.json" in found
+
+
+def test_a_name_too_long_for_the_file_system_is_a_file_error():
+    from dsvmctl.arm import TemplateFileError, validate_paths
+
+    with pytest.raises(TemplateFileError) as caught:
+        validate_paths(["a" * 300])
+    assert caught.value.code == "FileNotFound" and "too long" in str(caught.value)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import requests
 
 VM = "/providers/Microsoft.Compute/virtualMachines/vm1"
 
@@ -119,3 +122,75 @@ def test_no_client_input_produces_a_500(group):
             response = group.request("PUT", group.rg_path("rg", path), raw=body, api_version=version)
             assert response.status_code < 500, (path, body, response.text)
             assert "Traceback" not in response.text
+
+
+# -- every writable type, every property of a valid body replaced by a value of the wrong type ----
+
+from fuzz.corpus import WRITES, is_arm_error, ready_emulator, request  # noqa: E402
+
+WRONG_VALUES = [5, "x", [], {}, True, [1], {"id": 5}, [None], None]
+
+
+def _paths(value, path=()):
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, path + (index,))
+
+
+def _replaced(value, path, new):
+    if not path:
+        return new
+    out = json.loads(json.dumps(value))
+    node = out
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = new
+    return out
+
+
+@pytest.fixture(scope="module")
+def ready():
+    return ready_emulator()
+
+
+@pytest.mark.parametrize("method,path,version,body", WRITES, ids=[f"{w[0]} {w[1].rsplit('/providers/', 1)[-1]}"
+                                                                 for w in WRITES])
+def test_a_wrong_typed_property_is_a_400_not_an_emulator_exception(ready, method, path, version, body):
+    # In-process the emulator raises on its own bugs, so any exception here fails the test.
+    for where in list(_paths(body or {})):
+        for wrong in WRONG_VALUES:
+            response = ready.handle(request(method, path, version, _replaced(body or {}, where, wrong)))
+            assert response.status < 500, (where, wrong, response.body)
+            if response.status >= 400:
+                assert is_arm_error(response), (where, wrong, response.body)
+
+
+def test_a_wrong_typed_property_names_the_property(ready):
+    _, path, version, body = WRITES[9]  # a VM
+    response = ready.handle(request("PUT", path, version, _replaced(body, ("properties", "hardwareProfile",
+                                                                          "vmSize"), 5)))
+    assert response.status == 400 and response.body["error"]["code"] == "InvalidRequestContent"
+    assert "'properties.hardwareProfile.vmSize' must be a string" in response.body["error"]["message"]
+
+
+def test_an_explicit_null_is_treated_as_not_given(ready):
+    _, path, version, body = WRITES[7]  # a public IP
+    body = _replaced(body, ("sku", "name"), None)
+    response = ready.handle(request("PUT", path.replace("/ip", "/ip-null"), version, body))
+    assert response.status == 201 and response.body["sku"]["name"] == "Standard"
+
+
+def test_an_emulator_bug_raises_in_process(monkeypatch):
+    from dsvmctl.testing import mock_azure
+
+    with mock_azure() as azure:
+        provider = azure.emulator.providers["microsoft.resources"]
+        route = next(r for r in provider.routes if r.method == "GET" and r.pattern[-1] == "{rg}")
+        monkeypatch.setattr(route, "handler", lambda call: {}["missing"])
+        with pytest.raises(KeyError):  # through the responses door, as a test's SDK call makes it
+            requests.get(f"https://management.azure.com/subscriptions/{azure.subscription_id}/resourceGroups/rg"
+                         "?api-version=2024-11-01", timeout=5)

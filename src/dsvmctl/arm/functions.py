@@ -51,7 +51,11 @@ def call_function(node: Call, scope: Scope) -> Any:
         entry = FUNCTIONS.get(name)
     if entry is None:
         if name.startswith("list"):
-            return _list_function(node.name, [evaluate_node(a, scope) for a in node.args], scope)
+            args = [evaluate_node(a, scope) for a in node.args]
+            try:
+                return _list_function(node.name, args, scope)
+            except ArgError as exc:
+                raise TemplateError("InvalidFunctionCall", f"{node.name}(): {exc}", scope.path) from None
         raise TemplateError(
             "UnsupportedFunction",
             f"'{node.name}' is not a template function this engine knows. Check the spelling; "
@@ -237,6 +241,8 @@ def _looks_like_type(text: str) -> bool:
 
 def _provider_path(args: list[str]) -> str:
     """`type, name1, name2…` -> `/providers/ns/t1/name1/t2/name2`."""
+    if not args:
+        raise ArgError("a resource type such as 'Microsoft.Network/virtualNetworks' and its name(s) are required")
     rtype, names = args[0], args[1:]
     segments = [seg for seg in rtype.split("/") if seg]  # ARM tolerates 'Microsoft.X/y/'
     if len(segments) < 2:

@@ -881,6 +881,8 @@ class _Deployment:
     def outputs(self) -> dict[str, dict]:
         outputs = self.template.get("outputs") or {}
         base = self._p("outputs")
+        if not isinstance(outputs, dict):
+            raise TemplateError("InvalidTemplate", "'outputs' must be an object of named outputs.", base)
         result: dict[str, dict] = {}
         for name, spec in outputs.items():
             path = join_path(base, name)
@@ -1124,7 +1126,11 @@ def example_parameter_values(template: dict, supplied: dict | None = None) -> di
     secure strings get a generated password-like value. Returns `{"name": {"value": v}}`."""
     given = {k.lower() for k in load_parameters(supplied)} if supplied else set()
     out: dict[str, dict] = {}
-    for name, decl in (template.get("parameters") or {}).items():
+    declared = template.get("parameters") or {}
+    if not isinstance(declared, dict):
+        raise TemplateError("InvalidTemplate", "'parameters' must be an object of parameter declarations.",
+                            "parameters")
+    for name, decl in declared.items():
         if name.lower() in given or not isinstance(decl, dict) or "defaultValue" in decl or decl.get("nullable"):
             continue
         out[name] = {"value": _example_value(name, decl)}

@@ -15,6 +15,7 @@ template can be checked before a user has chosen them. A file that cannot be use
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,13 @@ def looks_like_template(data: Any) -> bool:
 def find_templates(path: Path) -> list[Path]:
     """Template files under a directory (parameter files and other JSON are skipped)."""
     found = []
-    for candidate in sorted(path.rglob("*.json")):
-        hidden = any(part.startswith(".") for part in candidate.relative_to(path).parts)  # .git, .venv
-        if candidate.name.endswith(".parameters.json") or hidden:
+    candidates = []
+    # os.walk, not rglob: a directory that vanishes or cannot be read mid-walk is skipped, not fatal.
+    for folder, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # .git, .venv
+        candidates += [Path(folder, f) for f in files if f.endswith(".json") and not f.startswith(".")]
+    for candidate in sorted(candidates):
+        if candidate.name.endswith(".parameters.json"):
             continue
         try:
             data = read_json_file(candidate)
@@ -84,13 +89,19 @@ def validate_paths(paths: list[str], parameters: list[str] | None = None) -> dic
     templates: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        try:
+            is_dir, exists = path.is_dir(), path.exists()
+        except (OSError, ValueError) as err:  # a NUL character, a name too long for the file system
+            reason = getattr(err, "strerror", None) or str(err)
+            raise TemplateFileError("FileNotFound", f"cannot use this path ({reason}); check the path.",
+                                    repr(raw) if "\0" in str(raw) else str(raw)[:200]) from None
+        if is_dir:
             found = find_templates(path)
             if not found:
                 raise TemplateFileError("NoTemplates", "the directory holds no ARM template (*.json with "
                                         "'resources').", str(path))
             templates.extend(found)
-        elif path.exists():
+        elif exists:
             templates.append(path)
         else:
             raise TemplateFileError("FileNotFound", "no such file or directory; check the path.", str(path))

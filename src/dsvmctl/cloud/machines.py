@@ -55,7 +55,12 @@ class MachineStore:
         path = self.dir(name) / "machine.json"
         if not path.exists():
             return None
-        return MachineRecord(**json.loads(path.read_text()))
+        try:
+            return MachineRecord(**json.loads(path.read_text()))
+        except (ValueError, TypeError) as err:  # not JSON, or not a record's fields
+            raise UsageError(f"the record of machine {name!r} ({path}) is damaged: {err}",
+                             fix="restore the file from a backup, or remove its directory to forget the machine "
+                                 "(then `dsvmctl gc` finds what it left in the cloud)") from None
 
     def require(self, name: str) -> MachineRecord:
         record = self.load(name)

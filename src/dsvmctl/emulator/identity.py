@@ -19,10 +19,21 @@ from urllib.parse import parse_qs
 from .wire import ArmError, Request, Response
 
 TOKEN_LIFETIME_S = 3600
+CLOCK_SKEW_S = 300  # Entra ID's validators allow five minutes of clock skew
+# The audiences ARM accepts (a token for https://management.core.windows.net/ works as well).
+ARM_AUDIENCES = ("https://management.azure.com", "https://management.core.windows.net")
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 1e11
+
+
+def _utc(seconds: float) -> str:
+    return time.strftime("%m/%d/%Y %H:%M:%S", time.gmtime(seconds))
 
 
 class Identity:
@@ -47,39 +58,81 @@ class Identity:
         signature = hmac.new(self.signing_key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
         return f"{header}.{payload}.{_b64(signature)}"
 
-    def check_bearer(self, authorization: str | None) -> None:
-        """Refuse a request without a valid token we issued, as ARM does (401)."""
+    def check_bearer(self, authorization: str | None, audiences: tuple[str, ...] = ()) -> None:
+        """Refuse a request without a valid token we issued, with ARM's 401 codes and messages:
+        the signature, then the tenant, the audience (one of `audiences`, ARM's own by default),
+        the expiry and the not-before time (with Entra ID's five minutes of clock skew)."""
         if not authorization or not authorization.lower().startswith("bearer "):
-            raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is "
-                           "missing.", headers={"WWW-Authenticate": self._challenge()})
-        token = authorization.split(" ", 1)[1].strip()
+            raise self._refusal("AuthenticationFailed", "Authentication failed. The 'Authorization' header is "
+                                "missing.")
+        claims = self._verified_claims(authorization.split(" ", 1)[1].strip())
+        if claims is None:
+            raise self._refusal("InvalidAuthenticationToken", "The access token is invalid.")
+        if claims.get("tid") != self.tenant_id:
+            raise self._refusal("InvalidAuthenticationTokenTenant", f"The access token is from the wrong issuer "
+                                f"'{claims.get('iss')}'. It must match the tenant "
+                                f"'https://sts.windows.net/{self.tenant_id}/' associated with this subscription.")
+        allowed = [variant for audience in (audiences or ARM_AUDIENCES)
+                   for variant in (audience.rstrip("/") + "/", audience.rstrip("/"))]
+        if claims.get("aud") not in allowed:
+            raise self._refusal("InvalidAuthenticationTokenAudience", f"The access token has been obtained for "
+                                f"wrong audience or resource '{claims.get('aud')}'. It should exactly match with "
+                                f"one of the allowed audiences {', '.join(repr(a) for a in allowed)}.")
+        now = time.time()
+        expires, not_before = claims.get("exp"), claims.get("nbf", claims.get("iat"))
+        if not _is_time(expires) or (not_before is not None and not _is_time(not_before)):
+            raise self._refusal("InvalidAuthenticationToken", "The access token is invalid: its 'exp' or 'nbf' "
+                                "claim is not a time.")
+        if expires + CLOCK_SKEW_S < now:
+            raise self._refusal("ExpiredAuthenticationToken", f"The access token expiry UTC time "
+                                f"'{_utc(expires)}' is earlier than current UTC time '{_utc(now)}'.")
+        if not_before is not None and not_before - CLOCK_SKEW_S > now:
+            raise self._refusal("InvalidAuthenticationToken", f"The access token is not yet valid: its not-before "
+                                f"UTC time '{_utc(not_before)}' is later than current UTC time '{_utc(now)}'.")
+
+    def _verified_claims(self, token: str) -> dict[str, Any] | None:
+        """The token's claims when we signed it, else None (never an exception: any string may come)."""
         try:
             header, payload, signature = token.split(".")
             expected = hmac.new(self.signing_key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
-            valid = hmac.compare_digest(_b64(expected), signature)
+            if not hmac.compare_digest(_b64(expected), signature):
+                return None
             claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        except (ValueError, TypeError):
-            valid, claims = False, {}
-        if not valid:
-            raise ArmError(401, "InvalidAuthenticationToken", "The access token is invalid.",
-                           headers={"WWW-Authenticate": self._challenge()})
-        if claims.get("exp", 0) < time.time():
-            raise ArmError(401, "ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than "
-                           "current UTC time.", headers={"WWW-Authenticate": self._challenge()})
+        except (ValueError, TypeError, UnicodeError):
+            return None
+        return claims if isinstance(claims, dict) else None
+
+    def _refusal(self, code: str, message: str) -> ArmError:
+        return ArmError(401, code, message, headers={"WWW-Authenticate": self._challenge()})
 
     def _challenge(self) -> str:
         return f'Bearer authorization_uri="https://login.microsoftonline.com/{self.tenant_id}", error="invalid_token"'
 
     # -- endpoints -------------------------------------------------------------------------------
 
+    def is_identity_path(self, path: str) -> bool:
+        """Entra ID's paths (discovery, token), which a client calls before it has a token."""
+        return self._endpoint([p for p in path.split("/") if p]) is not None
+
+    @staticmethod
+    def _endpoint(parts: list[str]) -> str | None:
+        if len(parts) >= 2 and parts[-2:] == [".well-known", "openid-configuration"]:
+            return "openid-configuration"
+        if len(parts) >= 3 and parts[-2:] == ["oauth2", "token"] or parts[-3:] == ["oauth2", "v2.0", "token"]:
+            return "token"
+        if parts[-2:] == ["discovery", "instance"]:
+            return "instance"
+        return None
+
     def handle(self, request: Request) -> Response | None:
         """Answer identity requests; None when the path is not an identity path."""
         parts = [p for p in request.path.split("/") if p]
-        if len(parts) >= 2 and parts[-2:] == [".well-known", "openid-configuration"]:
+        endpoint = self._endpoint(parts)
+        if endpoint == "openid-configuration":
             return Response(200, self.openid_configuration(request.base_url, parts[0]))
-        if len(parts) >= 3 and parts[-2:] == ["oauth2", "token"] or parts[-3:] == ["oauth2", "v2.0", "token"]:
+        if endpoint == "token":
             return self.token(request)
-        if parts[-2:] == ["discovery", "instance"]:
+        if endpoint == "instance":
             authority = f"{request.base_url}/{self.tenant_id}"
             return Response(200, {"tenant_discovery_endpoint": f"{authority}/v2.0/.well-known/openid-configuration",
                                   "api-version": "1.1", "metadata": []})
@@ -116,8 +169,8 @@ class Identity:
             if not hmac.compare_digest(form.get("client_secret", ""), self.client_secret):
                 return _aad_error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided. Ensure "
                                   "the secret being sent in the request is the client secret value.")
-        scope = form.get("scope", "")
-        audience = scope.split()[0].rsplit("/.default", 1)[0] if scope else "https://management.azure.com"
+        scopes = form.get("scope", "").split()
+        audience = scopes[0].rsplit("/.default", 1)[0] if scopes else "https://management.azure.com"
         return Response(200, {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME_S,
                               "ext_expires_in": TOKEN_LIFETIME_S, "access_token": self.issue(audience)})
 

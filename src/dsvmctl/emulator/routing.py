@@ -11,6 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import shapes
 from .normalize import normalize
 from .wire import ArmError, Request, Response
 
@@ -142,8 +143,8 @@ def _dispatch(em: "Emulator", request: Request, segments: list[str], lower: list
         if params is not None and route.method == request.method:
             em.check_api_version(request, "Microsoft.Resources", segments[-1])
             resource_type = "microsoft.resources/resourcegroups" if "rg" in params else "microsoft.resources"
-            return route.handler(Call(em, request, params, resource_group=params.get("rg"),
-                                      resource_type=resource_type))
+            return route.handler(_checked(Call(em, request, params, resource_group=params.get("rg"),
+                                               resource_type=resource_type), "", route))
     if any(route.scope == "root" and route.match(segments) is not None for route in resources.routes):
         raise _method_not_allowed(request)
 
@@ -174,7 +175,7 @@ def _dispatch_namespace(em: "Emulator", request: Request, scope: str, namespace:
                 _require_registration(em, request, provider.namespace)
             call = Call(em, request, params, resource_group=resource_group, namespace=provider.namespace,
                         resource_type=provider.route_type(route))
-            response = route.handler(call)
+            response = route.handler(_checked(call, provider.namespace, route))
             if request.method == "HEAD":
                 response = Response(204 if response.status < 400 else response.status)
             return response
@@ -185,6 +186,14 @@ def _dispatch_namespace(em: "Emulator", request: Request, scope: str, namespace:
                        f"The resource type '{type_name}' could not be found in the namespace "
                        f"'{provider.namespace}' for api version '{request.api_version}'.")
     raise _unknown_path(request)
+
+
+def _checked(call: Call, namespace: str, route: Route) -> Call:
+    """The call with its body checked against the route's shape (shapes.py), as ARM deserializes first."""
+    if call.request.method in ("PUT", "PATCH", "POST"):
+        call._body = shapes.check_body(shapes.shape_key(namespace, route.pattern), call.body)
+        call._parsed = True
+    return call
 
 
 def _check_subscription(subscription_id: str) -> None:

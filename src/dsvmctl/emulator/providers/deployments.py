@@ -405,8 +405,8 @@ def _delta(declared: Any, current: Any, path: tuple[str, ...]) -> list[dict[str,
         lowered = {k.lower(): v for k, v in current.items()}
         out = []
         for key, value in declared.items():
-            if path + (key,) in _WRITE_ONLY:
-                continue
+            if path + (key,) in _WRITE_ONLY or (value is None and key.lower() not in lowered):
+                continue  # a declared null is "not given", as the write itself treats it (shapes.py)
             if key.lower() not in lowered:
                 out.append({"path": ".".join(path + (key,)), "propertyChangeType": "Create", "after": value})
             else:
