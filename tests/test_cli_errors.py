@@ -63,7 +63,8 @@ def test_a_refused_push_destination_is_exit_2_with_a_fix():
     from dsvmctl.remote.posix import DestPaths
 
     failure = failures.describe(_raised(lambda: DestPaths.of("/", "id")))
-    assert failure.exit_code == 2 and "refusing to push onto" in failure.message and "fix:" in failure.message
+    assert failure.exit_code == 2 and "refusing to push onto" in failure.message
+    assert "--dest projects/mine" in failure.message  # the fix: a destination that would be taken
     assert failure.report is None
 
 
