@@ -77,6 +77,9 @@ class ComputeProvider(Provider):
         r("GET", "sub", f"{base}/{{offer}}/skus", self.list_image_skus)
         r("GET", "sub", f"{base}/{{offer}}/skus/{{sku}}/versions", self.list_image_versions)
         r("GET", "sub", f"{base}/{{offer}}/skus/{{sku}}/versions/{{version}}", self.get_image_version)
+        from .placement import add_routes as add_placement_routes  # fleets' proximity placement groups
+
+        add_placement_routes(self)
 
     # -- catalog: what each region offers ---------------------------------------------------------
 
@@ -176,6 +179,9 @@ class ComputeProvider(Provider):
                     "additionalCapabilities", "userData"):
             if key in props:
                 vm_props[key] = props[key]
+        if props.get("proximityPlacementGroup"):  # a fleet's nodes share one (see placement.py)
+            require_reference(call, props["proximityPlacementGroup"], body["id"], "properties.proximityPlacementGroup")
+            vm_props["proximityPlacementGroup"] = {"id": props["proximityPlacementGroup"]["id"]}
         vm_props.pop("userData", None)  # write-only, as in Azure
         body["properties"] = vm_props
         for key in ("plan", "identity", "zones"):
