@@ -72,6 +72,8 @@ def up(backend: ArmBackend, store: MachineStore, spec: EnvironmentSpec, *, what_
     if existing is not None and existing.resource_group.lower() != spec.resource_group.lower():
         raise UsageError(f"machine {spec.name!r} already exists in resource group {existing.resource_group}",
                          fix=f"use another name, or `dsvmctl down {spec.name}` first")
+    if existing is not None and fleets.is_fleet(existing) and "nodes" not in spec._given:
+        spec = spec.with_overrides(nodes=fleets.node_count(existing))  # `up NAME` again keeps the fleet's size
     suffixed = spec.nodes > 1 or (existing is not None and fleets.is_fleet(existing))
     had = fleets.node_count(existing) if existing is not None else 0
     if existing is not None and not fleets.is_fleet(existing) and spec.nodes > 1:
