@@ -270,3 +270,43 @@ def test_torchrun_gets_the_rendezvous_and_max_restarts():
     command = distributed.node_command(argv, "r1", 1, threads=1)
     assert "DSVMCTL_RUN_NODE=r1:1" in command and "OMP_NUM_THREADS=1" in command
     assert "node-1.exit_code" in command
+
+
+# -- resize -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_fleet_resize_moves_every_node_keeping_each_os_disk_and_its_files():
+    with Cloud.local() as cloud:
+        from dsvmctl.cloud.fleet import resize_fleet
+
+        made = cloud.up(EnvironmentSpec.from_dict({"name": "rs", "nodes": 2}))
+        before = {n["name"]: n["os_disk_id"] for n in made.status()["nodes"]}
+        result = resize_fleet(made, "Standard_NC4as_T4_v3")
+        assert result["verified"] is True and result["failed"] == []
+        assert [r["name"] for r in result["nodes"]] == ["rs-0", "rs-1"]
+        for node in result["nodes"]:
+            assert node["checks"]["os_disk_kept"] is True and node["checks"]["marker"] is True
+            assert node["os_disk_id_after"] == before[node["name"]]
+        state = made.status()
+        assert [n["size"] for n in state["nodes"]] == ["Standard_NC4as_T4_v3"] * 2
+        assert {n["name"]: n["os_disk_id"] for n in state["nodes"]} == before
+        assert cloud.store.load("rs").size == "Standard_NC4as_T4_v3"
+        # Each node kept its own journal.
+        assert all((cloud.store.dir(n) / "resize-journal.json").is_file() for n in ("rs-0", "rs-1"))
+        made.down()
+
+
+def test_fleet_resize_is_refused_for_every_node_before_any_change_when_quota_is_short():
+    with Cloud.local() as cloud:
+        from dsvmctl.cloud.fleet import FleetResizeRefused, resize_fleet
+
+        made = cloud.up(EnvironmentSpec.from_dict({"name": "rq", "nodes": 2}))
+        cloud.backend.emulator.set_quota("eastus", "standardNCASv3_T4Family", 4)  # room for one node only
+        before = len(cloud.backend.emulator.request_log)
+        with pytest.raises(FleetResizeRefused, match="2 x Standard_NC4as_T4_v3 need 8 vCPUs"):
+            resize_fleet(made, "Standard_NC4as_T4_v3")
+        writes = [r for r in cloud.backend.emulator.request_log[before:] if r[0] in ("PUT", "POST", "PATCH", "DELETE")]
+        assert writes == []
+        assert [n["size"] for n in made.status()["nodes"]] == ["Standard_D4ds_v5"] * 2
+        made.down()

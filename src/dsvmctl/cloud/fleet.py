@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Callable, Sequence, TypeVar
 
-from ..errors import UsageError
+from ..errors import DsvmctlError, UsageError
 from .backend import ArmBackend
 from .machine import DELETE_ORDER, Machine, delete_resource
 from .machines import MachineRecord, MachineStore
@@ -184,3 +184,106 @@ def node_status(machine: Machine) -> dict[str, Any]:
 def open_machine(backend: ArmBackend, store: MachineStore, record: MachineRecord) -> Machine | Fleet:
     """The record's machine: a Fleet for a fleet, else the single VM."""
     return Fleet(backend, store, record) if is_fleet(record) else Machine(backend, store, record)
+
+
+# -- resize ----------------------------------------------------------------------------------------------
+
+RESIZE_PARALLEL = 4  # nodes resized at once: bounds the burst of deallocate/start writes
+
+
+def resize_fleet(fleet: Fleet, size: str, *, dry_run: bool = False, start: bool | None = None,
+                 parallel: int = RESIZE_PARALLEL, progress: Progress = _quiet) -> dict[str, Any]:
+    """Plan every node first; if any node cannot move (or the fleet's quota is short), refuse
+    before any change. Then resize the nodes in parallel (at most `parallel` at once), each with
+    cloud/resize.py: its own journal, OS-disk and marker verification, and rollback."""
+    from . import resize as single
+    from .resize_plan import ResizePlan
+
+    nodes = fleet.nodes()
+    progress(f"planning the resize of {len(nodes)} nodes to {size}")
+    plans = [single.resize(m, size, dry_run=True) for m in nodes]  # GETs only
+    blockers = [{"node": k, "name": m.name, **b} for k, (m, p) in enumerate(zip(nodes, plans))
+                for b in p["plan"]["blockers"]]
+    quota = _fleet_quota_problem(fleet, plans, size)
+    if quota is not None:
+        blockers.append(quota)
+    result: dict[str, Any] = {"name": fleet.name, "fleet": True, "to": size, "node_count": len(nodes),
+                              "plans": [p["plan"] for p in plans], "blockers": blockers}
+    if blockers:
+        body = "\n".join(f"  - {b.get('name', fleet.name)}: {b['message']}\n    fix: {b['fix']}" for b in blockers)
+        raise FleetResizeRefused(f"cannot resize fleet {fleet.name} to {size}; no node was changed:\n{body}", result)
+    if dry_run:
+        return {**result, "dry_run": True}
+
+    def one(machine) -> dict[str, Any]:
+        try:
+            return single.resize(machine, size, start=start, progress=lambda m: progress(f"{machine.name}: {m}"))
+        except (single.ResizeIncomplete, DsvmctlError) as err:
+            return {"name": machine.name, "verified": False, "error": str(err),
+                    "incomplete": isinstance(err, single.ResizeIncomplete)}
+
+    results = in_parallel(one, nodes, limit=parallel)
+    _record_size(fleet, results)
+    return {**result, "nodes": results, "verified": all(r.get("verified") for r in results),
+            "rolled_back": [r["name"] for r in results if r.get("rolled_back")],
+            "failed": [r["name"] for r in results if not r.get("verified")]}
+
+
+def resume_fleet(fleet: Fleet, *, parallel: int = RESIZE_PARALLEL, progress: Progress = _quiet) -> dict[str, Any]:
+    """Finish every node's unfinished resize (nodes with nothing to finish are listed as such)."""
+    from . import resize as single
+
+    def one(machine) -> dict[str, Any]:
+        journal = single.Journal.load(single.journal_path(machine))
+        if journal is None or not journal.is_open:
+            return {"name": machine.name, "verified": True, "nothing_to_resume": True}
+        try:
+            return single.resume(machine, progress=lambda m: progress(f"{machine.name}: {m}"))
+        except (single.ResizeIncomplete, DsvmctlError) as err:
+            return {"name": machine.name, "verified": False, "error": str(err)}
+
+    results = in_parallel(one, fleet.nodes(), limit=parallel)
+    if any(not r.get("nothing_to_resume") for r in results):
+        _record_size(fleet, results)
+    if all(r.get("nothing_to_resume") for r in results):
+        raise UsageError(f"no unfinished resize on any node of fleet {fleet.name}",
+                         fix=f"see the nodes with `dsvmctl status {fleet.name}`")
+    return {"name": fleet.name, "fleet": True, "nodes": results, "verified": all(r.get("verified") for r in results),
+            "failed": [r["name"] for r in results if not r.get("verified")]}
+
+
+class FleetResizeRefused(UsageError):
+    def __init__(self, message: str, result: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _fleet_quota_problem(fleet: Fleet, plans: list[dict[str, Any]], size: str) -> dict[str, Any] | None:
+    """Each node's plan checks the quota for itself; the fleet needs it for all nodes at once."""
+    from ..catalog.sizes import SIZES
+    from .provision import region_facts
+
+    moving = [p for p in plans if p["plan"]["kind"] not in ("noop", "impossible")]
+    target = SIZES.get(size) or next((s for name, s in SIZES.items() if name.lower() == size.lower()), None)
+    if not moving or target is None:
+        return None
+    _offered, quota = region_facts(fleet.backend, fleet.record.location)
+    info = {k.lower(): v for k, v in quota.items()}.get(target.family.lower())
+    if info is None:
+        return None
+    same_family = [p for p in moving if (SIZES.get(p["plan"]["from_size"]) or target).family == target.family]
+    freed = sum((SIZES[p["plan"]["from_size"]].vcpus if p["plan"]["from_size"] in SIZES else 0) for p in same_family)
+    needed = target.vcpus * len(moving)
+    if needed <= info.free + freed:
+        return None
+    return {"code": "quota", "message": f"{len(moving)} x {target.name} need {needed} vCPUs of {target.family} quota "
+            f"in {fleet.record.location}, but only {info.free + freed} are free (limit {info.limit}, in use {info.current})",
+            "fix": f"request a quota increase for {target.family} to at least {info.current - freed + needed} vCPUs, "
+                   "or resize fewer nodes (make a smaller fleet first with `dsvmctl up NAME --nodes N`)"}
+
+
+def _record_size(fleet: Fleet, results: list[dict[str, Any]]) -> None:
+    sizes = {r.get("size") for r in results if r.get("verified") and r.get("size")}
+    if len(sizes) == 1:
+        fleet.record.size = sizes.pop()
+        fleet.store.save(fleet.record)
