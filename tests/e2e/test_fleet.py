@@ -310,3 +310,40 @@ def test_fleet_resize_is_refused_for_every_node_before_any_change_when_quota_is_
         assert writes == []
         assert [n["size"] for n in made.status()["nodes"]] == ["Standard_D4ds_v5"] * 2
         made.down()
+
+
+# -- scaling bench ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_scaling_bench_1_2_stores_both_runs_and_reports_efficiency_and_fleet_cost(fleet, fleet_cloud, fleet_home):
+    from dsvmctl.bench.orchestrate import results_store
+    from dsvmctl.bench.scaling import scaling_bench, write_report
+
+    store = results_store(fleet_home)
+    result = scaling_bench(fleet, node_counts=[1, 2], workload="cnn", device="cpu", args=TINY["cnn"],
+                           port=free_port(), store=store, progress=lambda _: None, stream=lambda _: None)
+    rows = result["scaling"]["rows"]
+    assert [r["nodes"] for r in rows] == [1, 2] and all(r["status"] == "ok" for r in rows)
+    assert [r["world_size"] for r in rows] == [1, 2]
+    one, two = rows
+    assert one["efficiency"] == pytest.approx(1.0)
+    assert two["efficiency"] == pytest.approx(two["samples_per_s"] / (2 * one["samples_per_s"]))
+    assert two["fleet_price_per_hour"] == pytest.approx(2 * one["fleet_price_per_hour"])
+    assert two["cost_per_1000_steps"] == pytest.approx(
+        1000 * two["step_time_ms"] / 1000 / 3600 * two["fleet_price_per_hour"])
+    assert any("CPU-only" in n for n in result["scaling"]["notes"])
+    assert any("local cloud" in n for n in result["scaling"]["notes"])
+    stored = store.runs_for_comparison(result["comparison_id"])
+    assert {r.run_id for r in stored} == {r["run_id"] for r in rows}
+    assert {r.metrics["world_size"] for r in stored} == {1, 2}
+    paths = write_report(fleet_home, result)
+    assert "| 2 | 2 | cpu |" in Path(paths["markdown"]).read_text()
+
+
+def test_scaling_bench_on_a_single_vm_is_refused():
+    with Cloud.local() as cloud:
+        cloud.up(EnvironmentSpec.from_dict({"name": "alone"}))
+    result = invoke("bench", "alone", "--nodes", "1,2")
+    assert result.exit_code == 2 and "needs a fleet" in result.output
+    assert invoke("bench", "alone", "--nodes", "1,x").exit_code == 2
