@@ -179,9 +179,11 @@ class ComputeProvider(Provider):
                     "additionalCapabilities", "userData"):
             if key in props:
                 vm_props[key] = props[key]
-        if props.get("proximityPlacementGroup"):  # a fleet's nodes share one (see placement.py)
-            require_reference(call, props["proximityPlacementGroup"], body["id"], "properties.proximityPlacementGroup")
-            vm_props["proximityPlacementGroup"] = {"id": props["proximityPlacementGroup"]["id"]}
+        if "proximityPlacementGroup" in props:  # a fleet's nodes share one (see placement.py); null: none
+            ppg = props["proximityPlacementGroup"]
+            if ppg:
+                require_reference(call, ppg, body["id"], "properties.proximityPlacementGroup")
+            vm_props["proximityPlacementGroup"] = {"id": ppg["id"]} if ppg else None
         vm_props.pop("userData", None)  # write-only, as in Azure
         body["properties"] = vm_props
         for key in ("plan", "identity", "zones"):
