@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -23,7 +22,7 @@ from dsvmctl import Cloud, EnvironmentSpec
 from dsvmctl.cli import cli
 from dsvmctl.cloud import distributed, workload
 from dsvmctl.cloud.fleet import Fleet
-from dsvmctl.errors import DsvmctlError, UsageError
+from dsvmctl.errors import UsageError
 
 TINY = {
     "transformer": ["--d-model", "32", "--n-layers", "1", "--n-heads", "2", "--seq-len", "32",
@@ -84,15 +83,8 @@ def fleet_cloud(fleet_home):
 
 @pytest.fixture(scope="module")
 def fleet(fleet_cloud):
-    import os as _os
-
-    saved = _os.environ.get(workload.PYTHON_ENV)
-    _os.environ[workload.PYTHON_ENV] = sys.executable
-    try:
-        made = fleet_cloud.up(EnvironmentSpec.from_dict({"name": "lab", "nodes": 2}))
-    finally:
-        if saved is None:
-            _os.environ.pop(workload.PYTHON_ENV, None)
+    """One 2-node fleet shared by the run tests (made once: each `up` starts two VM hosts)."""
+    made = fleet_cloud.up(EnvironmentSpec.from_dict({"name": "lab", "nodes": 2}))
     assert isinstance(made, Fleet)
     return made
 
@@ -347,3 +339,19 @@ def test_scaling_bench_on_a_single_vm_is_refused():
     result = invoke("bench", "alone", "--nodes", "1,2")
     assert result.exit_code == 2 and "needs a fleet" in result.output
     assert invoke("bench", "alone", "--nodes", "1,x").exit_code == 2
+
+
+@pytest.mark.slow
+def test_a_detached_fleet_run_is_followed_and_collected_across_nodes(fleet):
+    started = distributed.run(fleet, "cnn", device="cpu", args=TINY["cnn"], port=free_port(), detach=True)
+    assert started["detached"] is True and len(started["pids"]) == 2 and started["exit_code"] is None
+    out: list[bytes] = []
+    followed = distributed.logs(fleet, started["run_id"], follow=True, stdout=out.append)
+    text = b"".join(out).decode()
+    assert followed["node_exit_codes"] == [0, 0] and followed["exit_code"] == 0, text[-2000:]
+    assert "[node 0] " in text and "[node 1] " in text
+    collected = distributed.collect(fleet, started["run_id"])
+    metrics = json.loads(Path(collected["metrics"]).read_text())
+    assert metrics["world_size"] == 2 and metrics["param_checksums_equal"] is True
+    assert [n["node"] for n in collected["nodes_collected"]] == [0, 1]
+    assert tagged_pids(started["run_id"]) == []

@@ -288,10 +288,9 @@ def _threads_per_process(fleet: Fleet, nodes: int, nproc: int) -> int | None:
 def _start_detached(fleet, machines, sessions, commands, entry, progress) -> dict[str, Any]:
     pids = []
     for k, (machine, session, command) in enumerate(zip(machines, sessions, commands)):
-        rel = f"../runs/{entry['run_id']}"
-        line = (f"mkdir -p -- {shlex.quote(workload.RUNS_DIR + '/' + entry['run_id'])} && "
-                f"cd -- {shlex.quote(workload.WORKLOADS_DIR)} || exit 1\n"
-                f"nohup setsid sh -c {shlex.quote(command)} > {shlex.quote(rel + '/run.log')} 2>&1 < /dev/null &\n"
+        run_dir = f"{workload.RUNS_DIR}/{entry['run_id']}"  # from the home directory, as `command` expects
+        line = (f"mkdir -p -- {shlex.quote(run_dir)} || exit 1\n"
+                f"nohup setsid sh -c {shlex.quote(command)} > {shlex.quote(run_dir + '/run.log')} 2>&1 < /dev/null &\n"
                 f"printf '{workload.PID_MARK}%s\\n' \"$!\"")
         code, out, err = session.run(line, timeout=60)
         pid = next((int(x[len(workload.PID_MARK):]) for x in out.splitlines()

@@ -197,7 +197,6 @@ def resize_fleet(fleet: Fleet, size: str, *, dry_run: bool = False, start: bool 
     before any change. Then resize the nodes in parallel (at most `parallel` at once), each with
     cloud/resize.py: its own journal, OS-disk and marker verification, and rollback."""
     from . import resize as single
-    from .resize_plan import ResizePlan
 
     nodes = fleet.nodes()
     progress(f"planning the resize of {len(nodes)} nodes to {size}")
