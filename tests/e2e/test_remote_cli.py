@@ -21,7 +21,10 @@ from dsvmctl.cli import cli
 from dsvmctl.cloud import workload
 from dsvmctl.errors import CloudError, DsvmctlError
 from dsvmctl.remote import HostKeyMismatch, windows
+from dsvmctl.remote.channel import split_mark
 from dsvmctl.remote.hostkeys import parse_public_key
+from dsvmctl.remote.sync import push_windows
+from dsvmctl.remote.target import PosixTarget, WindowsTarget
 
 # The smallest cnn that still trains: a few ms per step, the torch import dominates.
 TINY = ["--steps", "2", "--warmup", "1", "--compile", "off", "--batch-size", "8", "--image-size", "32",
@@ -270,9 +273,12 @@ def test_attach_an_existing_machine_then_exec_push_run_on_it(cloud, lab, tmp_pat
 # -- Windows: command building only (no Windows host here) ----------------------------------------
 
 
+WIN, POSIX = WindowsTarget(None), PosixTarget(None)  # builders only: no session needed
+
+
 def test_windows_run_command_is_encoded_powershell_with_pid_and_exit_code():
-    line = workload.windows_run_command("C:\\anaconda\\envs\\py38\\python.exe", "cnn", "cpu", "RID", ["--steps", "2",
-                                                                                                      "it's"])
+    argv = WIN.argv("C:\\anaconda\\envs\\py38\\python.exe", "cnn", "cpu", "RID", ["--steps", "2", "it's"])
+    line = WIN.run_command(argv, "RID")
     assert line.startswith(windows.POWERSHELL) and "-EncodedCommand" in line
     script = windows.decode_powershell(line)
     lines = script.splitlines()
@@ -285,7 +291,7 @@ def test_windows_run_command_is_encoded_powershell_with_pid_and_exit_code():
 
 
 def test_windows_detach_starts_a_hidden_process_that_records_its_exit_code():
-    script = windows.decode_powershell(workload.windows_detach_command("python", "transformer", "auto", "RID", []))
+    script = windows.decode_powershell(WIN.detach_command(WIN.argv("python", "transformer", "auto", "RID", []), "RID"))
     assert "Start-Process -FilePath 'powershell.exe' -WindowStyle Hidden -PassThru" in script
     assert "-RedirectStandardOutput (Join-Path $run 'run.log')" in script
     assert script.rstrip().endswith(f"'{workload.PID_MARK}' + $p.Id")
@@ -296,46 +302,45 @@ def test_windows_detach_starts_a_hidden_process_that_records_its_exit_code():
 
 
 def test_windows_logs_follow_polls_until_the_process_ends():
-    follow = windows.decode_powershell(workload.windows_logs_command("RID", 4242, True))
+    follow = windows.decode_powershell(WIN.logs_command("RID", 4242, True))
     assert "$log = 'dsvmctl\\runs\\RID\\run.log'" in follow
     assert "Get-Process -Id 4242" in follow and "'ReadWrite'" in follow  # reads while the run writes
-    once = windows.decode_powershell(workload.windows_logs_command("RID", 4242, False))
+    once = windows.decode_powershell(WIN.logs_command("RID", 4242, False))
     assert "Get-Content -Raw -LiteralPath $log" in once and "Get-Process" not in once
-    code = windows.decode_powershell(workload.windows_exit_code_command("RID"))
+    code = windows.decode_powershell(WIN.exit_code_command("RID"))
     assert "'dsvmctl\\runs\\RID\\exit_code'" in code
 
 
 def test_windows_python_probe_tries_conda_envs_then_python():
-    script = windows.decode_powershell(workload.windows_find_python_script())
+    script = windows.decode_powershell(WIN.find_python_script())
     assert "env list" in script and "C:\\anaconda\\envs\\*\\python.exe" in script
     assert script.index("envs") < script.index("'python3', 'python'")
     assert "import torch" in script and workload.PYTHON_MARK in script
 
 
-def test_windows_machines_get_windows_builders_and_push_paths():
+def test_windows_machines_get_the_windows_target_and_push_paths():
     class Record:
         os = "windows"
 
     class FakeMachine:
         record = Record()
 
-    builders = workload.commands_for(FakeMachine())
-    assert builders["run"] is workload.windows_run_command
+    assert isinstance(workload.target(FakeMachine(), None), WindowsTarget)
     assert workload.remote_path(FakeMachine(), workload.RUNS_DIR, "RID") == "dsvmctl\\runs\\RID"
     Record.os = "linux"
-    assert workload.commands_for(FakeMachine())["run"] is workload.posix_run_command
+    assert type(workload.target(FakeMachine(), None)) is PosixTarget
     # the pid line of a Windows foreground run is split off its stdout
-    assert workload._split_pid(b"dsvmctl-pid:77\nstep 1\n") == (77, b"step 1\n")
-    assert workload._split_pid(b"step 1\n") == (None, b"step 1\n")
+    assert split_mark(b"dsvmctl-pid:77\r\nstep 1\n", b"dsvmctl-pid:") == (77, b"step 1\n")
+    assert split_mark(b"step 1\n", b"dsvmctl-pid:") == (None, b"step 1\n")
 
 
 def test_posix_commands_quote_arguments_and_detach_in_a_new_session():
-    run = workload.posix_run_command("/anaconda/envs/py310/bin/python", "cnn", "cpu", "RID", ["--x", "a b;rm"])
+    run = POSIX.run_command(POSIX.argv("/anaconda/envs/py310/bin/python", "cnn", "cpu", "RID", ["--x", "a b;rm"]), "RID")
     assert run.endswith("exec /anaconda/envs/py310/bin/python train.py --model cnn --device cpu "
                         "--out ../runs/RID/metrics.json --x 'a b;rm'")
-    detach = workload.posix_detach_command("python3", "cnn", "cpu", "RID", [])
+    detach = POSIX.detach_command(POSIX.argv("python3", "cnn", "cpu", "RID", []), "RID")
     assert "nohup setsid sh -c" in detach and "> ../runs/RID/run.log 2>&1 < /dev/null &" in detach
-    assert "--pid=99" in workload.posix_logs_command("RID", 99, True)
+    assert "--pid=99" in POSIX.logs_command("RID", 99, True)
 
 
 class _FakeChannel:
@@ -374,6 +379,11 @@ class _FakeChannel:
 
 
 class _FakeWindowsSession:
+    class transport:  # noqa: N801 - stands in for paramiko's Transport
+        @staticmethod
+        def is_active() -> bool:
+            return True
+
     def __init__(self, replies):
         self.replies = list(replies)  # (stdout, exit code) per command, in order
         self.channels: list[_FakeChannel] = []
@@ -392,7 +402,7 @@ def test_windows_push_reads_the_manifest_stages_then_extracts_with_tar_exe(tmp_p
     src.mkdir()
     (src / "train.py").write_text("print('hi')\n")
     first = _FakeWindowsSession([(b"tar=1\r\n", 0)])
-    summary = workload.push_windows(first, src, "dsvmctl\\workloads", None)
+    summary = push_windows(first, src, "dsvmctl\\workloads", None)
     assert summary.files_sent == 1 and summary.method == "tar"
     probe, prepare, extract = first.channels
     assert "Get-Command tar.exe" in windows.decode_powershell(probe.command)
@@ -405,14 +415,14 @@ def test_windows_push_reads_the_manifest_stages_then_extracts_with_tar_exe(tmp_p
 
     # the VM now holds that manifest: nothing changed, so only the probe runs
     again = _FakeWindowsSession([(b"tar=1\r\n" + manifest, 0)])
-    summary = workload.push_windows(again, src, "dsvmctl\\workloads", None)
+    summary = push_windows(again, src, "dsvmctl\\workloads", None)
     assert summary.method == "none" and summary.files_sent == 0 and len(again.channels) == 1
 
 
 def test_windows_exec_strips_the_pid_line_and_keeps_the_exit_code():
     session = _FakeWindowsSession([(b"dsvmctl-pid:4242\nstep 1/2\n", 3)])
     out = bytearray()
-    assert workload.exec_windows(session, "cmd", stdout=out.extend) == 3
+    assert WindowsTarget(session).exec("cmd", stdout=out.extend) == 3
     assert out == b"step 1/2\n"
 
 
@@ -434,3 +444,12 @@ def test_ctrl_c_stops_the_remote_run_and_is_recorded(cloud, lab, tmp_path):
         time.sleep(0.05)
     assert not _alive(pid)
     assert workload.load_runs(lab)[-1]["stopped"] == "interrupted"
+
+
+def test_the_earlier_builder_names_still_give_the_targets_scripts():
+    # fleet runs compose their own scripts from these (cloud/distributed.py)
+    assert workload.train_argv("cnn", "cpu", "RID", ["--x"]) == POSIX.argv("py", "cnn", "cpu", "RID", ["--x"])[1:]
+    assert workload.train_argv("cnn", "cpu", "RID", [], windows=True)[-1] == "..\\runs\\RID\\metrics.json"
+    assert workload.posix_logs_command("RID", 9, True) == POSIX.logs_command("RID", 9, True)
+    with pytest.raises(DsvmctlError, match="is not a run id"):
+        workload.posix_logs_command("x$(id)", None, False)

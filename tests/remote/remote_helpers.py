@@ -63,11 +63,12 @@ class Target:
 
 
 def tree_snapshot(root: Path) -> dict[str, object]:
-    """relative path -> bytes (files), ('link', target) or 'dir'; the stored manifest left out."""
+    """relative path -> bytes (files), ('link', target) or 'dir'; the stored manifest and the
+    generation marker left out."""
     snapshot: dict[str, object] = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if rel == ".dsvmctl-manifest.json":
+        if rel in (".dsvmctl-manifest.json", ".dsvmctl-generation"):
             continue
         if path.is_symlink():
             snapshot[rel] = ("link", str(path.readlink()))

@@ -139,7 +139,7 @@ def test_stale_staging_from_a_killed_push_is_cleaned_by_the_next_one(server, src
     with server.connect() as session:
         push(session, src, remote)
         stale = local.parent / f"{local.name}.staging-deadbeef0000"
-        make_tree(stale, {"half.txt": "half"})
+        make_tree(stale, {"half.txt": "half", ".dsvmctl-generation": "marked when the push made it"})
         (src / "train.py").write_text("v3")
         push(session, src, remote)
     assert not stale.exists()
@@ -238,11 +238,41 @@ def test_without_any_cache_every_push_asks_the_vm(server, src):
     assert tree_snapshot(local) == expected_snapshot(src)
 
 
-def test_first_push_onto_a_plain_directory_keeps_what_was_there(server, src):
+def test_a_push_onto_a_directory_it_did_not_create_is_refused_and_changes_nothing(server, src):
+    from dsvmctl.remote import ForeignDestination
+
     remote, local = server.area()
-    make_tree(local, {"existing/data.csv": "1,2\n"})
+    make_tree(local, {"existing/data.csv": "1,2\n", "notes.txt": "mine"})
+    os.symlink("notes.txt", local / "link")
+    before = tree_snapshot(local)
+    with server.connect() as session:
+        for method in ("auto", "sftp"):
+            with pytest.raises(ForeignDestination, match="not made by `dsvmctl push`"):
+                push(session, src, remote, method=method)
+    assert tree_snapshot(local) == before and not local.is_symlink()
+    assert sorted(p.name for p in local.parent.iterdir() if p.name.startswith(local.name)) == [local.name]
+
+
+def test_a_link_at_the_destination_that_dsvmctl_did_not_make_is_refused(server, src, tmp_path):
+    from dsvmctl.remote import ForeignDestination
+
+    remote, local = server.area()
+    elsewhere = make_tree(tmp_path / "elsewhere", {"keep.txt": "keep"})
+    local.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(elsewhere, local)
+    with server.connect() as session, pytest.raises(ForeignDestination):
+        push(session, src, remote)
+    assert tree_snapshot(elsewhere) == {"keep.txt": b"keep"} and os.readlink(local) == str(elsewhere)
+
+
+def test_leftovers_beside_the_destination_are_removed_only_when_marked(server, src):
+    remote, local = server.area()
     with server.connect() as session:
         push(session, src, remote)
-    result = tree_snapshot(local)
-    assert result.pop("existing/data.csv") == b"1,2\n" and result.pop("existing") == "dir"
-    assert result == expected_snapshot(src) and local.is_symlink()
+        foreign = make_tree(local.parent / f"{local.name}.gen-notours", {"precious.txt": "x"})
+        stale = make_tree(local.parent / f"{local.name}.staging-old", {".dsvmctl-generation": "m"})
+        (src / "new.txt").write_text("new")
+        push(session, src, remote)
+    assert (foreign / "precious.txt").read_text() == "x" and not stale.exists()
+
+

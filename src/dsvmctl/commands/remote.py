@@ -17,17 +17,19 @@ def register(cli: click.Group) -> None:
 @click.command()
 @click.argument("name")
 @click.argument("src", required=False, type=click.Path(exists=True, file_okay=False))
-@click.option("--dest", metavar="DIR", help="Remote directory, relative to the VM user's home "
-              "[default: dsvmctl/workloads].")
+@click.option("--dest", metavar="DIR", help="Remote directory, relative to the VM user's home and inside it "
+              "(`~/x` is fine) [default: dsvmctl/workloads].")
+@click.option("--dest-absolute", is_flag=True, help="Allow a --dest outside the home (an absolute path).")
 @output_option
 @click.pass_context
-def push(ctx, name, src, dest, output):
+def push(ctx, name, src, dest, dest_absolute, output):
     """Copy SRC (default: the bundled PyTorch workloads) to NAME over SSH.
 
     \b
     Incremental (only changed files travel) and atomic (the VM sees the old tree or the new
     one, never a mix). Files matched by SRC/.dsvmignore (gitignore rules) stay behind; files
-    that exist only on the VM (e.g. run outputs) are kept.
+    that exist only on the VM (e.g. run outputs) are kept. A directory already at the
+    destination that dsvmctl did not push there is never replaced: the push is refused.
     """
     from . import fleet
 
@@ -38,7 +40,7 @@ def push(ctx, name, src, dest, output):
                 f"pushed to {len(summaries)} nodes of {name}: "
                 + ", ".join(f"{s['machine']} {s['files_sent']} files" for s in summaries))
             return
-        summary = cloud.machine(name).push(src, dest)
+        summary = cloud.machine(name).push(src, dest, dest_absolute=dest_absolute)
     if output == "json":
         emit_json(summary)
         return

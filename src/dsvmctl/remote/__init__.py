@@ -11,10 +11,13 @@ from typing import Any
 
 from dsvmctl.remote.errors import (
     AuthError,
+    BadDestination,
     CommandTimeout,
+    ForeignDestination,
     HostKeyMismatch,
     HostUnreachable,
     KeyFileError,
+    OutsideHome,
     RemoteDiskFull,
     RemoteError,
     RemotePathNotFound,
@@ -30,14 +33,20 @@ _LAZY = {
     "fetch": "dsvmctl.remote.sync",
     "PushSummary": "dsvmctl.remote.sync",
     "FetchSummary": "dsvmctl.remote.sync",
+    "target_for": "dsvmctl.remote.target",
+    "FetchLimits": "dsvmctl.remote.untar",
+    "UnsafeArchive": "dsvmctl.remote.untar",
 }
 
 __all__ = [
     "AuthError",
+    "BadDestination",
     "CommandTimeout",
+    "ForeignDestination",
     "HostKeyMismatch",
     "HostUnreachable",
     "KeyFileError",
+    "OutsideHome",
     "RemoteDiskFull",
     "RemoteError",
     "RemotePathNotFound",

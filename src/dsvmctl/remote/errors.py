@@ -135,3 +135,45 @@ class RemotePathNotFound(TransferError):
             "are relative to the remote user's home) and that the run produced it."
         )
         self.paths = paths
+
+
+class BadDestination(RemoteError, ValueError):
+    """A push destination dsvmctl refuses before connecting (home itself, absolute, `..`)."""
+
+    exit_code = 2
+
+    def __init__(self, dest: str, reason: str):
+        super().__init__(
+            f"refusing to push onto {dest!r}: {reason}. Give a directory below the VM user's home, "
+            "e.g. `--dest projects/mine` (a `~/` prefix is fine; quote it so your shell does not expand it)."
+        )
+        self.dest, self.reason = dest, reason
+
+
+class ForeignDestination(TransferError):
+    """The push destination exists on the VM and is not a tree dsvmctl pushed."""
+
+    exit_code = 31
+
+    def __init__(self, dest: str, detail: str = ""):
+        super().__init__(
+            f"{dest} exists on the VM and was not made by `dsvmctl push` (no dsvmctl generation marker), so the "
+            "push changed nothing: dsvmctl never replaces or deletes a directory it did not create. Push to "
+            "another --dest, or move that directory away on the VM first.",
+            detail,
+        )
+        self.dest = dest
+
+
+class OutsideHome(TransferError):
+    """A confined push destination resolves (through a link on the VM) outside the home."""
+
+    exit_code = 2
+
+    def __init__(self, dest: str, detail: str = ""):
+        super().__init__(
+            f"{dest} resolves outside the VM user's home on the VM (a link on the way?): nothing was changed. "
+            f"Push below the home, or pass --dest-absolute if that is really meant. ({detail.strip()})",
+            detail,
+        )
+        self.dest = dest

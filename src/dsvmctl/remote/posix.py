@@ -1,10 +1,21 @@
-"""Shell scripts run on a Linux VM for push and fetch (pure string builders, POSIX sh + GNU tools).
+"""Shell scripts run on a Linux VM: push, fetch and runs (pure string builders, POSIX sh + GNU tools).
+
+Every value that comes from outside (a path, a run id, an argument, a name) enters a script
+only through `quote` (shlex.quote: one single-quoted word, nothing inside expanded), so the
+shell sees exactly the string given; tests/remote/test_remote_quoting.py checks that over
+arbitrary strings with a real sh and bash.
 
 Layout of a pushed tree `<parent>/<name>` (the "dest"):
 
     <name>            symlink -> <name>.gen-<id>   (what users and commands see)
-    <name>.gen-<id>   the current generation; holds .dsvmctl-manifest.json
+    <name>.gen-<id>   the current generation; holds .dsvmctl-manifest.json and the marker
+                      .dsvmctl-generation (what makes it dsvmctl's)
     <name>.staging-<id>   a push in progress (hard-link copy of the current generation + changes)
+
+A push never replaces or deletes what it did not make: when `<name>` exists and is not a link
+to a marked generation beside it (a plain directory, a file, a link elsewhere), it refuses
+(exit FOREIGN) before changing anything, and its clean-up only removes marked leftovers.
+With `confined` (the CLI's default) the destination must also resolve inside the home.
 
 A push builds the next generation in a staging directory, then switches by renaming a new
 symlink over `<name>` (rename(2) is atomic), so a reader sees the old tree or the new one, never
@@ -23,6 +34,39 @@ from dsvmctl.remote.manifest import MANIFEST_NAME
 NEW_MANIFEST = MANIFEST_NAME + ".new"
 
 
+MARKER = ".dsvmctl-generation"
+MARKER_TEXT = "a generation of a tree pushed by dsvmctl; dsvmctl replaces and removes only marked trees"
+FOREIGN = 78  # the destination exists and is not dsvmctl's: nothing was changed
+OUTSIDE_HOME = 77  # a confined destination resolves outside the home: nothing was changed
+
+
+def check_dest(dest: str, *, confined: bool, windows: bool = False) -> str:
+    """The push destination as a normalized `/`-separated path, or BadDestination.
+
+    `~/x` is home-relative. Confined (the CLI's default): relative to home only, nothing
+    absolute, nothing that leaves home with `..`. Never home itself, `/` or a bare `..`."""
+    from dsvmctl.remote.errors import BadDestination
+
+    given = dest
+    dest = dest.strip()
+    if windows:
+        dest = dest.replace("\\", "/")
+    if dest.startswith("~/"):
+        dest = dest[2:]
+    absolute = dest.startswith("/") or (windows and len(dest) > 1 and dest[1] == ":")
+    if dest.startswith("~"):
+        raise BadDestination(given, "`~` alone or `~user` is not a directory below home")
+    if confined and absolute:
+        raise BadDestination(given, "an absolute path; destinations are relative to the VM user's home "
+                                    "(pass --dest-absolute to push outside it)")
+    dest = posixpath.normpath(dest).rstrip("/") if dest else ""
+    if dest in ("", ".", "/", "..") or dest.startswith("../") or (windows and dest.endswith(":")):
+        raise BadDestination(given, "it is the home itself, the root, or outside home by `..`")
+    if absolute and dest.startswith("//"):
+        dest = "/" + dest.lstrip("/")
+    return dest
+
+
 @dataclass(frozen=True)
 class DestPaths:
     """The shell-side names for one push into `dest` (relative paths are relative to home)."""
@@ -31,16 +75,13 @@ class DestPaths:
     name: str
     push_id: str
 
+    confined: bool = False
+
     @classmethod
-    def of(cls, dest: str, push_id: str) -> "DestPaths":
-        dest = dest.strip()
-        if dest.startswith("~/"):
-            dest = dest[2:]
-        dest = posixpath.normpath(dest).rstrip("/")
-        if dest in ("", ".", "/", "~") or dest.startswith("../"):
-            raise ValueError(f"refusing to push onto {dest!r}: give a directory below home, e.g. 'dsvmctl/workloads'")
+    def of(cls, dest: str, push_id: str, *, confined: bool = False) -> "DestPaths":
+        dest = check_dest(dest, confined=confined)
         parent, name = posixpath.split(dest)
-        return cls(parent or ".", name, push_id)
+        return cls(parent or ".", name, push_id, confined)
 
     @property
     def stage(self) -> str:
@@ -55,23 +96,60 @@ class DestPaths:
         return posixpath.join(self.parent, self.name)
 
 
-def _q(value: str) -> str:
+def quote(value: str) -> str:
+    """One shell word that is exactly `value` (no expansion, no splitting)."""
     return shlex.quote(value)
 
 
+def join(argv: list[str] | tuple[str, ...]) -> str:
+    """A command line whose words are exactly `argv`."""
+    return " ".join(quote(a) for a in argv)
+
+
+def cd_path(path: str) -> str:
+    """A quoted `cd` operand that is exactly `path`: a relative one gets `./`, since `cd -` means
+    $OLDPWD and a bare relative name is looked up in $CDPATH first."""
+    return quote(path if path.startswith(("/", "./", "../")) else "./" + path)
+
+
+_q = quote
+
+
 def _state_lines(paths: DestPaths) -> str:
-    """Set $state to what `<parent>/<name>` holds now: a generation id, `plain` (a directory we
-    did not make) or `-` (nothing). Leaves the working directory where it was."""
+    """Set $state to what `<parent>/<name>` holds now: a generation id, `foreign` (anything
+    but a link to a marked generation beside it) or `-` (nothing). Leaves the working
+    directory where it was."""
     name = _q(paths.name)
     return f"""start_dir=$PWD
 state=-
-if cd -- {_q(paths.parent)} 2>/dev/null; then
-  if [ -L {name} ]; then state=$(readlink -- {name}); state=${{state##*.gen-}}
-  elif [ -e {name} ]; then state=plain
+if cd -- {cd_path(paths.parent)} 2>/dev/null; then
+  if [ -L {name} ]; then
+    state=foreign
+    t=$(readlink -- {name})
+    case "$t" in
+      {name}.gen-*/*) ;;
+      {name}.gen-*) if [ -d "$t" ] && [ ! -L "$t" ] && {{ [ -f "$t"/{MARKER} ] || [ -f "$t"/{MANIFEST_NAME} ]; }}; then
+          state=${{t##*.gen-}}; fi ;;
+    esac
+  elif [ -e {name} ]; then state=foreign
   fi
 fi
 cd -- "$start_dir"
 """
+
+
+def _refuse_lines(paths: DestPaths) -> str:
+    """Exit before any change when the destination is not dsvmctl's or leaves a confined home."""
+    dest = _q(paths.remote_path)
+    lines = (f"if [ \"$state\" = foreign ]; then printf 'dsvmctl: %s is not a tree dsvmctl pushed\\n' {dest} >&2; "
+             f"exit {FOREIGN}; fi\n")
+    if paths.confined:
+        lines += f"""d={cd_path(paths.parent)}
+while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done
+h=$(cd -P -- "$HOME" && pwd) && r=$(cd -P -- "$d" && pwd) || exit {OUTSIDE_HOME}
+case "$r/" in "$h"/*) ;; *) printf 'dsvmctl: %s resolves to %s, outside the home %s\\n' {dest} "$r" "$h" >&2; exit {OUTSIDE_HOME} ;; esac
+"""
+    return lines
 
 
 def probe_script(paths: DestPaths) -> str:
@@ -90,19 +168,22 @@ def _prepare_lines(paths: DestPaths, delete_command: str) -> str:
     `delete_command` inside staging). Ends with the working directory back at the parent."""
     name, stage = _q(paths.name), _q(paths.stage)
     return f"""mkdir -p -- {_q(paths.parent)}
-cd -- {_q(paths.parent)}
+cd -- {cd_path(paths.parent)}
 top=$PWD
 cur=
 if [ -L {name} ]; then cur=$(readlink -- {name}); fi
-for old in {name}.staging-* {name}.link-* {name}.gen-* {name}.pre-dsvmctl-*; do
-  [ -e "$old" ] || [ -L "$old" ] || continue
-  [ "$old" = "$cur" ] || rm -rf -- "$old"
+for old in {name}.staging-* {name}.link-* {name}.gen-*; do
+  [ "$old" = "$cur" ] && continue
+  if [ -L "$old" ]; then case "$old" in {name}.link-*) rm -f -- "$old" ;; esac
+  elif [ -d "$old" ] && [ -f "$old"/{MARKER} ]; then rm -rf -- "$old"
+  fi
 done
 if [ -n "$cur" ]; then cp -al -- "$cur" {stage}
-elif [ -d {name} ]; then cp -al -- {name} {stage}
 else mkdir -- {stage}
 fi
-cd -- {stage}
+rm -f -- {stage}/{MARKER}
+printf '%s\\n' {_q(MARKER_TEXT)} > {stage}/{MARKER}
+cd -- {cd_path(paths.stage)}
 {delete_command}
 cd ..
 """
@@ -110,7 +191,7 @@ cd ..
 
 def prepare_script(paths: DestPaths) -> str:
     """The prepare step alone (SFTP pushes): deletions, NUL-separated, are all of stdin."""
-    return "set -e\n" + _prepare_lines(paths, "xargs -0 -r rm -rf --")
+    return "set -e\n" + _state_lines(paths) + _refuse_lines(paths) + _prepare_lines(paths, "xargs -0 -r rm -rf --")
 
 
 def push_tar_script(paths: DestPaths) -> str:
@@ -132,7 +213,7 @@ IFS= read -r header || exit 0
 set -f; set -- $header; set +f
 verb=${{1:-skip}}; n=${{2:-0}}; want=${{3:--}}
 case "$verb" in go|check) ;; *) exit 0 ;; esac
-{_state_lines(paths)}if [ "$state" != "$want" ]; then echo "dsvmctl-state:$state" >&2; exit 75; fi
+{_state_lines(paths)}{_refuse_lines(paths)}if [ "$state" != "$want" ]; then echo "dsvmctl-state:$state" >&2; exit 75; fi
 [ "$verb" = go ] || exit 0
 command -v tar >/dev/null 2>&1 || {{ echo "dsvmctl: tar not found" >&2; exit 76; }}
 stage={stage}
@@ -164,11 +245,10 @@ def _switch_lines(paths: DestPaths) -> str:
 mv -f -- {stage}/{NEW_MANIFEST} {stage}/{MANIFEST_NAME}
 mv -- {stage} {gen}
 trap - EXIT
-if [ -d {name} ] && [ ! -L {name} ]; then mv -- {name} {name}.pre-dsvmctl-{push_id}; fi
 ln -s -- {gen} {name}.link-{push_id}
 mv -T -- {name}.link-{push_id} {name}
-for old in {name}.gen-* {name}.pre-dsvmctl-*; do
-  [ "$old" = {gen} ] || rm -rf -- "$old"
+for old in {name}.gen-*; do
+  [ "$old" = {gen} ] || [ -L "$old" ] || [ ! -f "$old"/{MARKER} ] || rm -rf -- "$old"
 done
 """
 
@@ -177,7 +257,7 @@ def finalize_script(paths: DestPaths) -> str:
     """Switch after files were uploaded into staging some other way (SFTP)."""
     stage = _q(paths.stage)
     return f"""set -e
-cd -- {_q(paths.parent)}
+cd -- {cd_path(paths.parent)}
 stage={stage}
 trap 'rm -rf -- "$stage"' EXIT
 {_switch_lines(paths)}"""
@@ -192,8 +272,8 @@ def fetch_script(remote_paths: list[str]) -> str:
         parent = parent or "."
         checks.append(f"[ -e {_q(path)} ] || [ -L {_q(path)} ] || missing=\"$missing\"{_q(raw + chr(10))}")
         # -C is cumulative for relative dirs in GNU tar, so resolve each against home first.
-        anchor = parent if parent.startswith("/") else f'"$HOME"/{_q(parent)}'
-        members.append(f"-C {anchor} {_q(base)}")
+        anchor = _q(parent) if parent.startswith("/") else f'"$HOME"/{_q(parent)}'
+        members.append(f"-C {anchor} {_q('./' + base if base.startswith('-') else base)}")  # not an option
     return (
         "missing=\n"
         + "\n".join(checks)
@@ -202,3 +282,58 @@ def fetch_script(remote_paths: list[str]) -> str:
         + " ".join(members)
         + "\n"
     )
+
+
+# -- runs ----------------------------------------------------------------------------------------
+# A run's files live in `<runs>/<run_id>/` (metrics.json; run.log and exit_code when detached);
+# train.py runs with the workloads directory as its working directory.
+
+
+def find_python_script(mark: str) -> str:
+    """Probe order: every conda environment, the DSVM's /anaconda envs and base, python3, python.
+    Prints `<mark><path>` for the first that imports torch; `tried: ...` on stderr."""
+    return r"""for conda in conda /anaconda/bin/conda /opt/conda/bin/conda "$HOME/miniconda3/bin/conda"; do
+  command -v "$conda" >/dev/null 2>&1 || continue
+  envs=$("$conda" env list 2>/dev/null | awk '!/^#/ && NF { print $NF "/bin/python" }')
+  break
+done
+for py in $envs /anaconda/envs/*/bin/python /anaconda/bin/python /opt/conda/bin/python python3 python; do
+  case "$py" in *'*'*) continue ;; esac
+  command -v "$py" >/dev/null 2>&1 || continue
+  if "$py" -c 'import torch' >/dev/null 2>&1; then
+    printf '%s%s\n' """ + quote(mark) + r""" "$(command -v "$py")"
+    exit 0
+  fi
+  echo "tried: $py (no torch)" >&2
+done
+exit 3
+"""
+
+
+def run_command(argv: list[str], workdir: str, run_dir: str) -> str:
+    """Foreground: `exec` keeps the shell's pid, so the Session's process-group stop reaches it."""
+    return f"mkdir -p -- {quote(run_dir)} && cd -- {cd_path(workdir)} && exec {join(argv)}"
+
+
+def detach_command(argv: list[str], workdir: str, run_dir: str, pid_mark: str) -> str:
+    """Detached: its own session (setsid), immune to hang-ups (nohup), output to run.log, exit
+    status to exit_code when it ends. Prints `<pid_mark><pid>` (the new session's id)."""
+    rel = posixpath.relpath(run_dir, workdir)
+    inner = f"{join(argv)}; echo $? > {quote(rel + '/exit_code')}"
+    return (f"mkdir -p -- {quote(run_dir)} && cd -- {cd_path(workdir)} || exit 1\n"
+            f"nohup setsid sh -c {quote(inner)} > {quote(rel + '/run.log')} 2>&1 < /dev/null &\n"
+            f"printf '%s%s\\n' {quote(pid_mark)} \"$!\"")
+
+
+def logs_command(run_dir: str, run_id: str, pid: int | None, follow: bool) -> str:
+    """Print the run's log (exit 4 when there is none); `follow`: until process `pid` ends."""
+    log = quote(posixpath.join(run_dir, "run.log"))
+    missing = f"[ -f {log} ] || {{ printf '%s\\n' {quote(f'no log for run {run_id} on this VM')} >&2; exit 4; }}\n"
+    if follow and pid:
+        return missing + f"exec tail -n +1 -f --pid={int(pid)} {log}"
+    return missing + f"exec cat -- {log}"
+
+
+def exit_code_command(run_dir: str) -> str:
+    """Prints the run's recorded exit status, or nothing."""
+    return f"cat -- {quote(posixpath.join(run_dir, 'exit_code'))} 2>/dev/null || true"

@@ -14,9 +14,7 @@ channel on the same connection and run `kill -TERM -- -<pgid>`, wait a grace per
 
 from __future__ import annotations
 
-import codecs
 import io
-import select
 import shlex
 import socket
 import threading
@@ -27,13 +25,13 @@ from typing import IO, Any, Callable, NamedTuple, Union
 import paramiko
 
 from dsvmctl.remote import errors
+from dsvmctl.remote.channel import READ_CHUNK, pump, sink
 from dsvmctl.remote.hostkeys import fingerprint_of_blob, normalize_fingerprint, parse_public_key
 
 # Big windows keep a fast link busy: paramiko's 2 MiB default stalls bulk transfers on the
 # window-adjust round trip. The server caps the packet size it receives at its own value.
 WINDOW_SIZE = 64 * 2**20
 MAX_PACKET_SIZE = 2**18
-READ_CHUNK = 2**18
 # AES-GCM is the cheapest cipher for paramiko (one pass, AES-NI via cryptography); OpenSSH
 # has it everywhere. The rest of paramiko's defaults follow as fallbacks.
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
@@ -176,30 +174,6 @@ def _describe_socket_error(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
-def _sink(target: Target) -> Callable[[bytes], None]:
-    """Turn a callback, a binary stream or a text stream into `feed(bytes)`."""
-    if target is None:
-        return lambda data: None
-    if callable(target) and not hasattr(target, "write"):
-        return target  # type: ignore[return-value]
-    stream = target
-    if isinstance(stream, io.TextIOBase) or hasattr(stream, "encoding"):
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-
-        def feed_text(data: bytes) -> None:
-            stream.write(decoder.decode(data))  # type: ignore[arg-type]
-            stream.flush()
-
-        return feed_text
-
-    def feed_bytes(data: bytes) -> None:
-        stream.write(data)  # type: ignore[arg-type]
-        if hasattr(stream, "flush"):
-            stream.flush()
-
-    return feed_bytes
-
-
 def wrap_command(command: str) -> str:
     """The remote line that reports the process-group id, then runs `command` in the login shell."""
     return f"printf '{PGID_MARK.decode()}%s\\n' \"$$\"; exec \"${{SHELL:-/bin/sh}}\" -c {shlex.quote(command)}"
@@ -284,56 +258,14 @@ class Session:
         On timeout (CommandTimeout) or KeyboardInterrupt the remote process group is stopped
         first. A command the shell cannot find returns 127, as in any shell.
         """
-        feed_out, feed_err = _sink(stdout), _sink(stderr)
         channel = self.open_exec(wrap_command(command))
         writer = _start_stdin_writer(channel, stdin)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pgid: int | None = None
-        head = b""  # stdout until the pgid line is complete
         try:
-            while True:
-                progressed = False
-                if channel.recv_ready():
-                    data = channel.recv(READ_CHUNK)
-                    progressed = True
-                    if pgid is None and head is not None:
-                        head += data
-                        if b"\n" in head or len(head) > 64:
-                            pgid, rest = _split_pgid(head)
-                            head = None  # type: ignore[assignment]
-                            if rest:
-                                feed_out(rest)
-                    else:
-                        feed_out(data)
-                if channel.recv_stderr_ready():
-                    feed_err(channel.recv_stderr(READ_CHUNK))
-                    progressed = True
-                if progressed:
-                    continue
-                if channel.exit_status_ready() and (channel.eof_received or channel.closed):
-                    break
-                if channel.closed or not self.transport.is_active():
-                    if channel.exit_status_ready():
-                        break
-                    raise errors.SessionClosed(f"the remote command {command!r}")
-                wait = 0.2
-                if deadline is not None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        killed = self._stop_group(pgid, kill_grace)
-                        raise errors.CommandTimeout(command, timeout or 0, killed)
-                    wait = min(wait, remaining)
-                select.select([channel], [], [], wait)
-        except KeyboardInterrupt:
-            self._stop_group(pgid, kill_grace)
-            raise
+            return pump(channel, self.transport, stdout=sink(stdout), stderr=sink(stderr), label=command,
+                        timeout=timeout, mark=PGID_MARK, stop=lambda pgid: self._stop_group(pgid, kill_grace))
         finally:
-            channel.close()
             if writer is not None:
                 writer.join(timeout=1)
-        if head:  # command printed nothing after the pgid line was cut short
-            feed_out(_split_pgid(head)[1])
-        return channel.recv_exit_status()
 
     def run(self, command: str, *, stdin: StdinSource = None, timeout: float | None = None) -> CommandResult:
         """Run `command`, collect its output: `code, out, err = session.run("...")`."""
@@ -355,14 +287,6 @@ class Session:
             return False
 
 
-def _split_pgid(head: bytes) -> tuple[int | None, bytes]:
-    """Split the wrapper's `dsvmctl-pgid:<n>` line off the start of stdout."""
-    line, sep, rest = head.partition(b"\n")
-    if sep and line.startswith(PGID_MARK) and line[len(PGID_MARK) :].isdigit():
-        return int(line[len(PGID_MARK) :]), rest
-    return None, head
-
-
 def _start_stdin_writer(channel: "paramiko.Channel", stdin: StdinSource) -> threading.Thread | None:
     """Feed stdin from a thread so a command that writes a lot cannot deadlock against us.
 
@@ -374,7 +298,7 @@ def _start_stdin_writer(channel: "paramiko.Channel", stdin: StdinSource) -> thre
     if isinstance(stdin, str):
         stdin = stdin.encode()
 
-    def pump() -> None:
+    def feed() -> None:
         try:
             if isinstance(stdin, (bytes, bytearray, memoryview)):
                 channel.sendall(memoryview(stdin))
@@ -385,6 +309,6 @@ def _start_stdin_writer(channel: "paramiko.Channel", stdin: StdinSource) -> thre
         except (OSError, EOFError, paramiko.SSHException):
             pass  # the command exited or the channel closed; exec reports what happened
 
-    thread = threading.Thread(target=pump, name="dsvmctl-ssh-stdin", daemon=True)
+    thread = threading.Thread(target=feed, name="dsvmctl-ssh-stdin", daemon=True)
     thread.start()
     return thread

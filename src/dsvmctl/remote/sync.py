@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from dsvmctl.remote import errors, posix
+from dsvmctl.remote import errors, posix, windows
+from dsvmctl.remote.channel import pump
 from dsvmctl.remote.manifest import HashCache, Manifest, Plan, plan, scan
 from dsvmctl.remote.ignore import IgnoreRules
+from dsvmctl.remote.untar import DEFAULT_LIMITS, FetchLimits, Unpacked, unpack
 
 if TYPE_CHECKING:
     import paramiko
@@ -111,8 +113,11 @@ def push(
     method: str = "auto",
     cache_dir: Path | str | bool | None = True,
     progress: ProgressCallback | None = None,
+    confined: bool = False,
 ) -> PushSummary:
-    """Mirror `src_dir` onto the VM at `dest_dir` (relative to the remote home, or absolute).
+    """Mirror `src_dir` onto the VM at `dest_dir` (relative to the remote home, or absolute;
+    with `confined`, only below the home). An existing destination dsvmctl did not push is
+    never replaced (ForeignDestination; see posix.py).
 
     Only new or changed files travel; files deleted locally are deleted remotely; files that
     only exist remotely (e.g. a run's outputs) are kept. `method`: "auto" (tar when the VM has
@@ -126,7 +131,7 @@ def push(
         raise errors.TransferError(f"nothing to push: {root} is not a directory.")
     if method not in ("auto", "tar", "sftp"):
         raise ValueError(f"method must be auto, tar or sftp, not {method!r}")
-    paths = posix.DestPaths.of(dest_dir, uuid.uuid4().hex[:12])
+    paths = posix.DestPaths.of(dest_dir, uuid.uuid4().hex[:12], confined=confined)
     base = default_cache_dir() if cache_dir is True else (Path(cache_dir) if cache_dir else None)
     caches = _Caches(base, root, session, paths.remote_path)
     known = caches.remote_state()
@@ -175,26 +180,71 @@ def push(
             _skip(pusher)
 
 
+def push_windows(session: "Session", root: Path, dest: str, ignore_file: str | None, *,
+                 progress: ProgressCallback | None = None) -> PushSummary:
+    """A push to a Windows host: read the stored manifest, stage (robocopy copy + deletions),
+    send the changed files as one tar to tar.exe, swap (see `dsvmctl.remote.windows`)."""
+    started = time.monotonic()
+    rules = IgnoreRules.from_file(root / ignore_file) if ignore_file else IgnoreRules()
+    local = scan(root, rules, HashCache(None))
+    code, out, err = run_script(session, windows.read_manifest(dest))
+    if code != 0:
+        raise errors.TransferError(f"cannot inspect {dest} on the VM (exit {code}): {tail(err)}")
+    tar_line, _, manifest = out.partition(b"\n")
+    if tar_line.strip() != b"tar=1":
+        raise errors.TransferError("the Windows VM has no tar.exe (Windows 10 1803 / Server 2019 or later "
+                                   "ship it); install it or push with scp")
+    remote = Manifest.from_bytes(manifest) if manifest.strip() else Manifest()
+    work = plan(local, remote, root)
+    files = sum(1 for p in work.send if local.entries[p].kind == "file")
+    if not work.send and not work.delete:
+        return PushSummary(dest, 0, 0, 0, work.unchanged, time.monotonic() - started, "none")
+    push_id = uuid.uuid4().hex[:12]
+    deletions = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in work.delete)
+    code, _, err = run_script(session, windows.prepare_push(dest, push_id), stdin=deletions)
+    if code != 0:
+        raise_transfer(dest, code, err)
+    channel = session.open_exec(windows.extract_tar(dest, push_id))
+    counter, stderr = ByteCounter(), bytearray()
+    try:
+        sent = 0
+        for chunk in tar_stream(root, local, work.send, HashCache(None), counter):
+            channel.sendall(memoryview(chunk))
+            sent += len(chunk)
+            if progress:
+                progress(sent)
+        channel.shutdown_write()
+        code = finish(channel, stderr, session, f"the push to {dest}")
+    finally:
+        channel.close()
+    if code != 0:
+        raise_transfer(dest, code, bytes(stderr))
+    return PushSummary(dest, files, counter.file_bytes, len(work.delete), work.unchanged,
+                       time.monotonic() - started, "tar")
+
+
 # -- steps --------------------------------------------------------------------------------------
 
 
 def _probe(session: "Session", paths: posix.DestPaths) -> tuple[bool, str, Manifest]:
     """Is tar there, what state is the destination in, and its stored manifest."""
-    code, out, err = _run_bytes(session, posix.probe_script(paths))
+    code, out, err = run_script(session, posix.probe_script(paths))
     if code != 0:
-        raise errors.TransferError(f"cannot inspect {paths.remote_path} on the VM (exit {code}): {_tail(err)}", err)
+        raise errors.TransferError(f"cannot inspect {paths.remote_path} on the VM (exit {code}): {tail(err)}", err)
     tar_line, _, rest = out.partition(b"\n")
     state_line, _, manifest = rest.partition(b"\n")
     state = state_line.decode().strip().removeprefix("state=") or "-"
+    if state == "foreign":
+        raise errors.ForeignDestination(paths.remote_path)
     stored = Manifest.from_bytes(manifest) if manifest.strip() else Manifest()
     return tar_line.strip() == b"tar=1", state, stored
 
 
 def _prepare(session: "Session", paths: posix.DestPaths, delete: list[str]) -> None:
     deletions = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in delete)
-    code, _, err = _run_bytes(session, posix.prepare_script(paths), stdin=deletions)
+    code, _, err = run_script(session, posix.prepare_script(paths), stdin=deletions)
     if code != 0:
-        _raise_transfer(paths.remote_path, code, err)
+        raise_transfer(paths.remote_path, code, err)
 
 
 def _send_tar(
@@ -212,7 +262,7 @@ def _send_tar(
     nothing changed). Returns file bytes sent, or None when the VM's state was not `state` or
     it has no tar (it then changed nothing)."""
     stderr = bytearray()
-    counter = _Counter()
+    counter = ByteCounter()
     try:
         try:
             if not work.send and not work.delete:
@@ -220,7 +270,7 @@ def _send_tar(
             else:
                 channel.sendall(posix.push_header(state, work.delete))
                 sent = 0
-                for chunk in _tar_stream(root, local, work.send, cache, counter):
+                for chunk in tar_stream(root, local, work.send, cache, counter):
                     # memoryview: paramiko's sendall re-slices the rest after every packet,
                     # which would copy a bytes chunk over and over.
                     channel.sendall(memoryview(chunk))
@@ -232,13 +282,13 @@ def _send_tar(
             channel.shutdown_write()
         except OSError:
             pass  # the remote side stopped reading: its exit status and stderr say why
-        code = _finish(channel, stderr, session, f"the push to {paths.remote_path}")
+        code = finish(channel, stderr, session, f"the push to {paths.remote_path}")
     finally:
         channel.close()
     if code in (posix.STATE_CHANGED, posix.NO_TAR):
         return None
     if code != 0:
-        _raise_transfer(paths.remote_path, code, bytes(stderr))
+        raise_transfer(paths.remote_path, code, bytes(stderr))
     return counter.file_bytes
 
 
@@ -293,9 +343,9 @@ def _send_sftp(
         raise errors.TransferError(
             f"SFTP upload to {paths.remote_path} failed: {exc}. The previous tree is unchanged.", str(exc)
         ) from exc
-    code, _, err = _run_bytes(session, posix.finalize_script(paths))
+    code, _, err = run_script(session, posix.finalize_script(paths))
     if code != 0:
-        _raise_transfer(paths.remote_path, code, err)
+        raise_transfer(paths.remote_path, code, err)
     return sent
 
 
@@ -320,12 +370,12 @@ def _sftp_remove_quietly(sftp: "paramiko.SFTPClient", path: str) -> None:
 # -- the tar stream -----------------------------------------------------------------------------
 
 
-class _Counter:
+class ByteCounter:
     file_bytes = 0
 
 
-def _tar_stream(
-    root: Path, local: Manifest, send: list[str], cache: HashCache, counter: _Counter
+def tar_stream(
+    root: Path, local: Manifest, send: list[str], cache: HashCache, counter: ByteCounter
 ) -> Iterator[bytes]:
     """A ustar/pax archive of `send` (files hashed while read) ending with the new manifest.
 
@@ -390,43 +440,62 @@ def _header(info: tarfile.TarInfo) -> bytes:
 # -- fetch --------------------------------------------------------------------------------------
 
 
-def fetch(session: "Session", remote_paths: list[str] | str, local_dir: str | Path) -> FetchSummary:
+def fetch(session: "Session", remote_paths: list[str] | str, local_dir: str | Path, *,
+          limits: FetchLimits = DEFAULT_LIMITS) -> FetchSummary:
     """Copy files or directories from the VM into `local_dir` (each under its base name), as one
-    tar stream. Relative remote paths are relative to the remote home."""
+    tar stream. Relative remote paths are relative to the remote home. The VM is not trusted:
+    only regular files and directories, checked and written by `untar.unpack` (see there)."""
     started = time.monotonic()
     wanted = [remote_paths] if isinstance(remote_paths, str) else list(remote_paths)
     target = Path(local_dir)
     target.mkdir(parents=True, exist_ok=True)
     channel = session.open_exec(posix.fetch_script(wanted))
     channel.shutdown_write()
-    reader = _ChannelReader(channel)
-    files = 0
+    reader = ChannelReader(channel)
     try:
         try:
-            with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as archive:
-                for member in archive:
-                    archive.extract(member, target, **_safe_extract())
-                    files += member.isfile()
-        except tarfile.ReadError:
-            if reader.received:  # a broken archive, not an empty one
+            unpacked = unpack(reader, target, limits=limits)
+        except errors.TransferError:
+            if reader.received:  # a broken archive, not an empty one (the VM's exit status says why)
                 raise
-        code = _finish(channel, reader.stderr, session, "the fetch")
+            unpacked = Unpacked()
+        code = finish(channel, reader.stderr, session, "the fetch")
     finally:
         channel.close()
     err = bytes(reader.stderr).decode("utf-8", "replace")
     if code == 4 and "missing:" in err:
         raise errors.RemotePathNotFound([p for p in err.split("missing:", 1)[1].splitlines() if p])
     if code != 0:
-        raise errors.TransferError(f"fetch failed on the VM (exit {code}): {_tail(err.encode())}", err)
-    return FetchSummary(str(target), files, reader.received, time.monotonic() - started)
+        raise errors.TransferError(f"fetch failed on the VM (exit {code}): {tail(err.encode())}", err)
+    return FetchSummary(str(target), unpacked.files, reader.received, time.monotonic() - started)
 
 
-def _safe_extract() -> dict:
-    # The "data" filter refuses absolute paths, "..", device files and links out of the tree.
-    return {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+def fetch_windows(session: "Session", remote_dir: str, local_dir: str | Path, *,
+                  limits: FetchLimits = DEFAULT_LIMITS) -> FetchSummary:
+    """The contents of one directory of a Windows host (tar.exe there) into `local_dir`, with the
+    same checks as `fetch` (the archive's top directory, the remote base name, is stripped)."""
+    started = time.monotonic()
+    target = Path(local_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    channel = session.open_exec(windows.fetch_tar([remote_dir]))
+    channel.shutdown_write()
+    reader = ChannelReader(channel)
+    try:
+        try:
+            unpacked = unpack(reader, target, limits=limits, strip=1)
+        except errors.TransferError:
+            if reader.received:
+                raise
+            unpacked = Unpacked()
+        code = finish(channel, reader.stderr, session, "the fetch")
+    finally:
+        channel.close()
+    if code != 0:
+        raise errors.RemotePathNotFound([remote_dir])
+    return FetchSummary(str(target), unpacked.files, reader.received, time.monotonic() - started)
 
 
-class _ChannelReader(io.RawIOBase):
+class ChannelReader(io.RawIOBase):
     """stdout of a channel as a readable stream; stderr is collected on the side."""
 
     def __init__(self, channel: "paramiko.Channel"):
@@ -462,7 +531,7 @@ class _ChannelReader(io.RawIOBase):
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _run_bytes(session: "Session", script: str, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+def run_script(session: "Session", script: str, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
     """Run one of our own short scripts on a bare channel (no process-group wrapper: closing
     the channel is enough to end them, and it saves a shell start)."""
     return _collect(session, _start(session, script, stdin))
@@ -482,25 +551,11 @@ def _start(session: "Session", script: str, stdin: bytes | None = None) -> "para
 
 def _collect(session: "Session", channel: "paramiko.Channel") -> tuple[int, bytes, bytes]:
     out, err = bytearray(), bytearray()
-    try:
-        while not (channel.eof_received or channel.closed):
-            if channel.recv_ready():
-                out += channel.recv(65536)
-            elif channel.recv_stderr_ready():
-                err += channel.recv_stderr(65536)
-            elif not session.transport.is_active():
-                raise errors.SessionClosed("a push step")
-            else:
-                select.select([channel], [], [], 0.2)
-        while channel.recv_ready():
-            out += channel.recv(65536)
-        code = _finish(channel, err, session, "a push step")
-    finally:
-        channel.close()
+    code = pump(channel, session.transport, stdout=out.extend, stderr=err.extend, label="a push step")
     return code, bytes(out), bytes(err)
 
 
-def _finish(channel: "paramiko.Channel", stderr: bytearray, session: "Session", what: str) -> int:
+def finish(channel: "paramiko.Channel", stderr: bytearray, session: "Session", what: str) -> int:
     """Wait for the command's exit status, collecting stderr; a dropped connection raises."""
     while not channel.exit_status_ready():
         if channel.recv_stderr_ready():
@@ -518,16 +573,21 @@ def _finish(channel: "paramiko.Channel", stderr: bytearray, session: "Session", 
     return channel.recv_exit_status()
 
 
-def _raise_transfer(dest: str, code: int, stderr: bytes) -> None:
+def raise_transfer(dest: str, code: int, stderr: bytes) -> None:
+    """The error for a failed push step (exit `code`, its stderr); the tree is unchanged."""
     text = stderr.decode("utf-8", "replace")
+    if code == posix.FOREIGN:
+        raise errors.ForeignDestination(dest, text)
+    if code == posix.OUTSIDE_HOME:
+        raise errors.OutsideHome(dest, text)
     if "No space left on device" in text or "Disk quota exceeded" in text:
         raise errors.RemoteDiskFull(dest, text)
     raise errors.TransferError(
-        f"the push to {dest} failed on the VM (exit {code}): {_tail(stderr)}. The previous tree is unchanged.",
+        f"the push to {dest} failed on the VM (exit {code}): {tail(stderr)}. The previous tree is unchanged.",
         text,
     )
 
 
-def _tail(stderr: bytes, lines: int = 5) -> str:
+def tail(stderr: bytes, lines: int = 5) -> str:
     text = stderr.decode("utf-8", "replace").strip()
     return " | ".join(text.splitlines()[-lines:]) or "no error output"
