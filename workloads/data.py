@@ -3,6 +3,10 @@
 Data is generated on the CPU with its own torch.Generator, so the same seed gives the same
 data on every device, and then moved to the training device once. Training cycles through a
 pool of up to 16 pre-built batches (at most ~1 GiB), so the timed loop measures the model, not the data pipeline.
+
+Data-parallel runs give each rank its own shard: the task (Markov chain, class patterns) comes
+from `seed` alone, so every rank learns the same thing, and the samples of shard k > 0 come from
+their own generator. Shard 0 is exactly the single-process data.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import torch.nn.functional as F
 
 
 def markov_lm_batches(*, n_batches: int, batch_size: int, seq_len: int, vocab_size: int,
-                      seed: int, successors: int = 4) -> list[tuple[torch.Tensor, torch.Tensor]]:
+                      seed: int, successors: int = 4, shard: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Token sequences from a fixed random first-order Markov chain.
 
     Every token can be followed by only `successors` tokens (with random probabilities), so a
@@ -27,6 +31,7 @@ def markov_lm_batches(*, n_batches: int, batch_size: int, seq_len: int, vocab_si
     w = -torch.log(torch.rand(vocab_size, k, generator=g).clamp_min(1e-12))
     probs = w / w.sum(dim=1, keepdim=True)
     cdf = probs.cumsum(dim=1)
+    g = _shard_generator(g, seed, shard)
 
     n = n_batches * batch_size
     seq = torch.empty(n, seq_len + 1, dtype=torch.long)
@@ -45,7 +50,7 @@ def markov_lm_batches(*, n_batches: int, batch_size: int, seq_len: int, vocab_si
 
 
 def pattern_image_batches(*, n_batches: int, batch_size: int, image_size: int, in_channels: int,
-                          num_classes: int, seed: int, noise: float = 2.0
+                          num_classes: int, seed: int, noise: float = 2.0, shard: int = 0
                           ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Images = a class-specific smooth random pattern * random contrast + Gaussian noise.
 
@@ -56,6 +61,7 @@ def pattern_image_batches(*, n_batches: int, batch_size: int, image_size: int, i
     low = torch.randn(num_classes, in_channels, 4, 4, generator=g)
     templates = F.interpolate(low, size=(image_size, image_size), mode="bilinear", align_corners=False)
     templates = templates / templates.flatten(1).std(dim=1).view(-1, 1, 1, 1)
+    g = _shard_generator(g, seed, shard)
     batches = []
     for _ in range(n_batches):
         y = torch.randint(num_classes, (batch_size,), generator=g)
@@ -64,3 +70,10 @@ def pattern_image_batches(*, n_batches: int, batch_size: int, image_size: int, i
             batch_size, in_channels, image_size, image_size, generator=g)
         batches.append((x, y))
     return batches
+
+
+def _shard_generator(g: torch.Generator, seed: int, shard: int) -> torch.Generator:
+    """Shard 0 keeps drawing from `g`; shard k draws its samples from a generator of its own."""
+    if shard == 0:
+        return g
+    return torch.Generator().manual_seed(seed * 1_000_003 + shard)

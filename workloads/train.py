@@ -10,6 +10,12 @@ are not timed; then --steps steps are timed one by one (CUDA events on GPU, so a
 launches are measured where the GPU executes them). step_time_ms is the median.
 FLOPs: analytic matmul/conv count from the model's shapes, 3x the forward pass per step
 (see flops.py for the convention). achieved_tflops = flops_per_step / median step time.
+
+Data parallel: started by torchrun (RANK/WORLD_SIZE... in the environment), every process
+joins the process group (NCCL on CUDA, gloo on CPU), trains a DistributedDataParallel copy of
+the model on its own shard of the data (--batch-size is per process), and rank 0 alone prints
+progress and writes the metrics: global throughput, every rank's step times and every rank's
+checksum of its final parameters (DDP keeps them identical). See distributed.py.
 """
 
 from __future__ import annotations
@@ -82,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="metrics.json", help="where to write the metrics JSON")
     p.add_argument("--log-every", type=int, default=None,
                    help="progress line every N steps (default: about 10 lines per run)")
+    p.add_argument("--peak-cache", default=None,
+                   help="CPU only: where the measured matmul peak is cached (default "
+                        "$DSVMCTL_PEAK_CACHE or ~/.cache/dsvmctl/cpu_peak.json)")
     t = p.add_argument_group("transformer size (override the preset)")
     t.add_argument("--seq-len", type=int, default=None, help="tokens per sequence")
     t.add_argument("--d-model", type=int, default=None, help="hidden size")
@@ -221,7 +230,7 @@ def resolve_compile(requested: str, device) -> bool:
 # ---------------------------------------------------------------------------- main
 
 
-def build(args, torch, models, flops, data, device):
+def build(args, torch, models, flops, data, device, shard: int = 0):
     """Model, synthetic batches (on device) and the counted FLOPs per step."""
     if args.model == "transformer":
         batch_bytes = 2 * 8 * args.batch_size * args.seq_len  # int64 inputs and targets
@@ -233,7 +242,8 @@ def build(args, torch, models, flops, data, device):
                                n_layers=args.n_layers, n_heads=args.n_heads)
         model = models.GPT(cfg)
         batches = data.markov_lm_batches(n_batches=n_pool, batch_size=args.batch_size,
-                                         seq_len=args.seq_len, vocab_size=args.vocab_size, seed=args.seed)
+                                         seq_len=args.seq_len, vocab_size=args.vocab_size, seed=args.seed,
+                                         shard=shard)
         fps = flops.gpt_train_flops(batch_size=args.batch_size, seq_len=args.seq_len, d_model=args.d_model,
                                     n_layers=args.n_layers, vocab_size=args.vocab_size, mlp_ratio=cfg.mlp_ratio)
     else:
@@ -242,7 +252,7 @@ def build(args, torch, models, flops, data, device):
         model = models.ResNet(cfg)
         batches = data.pattern_image_batches(n_batches=n_pool, batch_size=args.batch_size,
                                              image_size=args.image_size, in_channels=cfg.in_channels,
-                                             num_classes=args.num_classes, seed=args.seed)
+                                             num_classes=args.num_classes, seed=args.seed, shard=shard)
         fps = flops.resnet_train_flops(batch_size=args.batch_size, image_size=args.image_size,
                                        in_channels=cfg.in_channels, width=args.width, blocks=list(args.blocks),
                                        num_classes=args.num_classes, imagenet_stem=cfg.imagenet_stem)
@@ -269,13 +279,23 @@ def run(args, t_start: float) -> dict:
     import torch
 
     if __package__:
-        from . import data, flops, models
+        from . import data, distributed, flops, models, peak
     else:  # run as `python train.py`: this file's directory is sys.path[0]
         import data
+        import distributed
         import flops
         import models
+        import peak
 
+    ctx = distributed.from_env()
     device = resolve_device(torch, args.device)
+    if ctx.enabled and device.type == "cuda":
+        if ctx.local_rank >= torch.cuda.device_count():
+            raise UsageError(f"local rank {ctx.local_rank} has no GPU: this node has "
+                             f"{torch.cuda.device_count()}; start at most that many processes per node")
+        torch.cuda.set_device(ctx.local_rank)
+        device = torch.device("cuda", ctx.local_rank)
+    distributed.init(torch, ctx, device.type)
     precision = resolve_precision(torch, args.precision, device)
     compiled = resolve_compile(args.compile, device)
     if device.type == "cuda":
@@ -286,16 +306,21 @@ def run(args, t_start: float) -> dict:
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest conv
 
     torch.manual_seed(args.seed)
-    model, batches, flops_per_step = build(args, torch, models, flops, data, device)
+    model, batches, flops_per_step = build(args, torch, models, flops, data, device, shard=ctx.rank)
     n_params = models.count_params(model)
     opt = make_optimizer(torch, model, args.lr, device)
+    net = model
+    if ctx.enabled:  # gradients all-reduced across ranks in backward; parameters broadcast from rank 0
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     compile_error = None
-    fwd = torch.compile(model) if compiled else model
+    fwd = torch.compile(net) if compiled else net
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model_name()
     print(f"train.py: model={args.model} preset={args.preset} params={n_params:,} device={device} "
-          f"({device_name}) precision={precision} compiled={compiled}", file=sys.stderr)
+          f"({device_name}) precision={precision} compiled={compiled}"
+          + (f" rank={ctx.rank}/{ctx.world_size} node={ctx.group_rank}" if ctx.enabled else ""), file=sys.stderr)
 
     def step(i: int):
         x, y = batches[i % len(batches)]
@@ -344,7 +369,7 @@ def run(args, t_start: float) -> dict:
                 raise
             compile_error = f"{type(e).__name__}: {e}"[:500]
             print(f"train.py: torch.compile failed, falling back to eager: {compile_error}", file=sys.stderr)
-            compiled, fwd = False, model
+            compiled, fwd = False, net
             opt.zero_grad(set_to_none=True)
             loss = step(i)
         if cuda and timed:
@@ -357,10 +382,10 @@ def run(args, t_start: float) -> dict:
                 torch.cuda.synchronize(device)
             first_step_s = time.perf_counter() - t0
         losses.append(loss)
-        if (i + 1) % args.log_every == 0 or i + 1 == total:
+        if ctx.is_main and ((i + 1) % args.log_every == 0 or i + 1 == total):
             value = loss.item()  # syncs; only at log points
             now = time.perf_counter()
-            sps = (i + 1 - last_logged) * args.batch_size / (now - t_log)
+            sps = (i + 1 - last_logged) * args.batch_size * ctx.world_size / (now - t_log)
             tag = " (warmup)" if not timed else ""
             print(f"step {i + 1}/{total} loss {value:.4f} {sps:.1f} samples/s{tag}", flush=True)
             t_log, last_logged = now, i + 1
@@ -369,13 +394,36 @@ def run(args, t_start: float) -> dict:
         torch.cuda.synchronize(device)
         timed_ms = [a.elapsed_time(b) for a, b in events]
     timed_wall_s = time.perf_counter() - t_timed
-    loss_values = torch.stack(losses).float().cpu().tolist()
+    # The loss of the global batch: every rank's loss on its shard, averaged.
+    loss_values = distributed.mean_across_ranks(torch, ctx, torch.stack(losses).float()).cpu().tolist()
+    checksums = distributed.gather(torch, ctx, distributed.param_checksum(model))
+    per_rank = distributed.gather(torch, ctx, {
+        **distributed.rank_info(ctx), "step_time_ms": statistics.median(timed_ms),
+        "step_time_ms_p90": _p90(timed_ms), "step_time_ms_mean": statistics.fmean(timed_ms),
+        "timed_wall_s": timed_wall_s, "step_times_ms": timed_ms})
+    distributed.barrier(torch, ctx)
+    if not ctx.is_main:
+        distributed.shutdown(torch, ctx)
+        return None
 
-    median_ms = statistics.median(timed_ms)
-    p90_ms = sorted(timed_ms)[min(len(timed_ms) - 1, int(round(0.9 * (len(timed_ms) - 1))))]
-    samples_per_s = args.batch_size / (median_ms / 1e3)
-    achieved = flops_per_step / (median_ms / 1e3) / 1e12
-    peak = flops.peak_tflops(device_name, precision) if cuda else None
+    world = ctx.world_size
+    # A synchronous data-parallel step lasts as long as its slowest rank.
+    step_ms = [max(r["step_times_ms"][k] for r in per_rank) for k in range(len(timed_ms))]
+    median_ms = statistics.median(step_ms)
+    p90_ms = _p90(step_ms)
+    timed_wall_s = max(r["timed_wall_s"] for r in per_rank)
+    samples_per_s = args.batch_size * world / (median_ms / 1e3)
+    achieved = flops_per_step * world / (median_ms / 1e3) / 1e12
+    gpu_peak = flops.peak_tflops(device_name, precision) if cuda else None
+    peak_total = gpu_peak * world if gpu_peak else None
+    cpu_peak = None
+    of_measured_peak = None
+    if not cuda:
+        # Processes on one node share its cores: the node's peak is what one process measures.
+        nodes = len({r["node"] for r in per_rank})
+        cpu_peak = peak.cpu_peak(torch, device_name, args.peak_cache)
+        key = "bf16" if precision == "bf16" else "fp32"
+        of_measured_peak = achieved / (cpu_peak[key] * nodes) if cpu_peak.get(key) else None
     n_hist = min(20, total)
     hist_idx = sorted({round(k * (total - 1) / max(1, n_hist - 1)) for k in range(n_hist)})
 
@@ -385,24 +433,32 @@ def run(args, t_start: float) -> dict:
         "device": str(next(model.parameters()).device),
         "device_name": device_name,
         "torch_version": torch.__version__,
+        "world_size": world,
+        "nodes": len({r["node"] for r in per_rank}),
+        "procs_per_node": ctx.local_world_size,
+        "distributed_backend": (("nccl" if cuda else "gloo") if ctx.enabled else None),
         "samples_per_s": samples_per_s,
         "tokens_per_s": samples_per_s * args.seq_len if args.model == "transformer" else None,
         "step_time_ms": median_ms,
         "step_time_ms_p90": p90_ms,
         "step_time_ms_mean": statistics.fmean(timed_ms),
-        "samples_per_s_wall": args.batch_size * args.steps / timed_wall_s,
+        "samples_per_s_wall": args.batch_size * world * args.steps / timed_wall_s,
         "flops_per_step": flops_per_step,
         "flops_convention": "analytic matmul/conv FLOPs, 2 per MAC; fwd+bwd = 3x forward "
                             "(CNN stem 2x: no input grad); full TxT attention",
         "achieved_tflops": achieved,
-        "peak_tflops": peak,
-        "mfu": achieved / peak if peak else None,
+        "peak_tflops": peak_total,
+        "mfu": achieved / peak_total if peak_total else None,
+        "measured_peak_tflops": ({k: cpu_peak[k] for k in ("fp32", "bf16")} if cpu_peak else None),
+        "measured_peak_method": cpu_peak["method"] if cpu_peak else None,
+        "fraction_of_measured_peak": of_measured_peak,
         "precision": precision,
         "compiled": compiled,
         "compile_error": compile_error,
         "steps": args.steps,
         "warmup_steps": args.warmup,
         "batch_size": args.batch_size,
+        "global_batch_size": args.batch_size * world,
         "seq_len": args.seq_len if args.model == "transformer" else None,
         "config": ({"vocab_size": args.vocab_size, "d_model": args.d_model, "n_layers": args.n_layers,
                     "n_heads": args.n_heads} if args.model == "transformer" else
@@ -418,9 +474,17 @@ def run(args, t_start: float) -> dict:
         "seed": args.seed,
         "max_memory_gb": torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None,
         "host": host_facts(torch),
+        "ranks": [{k: v for k, v in r.items() if k != "step_times_ms"} for r in per_rank],
+        "param_checksums": checksums,
+        "param_checksums_equal": len(set(checksums)) == 1,
     }
+    distributed.shutdown(torch, ctx)
     metrics["wall_s"] = time.perf_counter() - t_start
     return metrics
+
+
+def _p90(values: list[float]) -> float:
+    return sorted(values)[min(len(values) - 1, int(round(0.9 * (len(values) - 1))))]
 
 
 def write_json(path: str, obj: dict) -> None:
@@ -448,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train.py: error: out of memory with --batch-size {args.batch_size}; try a smaller "
               f"batch or preset ({str(e).splitlines()[0]})", file=sys.stderr)
         return 1
+    if metrics is None:  # a rank other than 0: rank 0 writes the metrics
+        return 0
     write_json(args.out, metrics)
     print(f"train.py: {metrics['samples_per_s']:.1f} samples/s, {metrics['step_time_ms']:.1f} ms/step, "
           f"{metrics['achieved_tflops']:.3f} TFLOP/s -> {args.out}", file=sys.stderr)

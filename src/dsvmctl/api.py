@@ -57,14 +57,15 @@ class Cloud:
         return up(self.backend, self.store, spec, **options)
 
     def machine(self, name: str):
-        from .cloud.machine import Machine
+        """The machine NAME: a Machine, or a Fleet (cloud/fleet.py) when NAME is a fleet."""
+        from .cloud.fleet import open_machine
 
-        return Machine(self.backend, self.store, self.store.require(name))
+        return open_machine(self.backend, self.store, self.store.require(name))
 
     def machines(self) -> list[Any]:
-        from .cloud.machine import Machine
+        from .cloud.fleet import open_machine
 
-        return [Machine(self.backend, self.store, self.store.load(n)) for n in self.store.names()]
+        return [open_machine(self.backend, self.store, self.store.load(n)) for n in self.store.names()]
 
     def close(self) -> None:
         self.backend.close()

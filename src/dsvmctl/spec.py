@@ -10,6 +10,7 @@ CLI flags override the file through `with_overrides`.
     image = "ubuntu-2204"            # alias, or a URN microsoft-dsvm:offer:sku:latest
     size = "Standard_D4ds_v5"        # CPU size the VM is created with
     gpu_size = "Standard_NC4as_T4_v3"
+    nodes = 1                        # > 1: a fleet of identical VMs NAME-0 .. NAME-(N-1)
     allowed_sources = ["203.0.113.7/32"]
     [auto_shutdown]
     time = "19:00"
@@ -122,6 +123,7 @@ class EnvironmentSpec(BaseModel):
     os_disk_size_gb: int | None = None  # default 150 (Ubuntu) / 128 (Windows)
     os_disk_type: Literal["Premium_LRS", "StandardSSD_LRS", "Standard_LRS"] = "Premium_LRS"
     tags: dict[str, str] = Field(default_factory=dict)
+    nodes: int = 1  # > 1: a fleet NAME-0 .. NAME-(N-1) in one deployment (Linux only)
 
     _given: dict[str, Any] = PrivateAttr(default_factory=dict)
     _source: str = PrivateAttr(default="<flags>")
@@ -337,6 +339,16 @@ class EnvironmentSpec(BaseModel):
         elif not LINUX_USER.match(self.admin_user):
             problems.append(("admin_user", f"{self.admin_user!r}: Linux user names are 1-32 lowercase letters, "
                                            "digits, '_' or '-', starting with a letter or '_'"))
+        if not 1 <= self.nodes <= MAX_NODES:
+            problems.append(("nodes", f"{self.nodes}: a fleet has 1 to {MAX_NODES} nodes"))
+        elif self.nodes > 1:
+            if os_name == "windows":
+                problems.append(("nodes", "fleets are Linux only (torchrun's NCCL and gloo backends need Linux "
+                                          "nodes); use an Ubuntu image or nodes = 1"))
+            longest = len(f"{self.name}-{self.nodes - 1}")
+            if longest > 64:
+                problems.append(("name", f"{self.name!r} is too long for a fleet: node name {self.name}-"
+                                         f"{self.nodes - 1} has {longest} characters (at most 64)"))
         if self.max_price != -1 and not self.spot:
             problems.append(("max_price", "applies to spot VMs only; set spot = true, or drop max_price"))
         if problems:
@@ -432,6 +444,9 @@ class EnvironmentSpec(BaseModel):
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+MAX_NODES = 100  # the shipped template's nodeCount maxValue
 
 
 def shorter_windows_name(name: str) -> str:

@@ -17,3 +17,9 @@ def train_module():
     import workloads.train as train
 
     return train
+
+
+@pytest.fixture(autouse=True)
+def peak_cache_in_tmp(tmp_path_factory, monkeypatch):
+    """train.py caches the CPU's measured matmul peak; keep it out of the real home directory."""
+    monkeypatch.setenv("DSVMCTL_PEAK_CACHE", str(tmp_path_factory.getbasetemp() / "cpu_peak.json"))

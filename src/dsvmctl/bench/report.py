@@ -50,8 +50,11 @@ def _cells(run: RunRecord) -> list[str]:
     if run.status != "ok":
         return [run.size, "did not run", MISSING, MISSING, MISSING, MISSING, MISSING, MISSING, price, MISSING]
     cost = run_cost(run)
+    of_peak = (run.metrics or {}).get("fraction_of_measured_peak")
     if run.mfu is not None:
         mfu = f"{run.mfu:.1%}"
+    elif of_peak is not None and not run.ran_on_gpu:
+        mfu = f"{of_peak:.1%} of measured peak"  # a CPU: against this machine's matmul probe
     else:
         mfu = "n/a (CPU)" if not run.ran_on_gpu else "unknown"
     return [
@@ -115,13 +118,23 @@ def to_json(runs: Sequence[RunRecord], comparison: Comparison | None = None) -> 
                 "device_name": r.device_name, "samples_per_s": r.samples_per_s, "step_time_ms": r.step_time_ms,
                 "achieved_tflops": r.achieved_tflops, "mfu": r.mfu, "wall_s": r.wall_s,
                 "price_per_hour": r.price_per_hour, "cost_per_1000_steps": run_cost(r), "status": r.status,
-                "error": r.error, "started_at": r.started_at,
+                "error": r.error, "started_at": r.started_at, **_run_facts(r),
             }
             for r in runs
         ],
         "comparison": comparison.to_dict() if comparison is not None else None,
         "prices": price_note(runs),
     }
+
+
+def _run_facts(run: RunRecord) -> dict:
+    """What every run record also carries: loss, world size, precision, and on CPU the fraction
+    of this machine's measured matmul peak (never a spec-sheet number)."""
+    m = run.metrics or {}
+    return {"final_loss": m.get("final_loss"), "world_size": m.get("world_size", 1 if m else None),
+            "nodes": m.get("nodes", 1 if m else None), "precision": m.get("precision"),
+            "fraction_of_measured_peak": m.get("fraction_of_measured_peak"),
+            "measured_peak_tflops": m.get("measured_peak_tflops")}
 
 
 def to_markdown(runs: Sequence[RunRecord], comparison: Comparison | None = None) -> str:

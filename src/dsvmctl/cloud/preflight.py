@@ -141,8 +141,10 @@ def raise_for(problems: list[Problem]) -> None:
 
 
 def preflight(spec: EnvironmentSpec, *, offered_sizes: dict[str, SkuInfo] | None = None,
-              quota: dict[str, QuotaInfo] | None = None) -> list[Problem]:
+              quota: dict[str, QuotaInfo] | None = None, existing_nodes: int = 0) -> list[Problem]:
     """Every reason `spec` would fail to deploy, or to resize to its GPU size later.
+
+    A fleet needs spec.nodes x the size's vCPUs; `existing_nodes` already hold theirs.
 
     offered_sizes: the sizes resourceSkus lists for spec.location (None: the bundled catalog).
     quota: usages for spec.location by family (None or empty: quota is not checked).
@@ -171,10 +173,11 @@ def preflight(spec: EnvironmentSpec, *, offered_sizes: dict[str, SkuInfo] | None
                                 "(an 's' in its name, e.g. Standard_D4ds_v5)", "os_disk_type"))
     if quota:
         if cpu is not None:
-            problems += _quota_problems("size", cpu, spec, quota, severity="error")
+            problems += _quota_problems("size", cpu, spec, quota, severity="error", existing_nodes=existing_nodes)
         if gpu is not None:
             # Needed only at the GPU run, but failing then (after provisioning) is what users hate.
-            problems += _quota_problems("gpu_size", gpu, spec, quota, severity="warning")
+            problems += _quota_problems("gpu_size", gpu, spec, quota, severity="warning",
+                                        existing_nodes=existing_nodes)
     if spec.os == "windows" and len(spec.name) > 15:
         from ..spec import shorter_windows_name
         problems.append(Problem("windows-computer-name",
@@ -257,14 +260,15 @@ def generation_problem(sku: SkuInfo, generation: str, what: str, os_name: str, *
 
 def quota_problem(sku: SkuInfo, needed: int, info: QuotaInfo, location: str | None, *,
                   field: str | None, severity: Literal["error", "warning"] = "error",
-                  freed: int = 0, label: str | None = None) -> Problem | None:
+                  freed: int = 0, label: str | None = None, nodes: int = 1) -> Problem | None:
     """None when `needed` vCPUs fit in the quota (`freed`: vCPUs this VM already holds there)."""
     free = info.limit - info.current + freed
     if needed <= free:
         return None
     where = f" in {location}" if location else ""
     held = f", {freed} of them this VM's own" if freed else ""
-    message = (f"{sku.name} needs {needed} vCPUs of {label or info.family} quota{where}, but only {max(free, 0)} "
+    what = f"{nodes} x {sku.name} ({sku.vcpus} vCPUs each)" if nodes > 1 else sku.name
+    message = (f"{what} needs {needed} vCPUs of {label or info.family} quota{where}, but only {max(free, 0)} "
                f"are free (limit {info.limit}, in use {info.current}{held}); short by {needed - free}")
     new_limit = info.current - freed + needed
     fix = (f"request a quota increase for {label or info.family}{where} to at least {new_limit} vCPUs: "
@@ -338,7 +342,7 @@ def _check_generation(field: str, sku: SkuInfo, image: image_catalog.Image, prob
 
 
 def _quota_problems(field: str, sku: SkuInfo, spec: EnvironmentSpec, quota: dict[str, QuotaInfo], *,
-                    severity: Literal["error", "warning"]) -> list[Problem]:
+                    severity: Literal["error", "warning"], existing_nodes: int = 0) -> list[Problem]:
     checks = [(SPOT_CORES, "Total Regional Low-priority vCPUs")] if spec.spot else \
         [(sku.family, None), (REGIONAL_CORES, "Total Regional vCPUs")]
     problems = []
@@ -346,7 +350,11 @@ def _quota_problems(field: str, sku: SkuInfo, spec: EnvironmentSpec, quota: dict
         info = quota.get(family.lower())
         if info is None:
             continue  # not reported by usages: nothing to compare against
-        problem = quota_problem(sku, sku.vcpus, info, spec.location, field=field, severity=severity, label=label)
+        new_nodes = max(0, spec.nodes - existing_nodes)
+        if new_nodes == 0:
+            continue  # shrinking or unchanged: nothing new to allocate
+        problem = quota_problem(sku, sku.vcpus * new_nodes, info, spec.location, field=field, severity=severity,
+                                label=label, nodes=new_nodes)
         if problem is not None:
             problems.append(problem)
     return problems

@@ -59,22 +59,46 @@ def _public_address() -> str:
 
 
 def up(backend: ArmBackend, store: MachineStore, spec: EnvironmentSpec, *, what_if: bool = False,
-       progress: Progress = lambda _: None, ssh_retries: int = 30) -> Machine | list[dict[str, Any]]:
+       progress: Progress = lambda _: None, ssh_retries: int = 30, remove_nodes: bool = False):
     """Create (or complete, or leave unchanged) the machine `spec` declares.
 
     Idempotent: the deployment is incremental, so running it again changes nothing that
-    exists and finishes what an interrupted run left half made."""
+    exists and finishes what an interrupted run left half made. With spec.nodes > 1 it makes
+    (or grows) a fleet (see cloud/fleet.py); a smaller node count than the fleet has removes
+    the highest nodes, only with `remove_nodes` (the CLI asks first)."""
+    from . import fleet as fleets
+
     existing = store.load(spec.name)
     if existing is not None and existing.resource_group.lower() != spec.resource_group.lower():
         raise UsageError(f"machine {spec.name!r} already exists in resource group {existing.resource_group}",
                          fix=f"use another name, or `dsvmctl down {spec.name}` first")
-    progress("preflight: sizes, quota, image generation, temp-disk pairing")
+    if existing is not None and fleets.is_fleet(existing) and "nodes" not in spec._given:
+        spec = spec.with_overrides(nodes=fleets.node_count(existing))  # `up NAME` again keeps the fleet's size
+    suffixed = spec.nodes > 1 or (existing is not None and fleets.is_fleet(existing))
+    had = fleets.node_count(existing) if existing is not None else 0
+    if existing is not None and not fleets.is_fleet(existing) and spec.nodes > 1:
+        raise UsageError(f"{spec.name} is a single VM; it cannot become a fleet in place (fleet nodes are named "
+                         f"{spec.name}-0 .. {spec.name}-{spec.nodes - 1})",
+                         fix=f"create the fleet under another name (`dsvmctl up {spec.name}-fleet --nodes "
+                             f"{spec.nodes}`), or `dsvmctl down {spec.name}` first")
+    for other in fleets.node_names(spec.name, spec.nodes, suffixed) if suffixed else []:
+        if store.load(other) is not None:
+            raise UsageError(f"a machine named {other} exists: it would clash with node {other} of fleet {spec.name}",
+                             fix="pick another fleet name")
+    shrinking = suffixed and existing is not None and spec.nodes < had
+    if shrinking and not remove_nodes and not what_if:
+        doomed = ", ".join(fleets.node_names(spec.name, had, True)[spec.nodes:])
+        raise UsageError(f"fleet {spec.name} has {had} nodes; {spec.nodes} would delete {doomed} (VMs and disks)",
+                         fix="confirm with --yes, or keep the node count")
+    progress("preflight: sizes, quota, image generation, temp-disk pairing"
+             + (f" ({spec.nodes} nodes)" if suffixed else ""))
     offered, quota = region_facts(backend, spec.location)
-    raise_for(preflight(spec, offered_sizes=offered, quota=quota))
+    raise_for(preflight(spec, offered_sizes=offered, quota=quota, existing_nodes=had if suffixed else 0))
 
     key_path, public_key = store.user_key(spec.name, spec.ssh_key)
     host_private, host_public = store.host_key(spec.name)
     parameters = spec.template_parameters(public_key, allowed_source(spec, backend), host_private, host_public)
+    parameters.update(fleets.template_parameters(spec, suffixed))
     if spec.image_info.os == "windows":
         parameters["adminPassword"] = store.admin_password(spec.name)
     body = {"properties": {"template": load_shipped_template(spec.template_file), "mode": "Incremental",
@@ -95,10 +119,17 @@ def up(backend: ArmBackend, store: MachineStore, spec: EnvironmentSpec, *, what_
         os=spec.image_info.os, admin_user=spec.admin_user, size=spec.size, gpu_size=spec.gpu_size,
         image=spec.image_info.urn, host_public_key=host_public, key_path=str(key_path), deployment=deployment,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    if suffixed:
+        record.extra.update(fleet=True, nodes=max(had, spec.nodes))
     store.save(record)  # before any resource exists: `down` can clean up after an interrupted up
-    progress(f"deploying {spec.template_file} ({spec.size}, {spec.image_info.alias}) into {spec.resource_group}")
+    if shrinking:
+        fleets.Fleet(backend, store, record).remove_nodes(spec.nodes, progress)
+    progress(f"deploying {spec.template_file} ({spec.size}, {spec.image_info.alias}) into {spec.resource_group}"
+             + (f" as {spec.nodes} nodes" if suffixed else ""))
     with azure_call(f"deploying {spec.name}"):
         backend.deployments.deployments.begin_create_or_update(spec.resource_group, deployment, body).result()
+    if suffixed:
+        return _finish_fleet(backend, store, record, spec, progress, ssh_retries)
     machine = Machine(backend, store, record)
     vm = machine.vm()
     if vm is None:
@@ -110,6 +141,34 @@ def up(backend: ArmBackend, store: MachineStore, spec: EnvironmentSpec, *, what_
         progress("waiting for SSH to answer with the pinned host key")
         machine.session(retries=ssh_retries).close()
     return machine
+
+
+def _finish_fleet(backend: ArmBackend, store: MachineStore, record: MachineRecord, spec: EnvironmentSpec,
+                  progress: Progress, ssh_retries: int):
+    """After a fleet's deployment: every node is there, then every node answers SSH (in parallel)."""
+    from . import fleet as fleets
+
+    record.extra["nodes"] = spec.nodes
+    fleet = fleets.Fleet(backend, store, record)
+    nodes = fleet.nodes()
+    missing = [m.name for m in nodes if m.vm() is None]
+    if missing:
+        raise CloudError(f"the deployment finished but nodes {', '.join(missing)} are not there",
+                         fix=f"run dsvmctl up {spec.name} --nodes {spec.nodes} again")
+    first = nodes[0].vm()
+    record.vm_id, record.size = first.id, first.hardware_profile.vm_size
+    store.save(record)
+    progress(f"waiting for SSH on {len(nodes)} nodes (pinned host key)")
+    endpoints = [m.ssh_endpoint() for m in nodes]  # emulator/ARM reads here, the SSH waits in parallel
+    from ..remote import connect
+
+    def wait(endpoint):
+        host, port = endpoint
+        connect(host, port, record.admin_user, record.key_path, host_key=record.host_public_key,
+                retries=ssh_retries).close()
+
+    fleets.in_parallel(wait, endpoints)
+    return fleet
 
 
 def _ensure_group(backend: ArmBackend, spec: EnvironmentSpec, *, create: bool, progress: Progress = lambda _: None):

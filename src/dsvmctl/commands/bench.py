@@ -48,10 +48,14 @@ def _json(result: dict, paths: dict | None = None) -> dict:
 @click.option("--workload", type=WORKLOAD_CHOICE, default="transformer", show_default=True)
 @click.option("--steps", type=click.IntRange(1), help="Timed steps per run (default: the workload's).")
 @click.option("--return", "return_to_cpu", is_flag=True, help="Resize back to the CPU size at the end.")
+@click.option("--nodes", "node_counts", metavar="1,2,4",
+              help="A fleet: scaling bench, the workload at each node count (torchrun), instead of CPU vs GPU.")
+@click.option("--size", help="With --nodes: resize every node to SIZE first.")
+@click.option("--port", type=int, default=29400, show_default=True, help="With --nodes: rendezvous port.")
 @output_option
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def bench(ctx, name, cpu_size, gpu_size, workload, steps, return_to_cpu, output, extra):
+def bench(ctx, name, cpu_size, gpu_size, workload, steps, return_to_cpu, node_counts, size, port, output, extra):
     """Run the workload on NAME at the CPU size, resize to the GPU size, run again, compare.
 
     \b
@@ -62,6 +66,8 @@ def bench(ctx, name, cpu_size, gpu_size, workload, steps, return_to_cpu, output,
     from ..bench.orchestrate import bench as run_bench, results_store, write_report
 
     args = list(extra) + (["--steps", str(steps)] if steps else [])
+    if node_counts:
+        return _scaling(ctx, name, node_counts, size, port, workload, args, output)
     with open_cloud(ctx) as cloud, progress(output) as report:
         machine = cloud.machine(name)
         result = run_bench(machine, cpu_size=cpu_size, gpu_size=gpu_size, workload=workload, args=args,
@@ -69,6 +75,33 @@ def bench(ctx, name, cpu_size, gpu_size, workload, steps, return_to_cpu, output,
                            stream=sys.stderr if output != "json" else _Discard())
         paths = write_report(cloud.home, result)
     emit(_json(result, paths), output, table=lambda _: _print_result(result, paths))
+    if any(run.status != "ok" for run in result["runs"]):
+        sys.exit(1)
+
+
+def _scaling(ctx, name, node_counts, size, port, workload, args, output) -> None:
+    from ..bench.orchestrate import results_store
+    from ..bench.report import to_json
+    from ..bench.scaling import parse_counts, scaling_bench, to_markdown, write_report
+    from ..errors import UsageError
+
+    counts = parse_counts(node_counts)
+    with open_cloud(ctx) as cloud, progress(output) as report:
+        fleet = cloud.machine(name)
+        if not hasattr(fleet, "nodes"):
+            raise UsageError(f"{name} is a single VM: a scaling bench needs a fleet",
+                             fix=f"dsvmctl up NAME --nodes {max(counts)}")
+        result = scaling_bench(fleet, node_counts=counts, workload=workload, args=args, size=size, port=port,
+                               store=results_store(cloud.home), progress=report,
+                               stream=sys.stderr.buffer if output != "json" else _Discard())
+        paths = write_report(cloud.home, result)
+    if output == "json":
+        emit_json({"comparison_id": result["comparison_id"], "fleet": name, "size": result["size"],
+                   "scaling": result["scaling"], "runs": to_json(result["runs"])["runs"], "report": paths})
+    else:
+        click.echo(to_markdown(result))
+        for kind, path in paths.items():
+            click.echo(f"{kind}: {path}")
     if any(run.status != "ok" for run in result["runs"]):
         sys.exit(1)
 

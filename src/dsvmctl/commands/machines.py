@@ -36,10 +36,12 @@ def _spec(name: str, spec_path: str | None, **flags: Any):
 @click.option("--gpu-size", help="The NC size this machine will be resized to for big runs.")
 @click.option("--location", help="Azure region (default eastus).")
 @click.option("--allow-from", "allow_from", help="Source address/CIDR allowed to reach SSH (default: yours, /32).")
+@click.option("--nodes", type=int, help="Number of identical nodes (a fleet NAME-0 .. NAME-(N-1)); default 1.")
+@click.option("--yes", is_flag=True, help="Fewer --nodes than the fleet has: remove the highest without asking.")
 @click.option("--what-if", is_flag=True, help="Show what would change, change nothing.")
 @output_option
 @click.pass_context
-def up(ctx, name, spec_path, image, size, gpu_size, location, allow_from, what_if, output):
+def up(ctx, name, spec_path, image, size, gpu_size, location, allow_from, nodes, yes, what_if, output):
     """Create the DSVM NAME (or finish an interrupted create; running it twice changes nothing).
 
     \b
@@ -48,9 +50,11 @@ def up(ctx, name, spec_path, image, size, gpu_size, location, allow_from, what_i
     which dsvmctl generated and pinned: there is no trust on first use.
     """
     spec = _spec(name, spec_path, image=image, size=size, gpu_size=gpu_size, location=location,
-                 allowed_sources=[allow_from] if allow_from else None)
-    with open_cloud(ctx) as cloud, progress(output) as report:
-        result = cloud.up(spec, what_if=what_if, progress=report)
+                 allowed_sources=[allow_from] if allow_from else None, nodes=nodes)
+    with open_cloud(ctx) as cloud:
+        remove = yes or _confirm_node_removal(cloud, spec)
+        with progress(output) as report:
+            result = cloud.up(spec, what_if=what_if, progress=report, remove_nodes=remove)
         if what_if:
             if output == "json":
                 emit_json({"name": spec.name, "changes": result})
@@ -62,8 +66,33 @@ def up(ctx, name, spec_path, image, size, gpu_size, location, allow_from, what_i
     if output == "json":
         emit_json(state)
         return
-    click.echo(f"{spec.name} is {state['power_state']} ({state['size']}) in {state['resource_group']}")
+    click.echo(f"{spec.name} is {state['power_state']} ({state['size']}) in {state['resource_group']}"
+               + (f": {state['node_count']} nodes" if state.get("fleet") else ""))
+    if state.get("fleet"):
+        _print_nodes(state)
+        return
     _print_connect_hint(state, ctx.find_root().obj["cloud"])
+
+
+def _confirm_node_removal(cloud, spec) -> bool:
+    """Ask before `up` deletes the highest nodes of a fleet (False: up refuses, saying why)."""
+    from ..cloud.fleet import node_count, node_names
+
+    record = cloud.store.load(spec.name)
+    if record is None or node_count(record) <= spec.nodes or not record.extra.get("fleet"):
+        return False
+    if not sys.stdin.isatty():
+        return False
+    doomed = node_names(spec.name, node_count(record), True)[spec.nodes:]
+    return click.confirm(f"Delete nodes {', '.join(doomed)} of {spec.name} (their VMs and OS disks)?")
+
+
+def _print_nodes(state: dict[str, Any]) -> None:
+    click.echo(f"{'node':<6}{'name':<22}{'size':<24}{'power':<13}{'private':<16}{'public':<16}os disk")
+    for node in state["nodes"]:
+        disk = (node.get("os_disk_id") or "-").rsplit("/", 1)[-1]
+        click.echo(f"{node['node']!s:<6}{node['name']:<22}{node['size'] or '-':<24}{node['power_state']:<13}"
+                   f"{node.get('private_ip') or '-':<16}{node.get('public_ip') or '-':<16}{disk}")
 
 
 def _print_connect_hint(state: dict[str, Any], cloud: str) -> None:
@@ -75,16 +104,38 @@ def _print_connect_hint(state: dict[str, Any], cloud: str) -> None:
                    f"(dsvmctl status {state['name']} -o json never prints it).")
 
 
+NODE_OPTION = click.option("--node", type=int, help="A fleet: only node K (0-based).")
+
+
+def _target(cloud, name: str, node: int | None):
+    """NAME's machine; with --node K, node K of the fleet NAME."""
+    machine = cloud.machine(name)
+    if node is None:
+        return machine
+    if not hasattr(machine, "node"):
+        from ..errors import UsageError
+
+        raise UsageError(f"{name} is a single VM, not a fleet: it has no --node", fix="drop --node")
+    return machine.node(node)
+
+
 @click.command()
 @click.argument("name")
+@NODE_OPTION
 @output_option
 @click.pass_context
-def status(ctx, name, output):
-    """Power state, size, OS disk, address and inbound rules of NAME."""
+def status(ctx, name, node, output):
+    """Power state, size, OS disk, address and inbound rules of NAME (a fleet: every node)."""
     with open_cloud(ctx) as cloud:
-        state = cloud.machine(name).status()
+        machine = cloud.machine(name)
+        state = machine.status(node=node) if hasattr(machine, "nodes") else _target(cloud, name, node).status()
     if output == "json":
         emit_json(state)
+        return
+    if state.get("fleet"):
+        click.echo(f"{state['name']}: fleet of {state['node_count']} nodes in {state['resource_group']} "
+                   f"({state['power_state']})")
+        _print_nodes(state)
         return
     for key in ("name", "cloud", "resource_group", "location", "image", "size", "gpu_size", "power_state",
                 "os_disk_id", "public_ip"):
@@ -104,6 +155,12 @@ def list_machines(ctx, output):
     with open_cloud(ctx) as cloud:
         rows = []
         for machine in cloud.machines():
+            if hasattr(machine, "nodes"):  # a fleet
+                state = machine.status()
+                rows.append({"name": machine.name, "resource_group": machine.record.resource_group,
+                             "size": state["size"], "power_state": state["power_state"], "os": machine.record.os,
+                             "nodes": state["node_count"]})
+                continue
             vm = machine.vm(instance_view=True)
             rows.append({"name": machine.name, "resource_group": machine.record.resource_group,
                          "size": vm.hardware_profile.vm_size if vm else None,
@@ -120,11 +177,14 @@ def list_machines(ctx, output):
 @click.command()
 @click.argument("name")
 @click.option("--print", "print_only", is_flag=True, help="Print the ssh command instead of running it.")
+@NODE_OPTION
 @click.pass_context
-def ssh(ctx, name, print_only):
-    """Open a shell on NAME with OpenSSH, the host key pinned (a known_hosts file of its own)."""
+def ssh(ctx, name, print_only, node):
+    """Open a shell on NAME with OpenSSH, the host key pinned (a known_hosts file of its own).
+    A fleet: node 0 unless --node."""
     with open_cloud(ctx) as cloud:
-        command = cloud.machine(name).ssh_command()
+        machine = _target(cloud, name, node if node is not None or not hasattr(cloud.machine(name), "nodes") else 0)
+        command = machine.ssh_command()
         if print_only:
             click.echo(shlex.join(command))
             if cloud.kind == "local":
@@ -139,37 +199,47 @@ def ssh(ctx, name, print_only):
 @click.argument("name")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("--timeout", type=float, help="Stop the remote command (its whole process group) after SECONDS.")
+@NODE_OPTION
 @click.pass_context
-def exec_command(ctx, name, command, timeout):
+def exec_command(ctx, name, command, timeout, node):
     """Run one command on NAME, stream its output; exit with its exit code.
+    A fleet: on every node in turn (the first non-zero exit code wins), or on --node K.
 
     \b
     Example: dsvmctl exec lab -- python -c 'import torch; print(torch.cuda.is_available())'
     """
     with open_cloud(ctx) as cloud:
-        code = cloud.machine(name).exec(shlex.join(command), timeout=timeout)
-    sys.exit(code)
+        machine = _target(cloud, name, node)
+        targets = machine.nodes() if hasattr(machine, "nodes") else [machine]
+        codes = []
+        for target in targets:
+            if len(targets) > 1:
+                click.echo(f"[node {target.record.extra.get('node')}] {target.name}", err=True)
+            codes.append(target.exec(shlex.join(command), timeout=timeout))
+    sys.exit(next((c for c in codes if c), 0))
 
 
 @click.command()
 @click.argument("name")
+@NODE_OPTION
 @output_option
 @click.pass_context
-def stop(ctx, name, output):
-    """Deallocate NAME (a stopped-but-allocated VM still bills; a deallocated one does not)."""
+def stop(ctx, name, node, output):
+    """Deallocate NAME, every node of a fleet (a stopped-but-allocated VM still bills; a deallocated one does not)."""
     with open_cloud(ctx) as cloud, progress(output) as report:
-        state = cloud.machine(name).stop(progress=report)
+        state = _target(cloud, name, node).stop(progress=report)
     emit_json(state) if output == "json" else click.echo(f"{name} is {state['power_state']}; its OS disk is kept.")
 
 
 @click.command()
 @click.argument("name")
+@NODE_OPTION
 @output_option
 @click.pass_context
-def start(ctx, name, output):
-    """Start NAME and wait until SSH answers with its pinned host key."""
+def start(ctx, name, node, output):
+    """Start NAME (every node of a fleet) and wait until SSH answers with its pinned host key."""
     with open_cloud(ctx) as cloud, progress(output) as report:
-        state = cloud.machine(name).start(progress=report)
+        state = _target(cloud, name, node).start(progress=report)
     emit_json(state) if output == "json" else click.echo(f"{name} is {state['power_state']} ({state['size']})")
 
 

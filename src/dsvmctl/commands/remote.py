@@ -31,7 +31,15 @@ def push(ctx, name, src, dest, dest_absolute, output):
     that exist only on the VM (e.g. run outputs) are kept. A directory already at the
     destination that dsvmctl did not push there is never replaced: the push is refused.
     """
+    from . import fleet
+
     with open_cloud(ctx) as cloud:
+        if fleet.is_fleet(cloud, name):  # every node, in parallel
+            summaries = fleet.push(cloud, name, src, dest)
+            emit_json({"name": name, "nodes": summaries}) if output == "json" else click.echo(
+                f"pushed to {len(summaries)} nodes of {name}: "
+                + ", ".join(f"{s['machine']} {s['files_sent']} files" for s in summaries))
+            return
         summary = cloud.machine(name).push(src, dest, dest_absolute=dest_absolute)
     if output == "json":
         emit_json(summary)
@@ -58,9 +66,15 @@ def push(ctx, name, src, dest, dest_absolute, output):
 @click.option("--src", type=click.Path(exists=True, file_okay=False),
               help="Push this directory (must hold train.py) instead of the bundled workloads.")
 @click.option("--no-push", is_flag=True, help="Run what is on the VM already; push nothing.")
+@click.option("--nodes", type=int, help="A fleet: run on its first N nodes (default: all) with torchrun.")
+@click.option("--procs-per-node", default="auto", show_default=True,
+              help="A fleet: processes per node (auto: one per GPU, else 1).")
+@click.option("--port", type=int, default=29400, show_default=True, help="A fleet: rendezvous port on node 0.")
+@click.option("--max-restarts", type=int, default=0, show_default=True, help="A fleet: passed to torchrun.")
 @output_option
 @click.pass_context
-def run(ctx, name, args, workload, device, timeout, detach, src, no_push, output):
+def run(ctx, name, args, workload, device, timeout, detach, src, no_push, nodes, procs_per_node, port,
+        max_restarts, output):
     """Run a workload on NAME, streaming its output; exit with its exit code.
 
     \b
@@ -79,7 +93,17 @@ def run(ctx, name, args, workload, device, timeout, detach, src, no_push, output
     def report(message: str) -> None:  # plain lines: a live spinner would garble the streamed output
         click.echo(f"- {message}", err=True)
 
+    from . import fleet
+
     with open_cloud(ctx) as cloud:
+        if fleet.is_fleet(cloud, name):
+            return fleet.run(cloud, name, workload=workload, device=device, args=list(args), nodes=nodes,
+                             procs_per_node=procs_per_node, port=port, max_restarts=max_restarts, detach=detach,
+                             timeout=timeout, output=output)
+        if nodes is not None and nodes != 1:
+            from ..errors import UsageError
+
+            raise UsageError(f"--nodes {nodes}: {name} is a single VM", fix=f"make a fleet: dsvmctl up NAME --nodes {nodes}")
         result = cloud.machine(name).run(
             workload, device, list(args), timeout=timeout, detach=detach, src=src, push_first=not no_push,
             stdout=sys.stderr.buffer if json_mode else None, progress=report)
@@ -111,8 +135,13 @@ def logs(ctx, name, run_id, follow):
     A detached run's log is read on the VM; with --follow it streams until the run ends and
     the command exits with the run's exit code. A foreground run's log is the local copy.
     """
+    from . import fleet
+
     with open_cloud(ctx) as cloud:
-        entry = cloud.machine(name).logs(run_id, follow)
+        if fleet.is_fleet(cloud, name):
+            entry = fleet.logs(cloud, name, run_id, follow)
+        else:
+            entry = cloud.machine(name).logs(run_id, follow)
     code = entry.get("exit_code")
     if follow and isinstance(code, int):
         sys.exit(code)
@@ -132,7 +161,11 @@ def collect(ctx, name, run_id, dest, output):
     Writes run.json beside them: run id, machine, cloud, VM size, times, and the device that
     actually ran (as torch reported it in the metrics; never guessed from the size).
     """
+    from . import fleet
+
     with open_cloud(ctx) as cloud:
+        if fleet.is_fleet(cloud, name):
+            return fleet.collect(cloud, name, run_id, output)
         result = cloud.machine(name).collect(run_id, dest)
     if output == "json":
         emit_json(result)

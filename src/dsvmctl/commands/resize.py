@@ -56,6 +56,8 @@ def resize(ctx, name, size, dry_run, start, abandon, output):
 
     with open_cloud(ctx) as cloud, progress(output) as report:
         machine = cloud.machine(name)
+        if hasattr(machine, "nodes"):  # a fleet: every node planned first, then resized in parallel
+            return _resize_fleet(ctx, machine, size, dry_run, start, output, report)
         try:
             result = machine.resize(size, dry_run=dry_run, start=start, abandon=abandon, progress=report)
         except ResizeRefused as refused:
@@ -86,6 +88,12 @@ def resume(ctx, name, output):
     from ..cloud.resize import ResizeIncomplete
 
     with open_cloud(ctx) as cloud, progress(output) as report:
+        if hasattr(cloud.machine(name), "nodes"):
+            from ..cloud.fleet import resume_fleet
+
+            result = resume_fleet(cloud.machine(name), progress=report)
+            _show_fleet(result, output)
+            ctx.exit(0 if result["verified"] else 1)
         try:
             result = cloud.machine(name).resume(progress=report)
         except ResizeIncomplete as stopped:
@@ -94,6 +102,44 @@ def resume(ctx, name, output):
     _show(result, output)
     if result.get("rolled_back") or not result.get("verified"):
         ctx.exit(1)
+
+
+def _resize_fleet(ctx, fleet, size, dry_run, start, output, report) -> None:
+    from ..cloud.fleet import FleetResizeRefused, resize_fleet
+
+    try:
+        result = resize_fleet(fleet, size, dry_run=dry_run, start=start, progress=report)
+    except FleetResizeRefused as refused:
+        if output == "json":
+            emit_json(refused.result)
+        else:
+            click.echo(str(refused), err=True)
+        ctx.exit(2)
+    _show_fleet(result, output)
+    ctx.exit(0 if result.get("dry_run") or result["verified"] else 1)
+
+
+def _show_fleet(result: dict[str, Any], output: str) -> None:
+    if output == "json":
+        emit_json(result)
+        return
+    if result.get("dry_run"):
+        for plan in result["plans"]:
+            click.echo(_plan_text(plan, done=False))
+        click.echo("dry run: nothing was changed")
+        return
+    for node in result["nodes"]:
+        if node.get("nothing_to_resume"):
+            click.echo(f"{node['name']}: nothing to resume")
+        elif node.get("error"):
+            click.secho(f"{node['name']}: {node['error']}", fg="red")
+        else:
+            kept = node.get("checks", {}).get("os_disk_kept")
+            click.echo(f"{node['name']}: {node.get('size')} {'verified' if node.get('verified') else 'NOT verified'}"
+                       f"{', rolled back' if node.get('rolled_back') else ''}; OS disk kept: {kept}; "
+                       f"marker: {node.get('marker')}")
+    if result.get("failed"):
+        click.echo(f"not done on {', '.join(result['failed'])}: `dsvmctl resume {result['name']}` finishes them")
 
 
 # --- table output ---------------------------------------------------------------------------------------------

@@ -78,6 +78,9 @@ class ComputeProvider(Provider):
         r("GET", "sub", f"{base}/{{offer}}/skus", self.list_image_skus)
         r("GET", "sub", f"{base}/{{offer}}/skus/{{sku}}/versions", self.list_image_versions)
         r("GET", "sub", f"{base}/{{offer}}/skus/{{sku}}/versions/{{version}}", self.get_image_version)
+        from .placement import add_routes as add_placement_routes  # fleets' proximity placement groups
+
+        add_placement_routes(self)
 
     # -- catalog: what each region offers ---------------------------------------------------------
 
@@ -175,6 +178,11 @@ class ComputeProvider(Provider):
                     "additionalCapabilities", "userData"):
             if key in props:
                 vm_props[key] = props[key]
+        if "proximityPlacementGroup" in props:  # a fleet's nodes share one (see placement.py); null: none
+            ppg = props["proximityPlacementGroup"]
+            if ppg:
+                require_reference(call, ppg, body["id"], "properties.proximityPlacementGroup")
+            vm_props["proximityPlacementGroup"] = {"id": ppg["id"]} if ppg else None
         vm_props.pop("userData", None)  # write-only, as in Azure
         body["properties"] = vm_props
         for key in ("plan", "identity", "zones"):
