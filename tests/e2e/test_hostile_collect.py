@@ -61,7 +61,9 @@ def vm(cloud, lab, tmp_path):
                 fake = fakebin / name
                 fake.write_text('#!/bin/sh\nexec cat "$HOME/.hostile.tar"\n')
                 fake.chmod(0o755)
-            host.path = f"{fakebin}{os.pathsep}{real_path or os.environ['PATH']}"
+            # PATH is read inside the VM's sandbox, where the disk's home is /home/<user>.
+            inside = f"/home/{host.admin_user}/.fakebin"
+            host.path = f"{inside}{os.pathsep}{real_path or os.environ['PATH']}"
 
         def real_tar(self) -> None:
             host.path = real_path
@@ -225,7 +227,7 @@ def test_the_cli_reports_a_hostile_archive_as_an_error_not_a_traceback(lab, vm, 
 
     vm.send(SHAPES["symlink_then_file"](tmp_path / "dest", outside))
     image_path = localhosts.image_path
-    monkeypatch.setattr(localhosts, "image_path", lambda: f"{vm.fakebin}{os.pathsep}{image_path()}")  # the CLI's own host
+    monkeypatch.setattr(localhosts, "image_path", lambda: f"/home/{lab.record.admin_user}/.fakebin{os.pathsep}{image_path()}")  # the CLI's own host
     result = CliRunner().invoke(cli, ["collect", "lab", RID, "--dest", str(tmp_path / "dest")])
     assert result.exit_code == UnsafeArchive.exit_code, result.output
     assert "refuses: 'ln': a symbolic link" in result.output and "Traceback" not in result.output

@@ -145,20 +145,17 @@ def test_timeout_stops_the_remote_run(cloud, lab, tmp_path):
     assert time.monotonic() - started < 20
     pid = int((home_of(cloud, lab) / "dsvmctl" / "workloads" / "pid").read_text())
     deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
+    while _alive(lab, pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(pid)  # the remote process group was stopped (a local VM's processes are ours)
+    assert not _alive(lab, pid)  # the remote process group was stopped (a local VM's processes are ours)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is gone for our purpose
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+def _alive(lab, pid: int) -> bool:
+    """Whether pid runs (and is no zombie) in the VM: asked inside it, where its pid namespace is."""
+    import io
+
+    probe = f"grep -q '^State:[[:space:]]*[^Z]' /proc/{pid}/status 2>/dev/null"
+    return lab.exec(probe, stdout=io.BytesIO(), stderr=io.BytesIO()) == 0
 
 
 def test_a_deallocated_vm_says_start_it_first(cloud, lab):
@@ -441,9 +438,9 @@ def test_ctrl_c_stops_the_remote_run_and_is_recorded(cloud, lab, tmp_path):
         lab.run("cnn", "cpu", [], src=src, stdout=interrupt_on_output)
     pid = int((home_of(cloud, lab) / "dsvmctl" / "workloads" / "pid").read_text())
     deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
+    while _alive(lab, pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(pid)
+    assert not _alive(lab, pid)
     assert workload.load_runs(lab)[-1]["stopped"] == "interrupted"
 
 

@@ -135,19 +135,20 @@ def test_push_dest_home_relative_forms_are_accepted(lab, home, src):
     assert (home / "projects" / "a" / "train.py").is_file() and (home / "projects" / "b" / "train.py").is_file()
 
 
-def test_dest_absolute_allows_an_absolute_destination(lab, home, src, tmp_path):
-    target = tmp_path / "vm-abs" / "tree"  # a tmp dir stands in for a path outside the VM's home
-    refused = invoke("push", "lab", str(src), "--dest", str(target))
+def test_dest_absolute_allows_an_absolute_destination(lab, home, src):
+    # /opt/tree inside the VM (outside its user's home) is <disk>/opt/tree on this machine
+    inside, target = "/opt/tree", home.parent.parent / "opt" / "tree"
+    refused = invoke("push", "lab", str(src), "--dest", inside)
     assert refused.exit_code == 2 and "--dest-absolute" in refused.output and not target.exists()
-    done = invoke("push", "lab", str(src), "--dest", str(target), "--dest-absolute")
+    done = invoke("push", "lab", str(src), "--dest", inside, "--dest-absolute")
     assert done.exit_code == 0, done.output
     assert (target / "train.py").read_text() == "print('pushed')\n"
 
 
-def test_a_link_in_home_that_leads_outside_is_refused(lab, home, src, tmp_path):
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    os.symlink(outside, home / "escape")
+def test_a_link_in_home_that_leads_outside_is_refused(lab, home, src):
+    outside = home.parent.parent / "opt" / "outside"  # /opt/outside as the VM sees it
+    outside.mkdir(parents=True)
+    os.symlink("/opt/outside", home / "escape")
     result = invoke("push", "lab", str(src), "--dest", "escape/tree")
     assert result.exit_code == 2 and "resolves outside the VM user's home" in result.output, result.output
     assert list(outside.iterdir()) == []
@@ -168,7 +169,7 @@ def test_a_push_onto_a_foreign_directory_leaves_it_byte_for_byte_intact(lab, hom
     assert snapshot(home) == before and sorted(p.name for p in foreign.parent.iterdir()) == siblings
 
     # the home itself, reached as an absolute path with --dest-absolute, is refused the same way
-    whole = invoke("push", "lab", str(src), "--dest", str(home), "--dest-absolute")
+    whole = invoke("push", "lab", str(src), "--dest", f"/home/{home.name}", "--dest-absolute")
     assert whole.exit_code == 31 and snapshot(home) == before
 
 
