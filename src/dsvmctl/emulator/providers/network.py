@@ -52,6 +52,9 @@ class NetworkProvider(Provider):
             self.route("GET", "rg", f"{parent}/{{name}}/{child}", self._child_lister(parent, child))
         self.route("GET", "sub", "locations/{loc}/operations/{op}", self.operation_status)
         self.route("GET", "sub", "locations/{loc}/operationResults/{op}", self.operation_status)
+        from . import network_shapes  # load balancers, route tables, ASGs, peerings, ...
+
+        network_shapes.add_routes(self)
 
     # -- generic verbs ---------------------------------------------------------------------------
 
