@@ -476,7 +476,8 @@ class Replayer:
             ok, cause, detail = compare(item, got)
             self.report.outcomes.append(Outcome(self.rec.name, op, ok, cause, detail))
             self.recorded_lro = {}
-            for kind, header in (("status", "azure-asyncoperation"), ("result", "location")):
+            # One URL in both headers (DiskOperations) is a status URL: "status" is written last.
+            for kind, header in (("result", "location"), ("status", "azure-asyncoperation")):
                 if header in item.headers:
                     self.recorded_lro[_lro_key(item.headers[header])] = kind
             if self.recorded_lro:

@@ -77,6 +77,9 @@ class ComputeProvider(Provider):
         r("GET", "sub", f"{base}/{{offer}}/skus", self.list_image_skus)
         r("GET", "sub", f"{base}/{{offer}}/skus/{{sku}}/versions", self.list_image_versions)
         r("GET", "sub", f"{base}/{{offer}}/skus/{{sku}}/versions/{{version}}", self.get_image_version)
+        from . import compute_ops  # maintenance actions, snapshots, images, availability sets, ...
+
+        compute_ops.add_routes(self)
 
     # -- catalog: what each region offers ---------------------------------------------------------
 
@@ -299,7 +302,9 @@ class ComputeProvider(Provider):
         }
         if vm.get("tags"):
             disk["tags"] = dict(vm["tags"])
-        return call.em.put(disk)
+        from .compute_ops import disk_defaults
+
+        return call.em.put(disk_defaults(disk))
 
     def _update_vm(self, call: Call, vm: dict[str, Any], body: dict[str, Any]) -> Response:
         props = body.get("properties") or {}
@@ -452,7 +457,10 @@ class ComputeProvider(Provider):
             if op.status == "Failed":
                 return Response(200, {"error": op.error})
             return Response(200, op.result)
-        return Response(200, op.status_document(), pending)
+        doc = op.status_document()
+        if op.args.get("output") and op.status == "Succeeded":
+            doc["properties"] = {"output": op.result}  # DiskOperations carry the final disk
+        return Response(200, doc, pending)
 
     # -- disks -----------------------------------------------------------------------------------
 
@@ -472,8 +480,13 @@ class ComputeProvider(Provider):
                 raise ArmError(400, "BadRequest", "Disk size can only be increased.", target="diskSizeGB")
             if new_size:
                 merged["properties"]["diskSizeGB"] = int(new_size)
-            call.em.put(merged)
-            return Response(200, call.em.public(merged))
+                merged["properties"]["diskSizeBytes"] = int(new_size) * 1024**3
+            sku_name = (call.body_object().get("sku") or {}).get("name")
+            if sku_name:
+                merged["sku"] = {"name": sku_name, "tier": sku_name.split("_")[0]}
+            from .compute_ops import _accepted, disk_defaults
+
+            return _accepted(self, call, disk_defaults(merged), 202)
         creation = props.get("creationData") or {}
         if not creation.get("createOption"):
             raise missing_property("creationData.createOption")
@@ -485,9 +498,10 @@ class ComputeProvider(Provider):
                     properties={**props, "diskSizeGB": size_gb, "diskSizeBytes": size_gb * 1024**3,
                                 "uniqueId": str(uuid.uuid4()), "provisioningState": "Succeeded",
                                 "diskState": "Unattached", "timeCreated": utc_now()})
-        call.em.put(body)
-        op = call.em.start_operation("microsoft.compute", body["location"])
-        return Response(200, call.em.public(body), self._async_headers(call, op))
+        from .compute_ops import _accepted, disk_defaults
+
+        # As the Compute RP: 202, the disk `Updating`, its final body on the Location URL.
+        return _accepted(self, call, disk_defaults(body), 202)
 
     def patch_disk(self, call: Call) -> Response:
         disk = get_or_404(call, self._disk_id(call), DISK_TYPE, call.params["disk"])
@@ -894,6 +908,9 @@ def register(em) -> ComputeProvider:
         "compute.vm_child": _finish_vm_child,
         "compute.disk_deleted": _finish_disk_deleted,
     })
+    from . import compute_ops
+
+    compute_ops.register_finalizers(em)
     return ComputeProvider(em)
 
 
