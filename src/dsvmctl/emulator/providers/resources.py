@@ -12,7 +12,8 @@ from ..wire import ArmError, Response
 from .common import list_response, normalize_location
 
 RESOURCE_GROUP_NAME = re.compile(r"^[-\w._()]{1,90}(?<!\.)$")
-KNOWN_NAMESPACES = ("Microsoft.Compute", "Microsoft.Network", "Microsoft.Resources", "Microsoft.DevTestLab")
+KNOWN_NAMESPACES = ("Microsoft.Compute", "Microsoft.Network", "Microsoft.Resources", "Microsoft.DevTestLab",
+                    "Microsoft.Storage")
 
 
 class ResourcesProvider(Provider):
