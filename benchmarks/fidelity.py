@@ -488,8 +488,8 @@ class Replayer:
 
 
 def _lro_key(url: str) -> str:
-    # The operation id: recorders scrub names in URLs but not always in headers.
-    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1].lower()
+    # The operation kind and id: recorders scrub names in URLs but not always in headers.
+    return "/".join(urlsplit(url).path.rstrip("/").split("/")[-2:]).lower()
 
 
 def replay_all(paths: list[Path], door_kind: str = "inprocess") -> Report:

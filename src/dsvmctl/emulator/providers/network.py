@@ -15,6 +15,7 @@ from ..routing import Call, Provider
 from ..wire import ArmError, Response, not_found
 from .common import (check_name, find_child, get_or_404, list_response, new_etag, properties_of,
                      require_reference, tracked_body)
+from .network_fields import complete, complete_child
 
 NS = "Microsoft.Network"
 DEFAULT_RULES = (
@@ -75,6 +76,7 @@ class NetworkProvider(Provider):
 
     def _accepted_write(self, call: Call, body: dict[str, Any], created: bool) -> Response:
         """Store the resource `Updating`, answer with the async-operation header."""
+        complete(body)
         body["properties"]["provisioningState"] = "Updating"
         call.em.put(body)
         op = call.em.start_operation("microsoft.network", body["location"], "network.succeeded", resource_id=body["id"])
@@ -139,6 +141,8 @@ class NetworkProvider(Provider):
                 _build_subnet(holder, item)
             else:
                 _build_rule(item, "properties")
+            complete_child(child, item)
+            item.setdefault("etag", holder.get("etag"))
             holder["properties"][child] = siblings + [item]
             holder["etag"] = new_etag()
             item["properties"]["provisioningState"] = "Updating"
