@@ -240,6 +240,10 @@ class ComputeProvider(Provider):
             if not profile.get("adminPassword"):
                 raise missing_property("osProfile.adminPassword")
             out.setdefault("windowsConfiguration", {"provisionVMAgent": True, "enableAutomaticUpdates": True})
+            out["windowsConfiguration"].setdefault("provisionVMAgent", True)
+            out["windowsConfiguration"].setdefault("enableVMAgentPlatformUpdates", False)
+            out["windowsConfiguration"].setdefault("patchSettings", {"patchMode": "AutomaticByOS",
+                                                                      "assessmentMode": "ImageDefault"})
         else:
             linux = profile.get("linuxConfiguration") or {}
             keys = ((linux.get("ssh") or {}).get("publicKeys")) or []
@@ -249,7 +253,9 @@ class ComputeProvider(Provider):
             if not linux.get("disablePasswordAuthentication") and not profile.get("adminPassword") and not keys:
                 raise missing_property("osProfile.adminPassword")
             out["linuxConfiguration"] = {"disablePasswordAuthentication": False, "provisionVMAgent": True,
-                                         **linux}
+                                         "enableVMAgentPlatformUpdates": False,
+                                         "patchSettings": {"patchMode": "ImageDefault",
+                                                           "assessmentMode": "ImageDefault"}, **linux}
         out.setdefault("secrets", [])
         out.setdefault("allowExtensionOperations", True)
         out["requireGuestProvisionSignal"] = True
