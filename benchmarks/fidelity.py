@@ -57,6 +57,8 @@ POLL = re.compile(r"/(operations|operationresults|operationstatuses|asyncoperati
 SUBSCRIPTION = re.compile(r"(/subscriptions/)([^/?]+)", re.IGNORECASE)
 # Key paths whose presence depends on data, not on the API's shape: paging, user maps.
 UNSCORED_KEYS = {"nextLink", "tags", "outputs", "parameters", "template", "userData", "customData"}
+# ... and keys whose very presence is data: paging, and tags (Azure Policy adds its own, e.g. azsecpack).
+UNSCORED_PRESENCE = {"nextLink", "tags"}
 READ_ONLY = {"id", "etag", "type", "provisioningState", "resourceGuid"}
 
 
@@ -294,6 +296,8 @@ def key_paths(value: Any, prefix: str = "") -> set[str]:
     out: set[str] = set()
     if isinstance(value, dict):
         for key, child in value.items():
+            if key in UNSCORED_PRESENCE:
+                continue
             path = f"{prefix}.{key}" if prefix else key
             out.add(path)
             if key not in UNSCORED_KEYS:

@@ -28,7 +28,7 @@ fidelity = _harness()
 
 def test_key_paths_merge_list_items_and_skip_user_maps():
     body = {"id": "x", "tags": {"a": 1}, "properties": {"subnets": [{"name": "a"}, {"name": "b", "etag": "e"}]}}
-    assert fidelity.key_paths(body) == {"id", "tags", "properties", "properties.subnets",
+    assert fidelity.key_paths(body) == {"id", "properties", "properties.subnets",
                                         "properties.subnets[].name", "properties.subnets[].etag"}
 
 

@@ -169,6 +169,9 @@ class ComputeProvider(Provider):
             },
             "dataDisks": [],
         }
+        from .compute_ops import data_disks
+
+        storage_out["dataDisks"] = data_disks(call, body, storage.get("dataDisks") or [])
         if image is not None:
             storage_out["imageReference"] = image
         vm_props["storageProfile"] = storage_out
@@ -328,6 +331,12 @@ class ComputeProvider(Provider):
                 meta["cluster"] = target.cluster
         if "tags" in body:
             vm["tags"] = body["tags"]
+        wanted_disks = (props.get("storageProfile") or {}).get("dataDisks")
+        if wanted_disks is not None:
+            from .compute_ops import data_disks
+
+            profile = vm["properties"]["storageProfile"]
+            profile["dataDisks"] = data_disks(call, vm, wanted_disks, profile.get("dataDisks"))
         vm["properties"]["provisioningState"] = "Updating"
         op = call.em.start_operation("microsoft.compute", vm["location"], "compute.vm_updated", vm_id=vm["id"],
                                      restart=restart)
@@ -882,6 +891,15 @@ def _finish_vm_deleted(em, op) -> None:
         else:
             disk.pop("managedBy", None)
             disk["properties"]["diskState"] = "Unattached"
+    for data_disk in vm["properties"]["storageProfile"].get("dataDisks", []):
+        attached = em.get(data_disk["managedDisk"]["id"])
+        if attached is None:
+            continue
+        if str(data_disk.get("deleteOption", "Detach")).lower() == "delete":
+            em.delete(attached["id"])
+        else:
+            attached.pop("managedBy", None)
+            attached["properties"]["diskState"] = "Unattached"
     for ref in vm["properties"]["networkProfile"]["networkInterfaces"]:
         nic = em.get(ref["id"])
         if nic is None:

@@ -394,3 +394,64 @@ def register_finalizers(em) -> None:
     em.finalizers.update({"compute.resource_written": finish_written, "compute.resource_deleted": finish_deleted,
                           "compute.vm_action": finish_vm_action})
 
+
+
+# -- data disks on a VM -------------------------------------------------------------------------------------
+
+def data_disks(call: Call, vm: dict[str, Any], wanted: Any, current: list[dict[str, Any]] | None = None) -> list:
+    """A VM's `storageProfile.dataDisks`: Empty ones are created as managed disks, Attach ones must
+    exist and be free; disks left out of an update are detached (their managedBy cleared)."""
+    if wanted is None:
+        return list(current or [])
+    if not isinstance(wanted, list):
+        raise ArmError(400, "InvalidParameter", "storageProfile.dataDisks must be a list.", target="dataDisks")
+    out, luns = [], set()
+    for index, raw in enumerate(wanted):
+        path = f"storageProfile.dataDisks[{index}]"
+        if not isinstance(raw, dict) or raw.get("lun") is None:
+            raise missing_property(f"{path}.lun")
+        lun = int(raw["lun"])
+        if lun in luns:
+            raise ArmError(400, "InvalidParameter", f"A disk at LUN {lun} already exists.", target=f"{path}.lun")
+        luns.add(lun)
+        option = str(raw.get("createOption", "Empty")).lower()
+        managed = raw.get("managedDisk") or {}
+        if option == "attach":
+            disk = require_reference(call, managed, vm["id"], f"{path}.managedDisk")
+            owner = disk.get("managedBy")
+            if owner and owner.lower() != vm["id"].lower():
+                raise ArmError(409, "OperationNotAllowed", f"Disk {disk['name']} is attached to VM {owner}.")
+        elif option == "empty":
+            if not raw.get("diskSizeGB"):
+                raise missing_property(f"{path}.diskSizeGB")
+            name = raw.get("name") or f"{vm['name']}_disk{lun + 2}_{uuid.uuid4().hex}"
+            disk_id = call.resource_id("disks", name)
+            disk = call.em.get(disk_id)
+            if disk is None:
+                account = managed.get("storageAccountType", "Premium_LRS")
+                size_gb = int(raw["diskSizeGB"])
+                disk = call.em.put(disk_defaults({
+                    "name": name, "id": disk_id, "type": DISK_TYPE, "location": vm["location"],
+                    "sku": {"name": account, "tier": account.split("_")[0]},
+                    "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": size_gb,
+                                   "diskSizeBytes": size_gb * 1024**3, "uniqueId": str(uuid.uuid4()),
+                                   "provisioningState": "Succeeded", "timeCreated": utc_now()}}))
+        else:
+            raise ArmError(400, "InvalidParameter", f"The value '{raw.get('createOption')}' of {path}.createOption "
+                           "is not supported by the emulator for data disks (Empty, Attach).",
+                           target=f"{path}.createOption")
+        disk["managedBy"] = vm["id"]
+        disk["properties"]["diskState"] = "Attached"
+        out.append({"lun": lun, "name": disk["name"], "createOption": "Attach" if option == "attach" else "Empty",
+                    "caching": raw.get("caching", "None"), "writeAcceleratorEnabled": False,
+                    "managedDisk": {"storageAccountType": disk["sku"]["name"], "id": disk["id"]},
+                    "deleteOption": raw.get("deleteOption", "Detach"), "diskSizeGB": disk["properties"]["diskSizeGB"],
+                    "toBeDetached": False})
+    kept = {d["managedDisk"]["id"].lower() for d in out}
+    for old in current or []:
+        if old["managedDisk"]["id"].lower() not in kept:
+            disk = call.em.get(old["managedDisk"]["id"])
+            if disk is not None:
+                disk.pop("managedBy", None)
+                disk["properties"]["diskState"] = "Unattached"
+    return out
