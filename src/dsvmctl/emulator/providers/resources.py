@@ -41,6 +41,9 @@ class ResourcesProvider(Provider):
         from . import deployments
 
         deployments.add_routes(self)
+        from . import resources_ops  # exportTemplate, cancel, tags, template specs
+
+        resources_ops.add_routes(self)
 
     # -- subscriptions and tenants ---------------------------------------------------------------
 
