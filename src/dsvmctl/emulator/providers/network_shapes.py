@@ -78,6 +78,7 @@ def _builder(kind: str):
                           enumerate(out.get(child) or [])]
         if kind == "loadBalancers":
             _link_lb(out)
+            _keep_backends(old, out)
         body["properties"] = out
         wanted = call.body_object().get("sku")
         if sku is not None or wanted:
@@ -124,6 +125,43 @@ def _link_lb(props: dict[str, Any]) -> None:
                 target = by_id.get(str((ref or {}).get("id", "")).lower())
                 if target is not None:
                     target["properties"].setdefault(rule_kind, []).append({"id": rule["id"]})
+
+
+def _keep_backends(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """What NICs point at survives a PUT of the load balancer (read-only, owned by the NICs)."""
+    for child, key in (("backendAddressPools", "backendIPConfigurations"),
+                       ("inboundNatRules", "backendIPConfiguration")):
+        before = {c["name"].lower(): c["properties"].get(key) for c in old.get(child, [])}
+        for item in new.get(child, []):
+            if before.get(item["name"].lower()):
+                item["properties"][key] = before[item["name"].lower()]
+
+
+def link_backends(em, nic: dict[str, Any]) -> None:
+    """A NIC's ipConfigurations name LB backend pools and inbound NAT rules: those list it back."""
+    if not nic.get("type", "").lower().endswith("/networkinterfaces"):
+        return
+    prefix = nic["id"].lower() + "/ipconfigurations/"
+    for lb in em.find(f"{NS}/loadBalancers"):
+        for pool in lb["properties"].get("backendAddressPools", []):
+            links = [c for c in pool["properties"].get("backendIPConfigurations", [])
+                     if not c["id"].lower().startswith(prefix)]
+            pool["properties"]["backendIPConfigurations"] = links
+            if not links:
+                pool["properties"].pop("backendIPConfigurations")
+        for rule in lb["properties"].get("inboundNatRules", []):
+            if str((rule["properties"].get("backendIPConfiguration") or {}).get("id", "")).lower().startswith(prefix):
+                rule["properties"].pop("backendIPConfiguration")
+    for config in nic["properties"].get("ipConfigurations", []):
+        props = config.get("properties") or {}
+        for ref in props.get("loadBalancerBackendAddressPools") or []:
+            pool = find_child(em, str((ref or {}).get("id", "")))
+            if pool is not None:
+                pool["properties"].setdefault("backendIPConfigurations", []).append({"id": config["id"]})
+        for ref in props.get("loadBalancerInboundNatRules") or []:
+            rule = find_child(em, str((ref or {}).get("id", "")))
+            if rule is not None:
+                rule["properties"]["backendIPConfiguration"] = {"id": config["id"]}
 
 
 # -- child resources addressed on their own ------------------------------------------------------------
