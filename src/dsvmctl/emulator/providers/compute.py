@@ -188,7 +188,9 @@ class ComputeProvider(Provider):
             if key in call.body_object():
                 body[key] = call.body_object()[key]
         for nic_ref in nics:
-            call.em.get(nic_ref["id"])["properties"]["virtualMachine"] = {"id": body["id"]}
+            nic_props = call.em.get(nic_ref["id"])["properties"]
+            nic_props["virtualMachine"] = {"id": body["id"]}
+            nic_props["primary"] = nic_ref["properties"]["primary"]  # as the Network RP shows an attached NIC
         call.em.put(body)
         meta = call.em.meta_of(body["id"])
         meta.update(power="starting", generation=generation, cluster=size.cluster, os_type=os_type,
@@ -905,6 +907,7 @@ def _finish_vm_deleted(em, op) -> None:
         if nic is None:
             continue
         nic["properties"].pop("virtualMachine", None)
+        nic["properties"].pop("primary", None)
         if str((ref.get("properties") or {}).get("deleteOption", "Detach")).lower() == "delete":
             from .network import release_nic
 
