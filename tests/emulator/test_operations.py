@@ -147,3 +147,55 @@ def test_storage_account_create_keys_name_rules_and_delete(group):
     assert taken["nameAvailable"] is False and taken["reason"] == "AlreadyExists"
     assert group.request("DELETE", f"{path}/diag01", api_version="2023-01-01").status_code == 200
     assert group.request("DELETE", f"{path}/diag01", api_version="2023-01-01").status_code == 204
+
+
+def test_group_export_template_is_a_202_lro_whose_result_is_a_template_of_the_group(group):
+    group.request("PUT", group.rg_path("rg", "/providers/Microsoft.Network/networkSecurityGroups/nsg1"),
+                  {"location": "eastus"})
+    started = group.request("POST", group.rg_path("rg", "/exportTemplate"), {"resources": ["*"]},
+                            api_version="2022-09-01")
+    assert started.status_code == 202
+    result = group.request("GET", started.headers["Location"].split(group.base_url, 1)[1], api_version=None).json()
+    assert [r["type"] for r in result["template"]["resources"]] == ["Microsoft.Network/networkSecurityGroups"]
+    assert result["template"]["contentVersion"] == "1.0.0.0"
+
+
+def test_cancelling_a_finished_deployment_is_a_409(group):
+    template = {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+                "contentVersion": "1.0.0.0", "resources": []}
+    path = group.rg_path("rg", "/providers/Microsoft.Resources/deployments/d1")
+    assert group.request("PUT", path, {"properties": {"mode": "Incremental", "template": template}},
+                         api_version="2022-09-01").status_code == 201
+    group.request("GET", path, api_version="2022-09-01")  # the deployment runs to its end
+    cancel = group.request("POST", f"{path}/cancel", api_version="2022-09-01")
+    assert (cancel.status_code, cancel.json()["error"]["code"]) == (409, "DeploymentCannotBeCancelled")
+    exported = group.request("POST", f"{path}/exportTemplate", api_version="2022-09-01")
+    assert exported.status_code == 200 and exported.json()["template"]["resources"] == []
+
+
+def test_tags_at_a_scope_merge_replace_and_delete_and_tag_names_count_their_use(group):
+    path = group.rg_path("rg", "/providers/Microsoft.Resources/tags/default")
+    group.request("PUT", path, {"properties": {"tags": {"a": "1"}}}, api_version="2021-04-01")
+    merged = group.request("PATCH", path, {"operation": "Merge", "properties": {"tags": {"b": "2"}}},
+                           api_version="2021-04-01").json()
+    assert merged["properties"]["tags"] == {"a": "1", "b": "2"}
+    deleted = group.request("PATCH", path, {"operation": "Delete", "properties": {"tags": {"a": "1"}}},
+                            api_version="2021-04-01").json()
+    assert deleted["properties"]["tags"] == {"b": "2"}
+    names = group.request("GET", f"/subscriptions/{group.subscription_id}/tagNames", api_version="2021-04-01").json()
+    assert {n["tagName"]: n["count"]["value"] for n in names["value"]} == {"b": 1}
+    made = group.request("PUT", f"/subscriptions/{group.subscription_id}/tagNames/env", api_version="2021-04-01")
+    assert made.status_code == 201 and made.json()["values"] == []
+
+
+def test_template_spec_versions_live_under_their_spec_and_go_with_it(group):
+    spec = group.rg_path("rg", "/providers/Microsoft.Resources/templateSpecs/spec1")
+    assert group.request("PUT", spec, {"location": "westus", "properties": {"description": "d"}},
+                         api_version="2021-05-01").status_code == 201
+    version = {"location": "westus", "properties": {"mainTemplate": {"resources": []}}}
+    assert group.request("PUT", f"{spec}/versions/1.0", version, api_version="2021-05-01").status_code == 201
+    shown = group.request("GET", spec, api_version="2021-05-01").json()
+    assert list(shown["properties"]["versions"]) == ["1.0"]
+    assert group.request("DELETE", spec, api_version="2021-05-01").status_code == 200
+    gone = group.request("GET", f"{spec}/versions/1.0", api_version="2021-05-01")
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ResourceNotFound")
