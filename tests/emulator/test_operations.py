@@ -199,3 +199,25 @@ def test_template_spec_versions_live_under_their_spec_and_go_with_it(group):
     assert group.request("DELETE", spec, api_version="2021-05-01").status_code == 200
     gone = group.request("GET", f"{spec}/versions/1.0", api_version="2021-05-01")
     assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ResourceNotFound")
+
+
+def test_a_scale_set_keeps_one_instance_per_capacity_unit_and_acts_on_chosen_instances(group):
+    compute = group.compute_client()
+    vmss = compute.virtual_machine_scale_sets.begin_create_or_update("rg", "ss", {
+        "location": "eastus", "sku": {"name": "Standard_D4ds_v5", "capacity": 3},
+        "properties": {"upgradePolicy": {"mode": "Manual"}, "virtualMachineProfile": {
+            "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
+                                                  "sku": "server", "version": "latest"}},
+            "osProfile": {"computerNamePrefix": "ss", "adminUsername": "azureuser", "adminPassword": "N0t-real-Pw!"},
+            "networkProfile": {"networkInterfaceConfigurations": [{"name": "nic", "properties": {
+                "primary": True, "ipConfigurations": [{"name": "ip", "properties": {}}]}}]}}}}).result()
+    assert (vmss.provisioning_state, vmss.sku.capacity) == ("Succeeded", 3)
+    assert vmss.virtual_machine_profile.os_profile.admin_password is None
+    assert [vm.instance_id for vm in compute.virtual_machine_scale_set_vms.list("rg", "ss")] == ["0", "1", "2"]
+    compute.virtual_machine_scale_sets.begin_power_off("rg", "ss", vm_instance_i_ds={"instanceIds": ["1"]}).result()
+    view = compute.virtual_machine_scale_set_vms.get_instance_view("rg", "ss", "1")
+    assert [s.code for s in view.statuses][-1] == "PowerState/stopped"
+    compute.virtual_machine_scale_sets.begin_delete_instances("rg", "ss", {"instanceIds": ["2"]}).result()
+    assert compute.virtual_machine_scale_sets.get("rg", "ss").sku.capacity == 2
+    compute.virtual_machine_scale_sets.begin_delete("rg", "ss").result()
+    assert list(compute.virtual_machine_scale_sets.list("rg")) == []

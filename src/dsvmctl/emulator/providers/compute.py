@@ -80,6 +80,9 @@ class ComputeProvider(Provider):
         from . import compute_ops  # maintenance actions, snapshots, images, availability sets, ...
 
         compute_ops.add_routes(self)
+        from . import compute_vmss  # virtual machine scale sets
+
+        compute_vmss.add_routes(self)
 
     # -- catalog: what each region offers ---------------------------------------------------------
 
@@ -938,6 +941,9 @@ def register(em) -> ComputeProvider:
     from . import compute_ops
 
     compute_ops.register_finalizers(em)
+    from . import compute_vmss
+
+    compute_vmss.register_finalizers(em)
     return ComputeProvider(em)
 
 
