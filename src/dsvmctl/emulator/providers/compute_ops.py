@@ -43,6 +43,7 @@ def disk_defaults(disk: dict[str, Any]) -> dict[str, Any]:
     props.setdefault("networkAccessPolicy", "AllowAll")
     props.setdefault("publicNetworkAccess", "Enabled")
     props.setdefault("tier", _disk_tier(disk["sku"]["name"], props.get("diskSizeGB", 30)))
+    props.setdefault("isArmResource", True)  # in every managed-disk body the recordings show
     return disk
 
 
