@@ -103,3 +103,9 @@ def test_validate_takes_the_template_uri_from_the_command_line(tmp_path):
     assert without.exit_code == 1 and "--template-uri" in without.output
     given = runner.invoke(cli, ["validate", "--template-uri", "https://example.org/t/azuredeploy.json", str(path)])
     assert given.exit_code == 0, given.output
+
+
+def test_providers_gives_a_resource_type_its_regions_and_api_versions_as_az_templates_read_them():
+    template = _template([], outputs={"v": {"type": "string", "value":
+                                            "[providers('Microsoft.Compute', 'virtualMachineScaleSets').apiVersions[0]]"}})
+    assert expand(template, {}).outputs["v"]["value"] == "2024-07-01"

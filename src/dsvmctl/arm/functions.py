@@ -216,6 +216,26 @@ def _segments(args: list) -> list[str]:
     return out
 
 
+# providers() (deprecated in ARM, still in az's generated templates): a namespace's resource types
+# with the regions and api-versions the engine assumes (the modelled regions, a recent version).
+PROVIDER_LOCATIONS = ["East US", "East US 2", "West US", "West US 2", "West Europe", "North Europe",
+                      "South Central US"]
+PROVIDER_API_VERSIONS = ["2024-07-01", "2023-09-01", "2023-03-01", "2022-11-01"]
+
+
+@function("providers", 1, 2)
+def _providers(scope, args):
+    namespace = _want(args[0], "string", 0)
+
+    def entry(rtype: str) -> dict:
+        return {"resourceType": rtype, "locations": list(PROVIDER_LOCATIONS),
+                "apiVersions": list(PROVIDER_API_VERSIONS)}
+    if len(args) == 2:
+        return entry(_want(args[1], "string", 1))
+    return {"id": f"/subscriptions/{scope.deployment.context.subscription_id}/providers/{namespace}",
+            "namespace": namespace, "resourceTypes": []}
+
+
 @function("resourceId", 1)
 def _resource_id(scope, args):
     return scope.deployment.resource_id(_segments(args), scope)
