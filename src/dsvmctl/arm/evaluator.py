@@ -185,9 +185,14 @@ def get_member(target: Any, name: str, scope: Scope) -> Any:
         if isinstance(target, DeployTimeObject):
             return DeployTimeValue(f"{target.origin}.{name}")
         available = ", ".join(target) or "none"
+        hint = ""
+        if lowered == "templatelink" and "provisioningState" in target and "template" in target:
+            # deployment().properties: ARM sets templateLink only for a deployment made from a URI.
+            hint = (" ARM sets deployment().properties.templateLink only when the template is deployed from a "
+                    "URI (a linked deployment); validate it as one with --template-uri URI.")
         raise TemplateError(
             "InvalidPropertyAccess",
-            f"the property '{name}' doesn't exist; available properties are: {available}.",
+            f"the property '{name}' doesn't exist; available properties are: {available}.{hint}",
             scope.path,
         )
     raise TemplateError(

@@ -209,14 +209,45 @@ def _environment(scope, args):
     return json.loads(json.dumps(AZURE_CLOUD))  # a copy: templates must not alter ours
 
 
+def _segments(args: list) -> list[str]:
+    """resourceId()-style arguments: strings, and integers as ARM converts them (copyIndex())."""
+    out = []
+    for i, arg in enumerate(args):
+        if is_int(arg) and i > 0:
+            out.append(str(arg))
+        else:
+            out.append(_want(arg, "string", i))
+    return out
+
+
+# providers() (deprecated in ARM, still in az's generated templates): a namespace's resource types
+# with the regions and api-versions the engine assumes (the modelled regions, a recent version).
+PROVIDER_LOCATIONS = ["East US", "East US 2", "West US", "West US 2", "West Europe", "North Europe",
+                      "South Central US"]
+PROVIDER_API_VERSIONS = ["2024-07-01", "2023-09-01", "2023-03-01", "2022-11-01"]
+
+
+@function("providers", 1, 2)
+def _providers(scope, args):
+    namespace = _want(args[0], "string", 0)
+
+    def entry(rtype: str) -> dict:
+        return {"resourceType": rtype, "locations": list(PROVIDER_LOCATIONS),
+                "apiVersions": list(PROVIDER_API_VERSIONS)}
+    if len(args) == 2:
+        return entry(_want(args[1], "string", 1))
+    return {"id": f"/subscriptions/{scope.deployment.context.subscription_id}/providers/{namespace}",
+            "namespace": namespace, "resourceTypes": []}
+
+
 @function("resourceId", 1)
 def _resource_id(scope, args):
-    return scope.deployment.resource_id([_want(a, "string", i) for i, a in enumerate(args)], scope)
+    return scope.deployment.resource_id(_segments(args), scope)
 
 
 @function("subscriptionResourceId", 1)
 def _subscription_resource_id(scope, args):
-    args = [_want(a, "string", i) for i, a in enumerate(args)]
+    args = _segments(args)
     sub = scope.deployment.context.subscription_id
     if not _looks_like_type(args[0]):
         sub, args = args[0], args[1:]
@@ -225,12 +256,12 @@ def _subscription_resource_id(scope, args):
 
 @function("tenantResourceId", 1)
 def _tenant_resource_id(scope, args):
-    return _provider_path([_want(a, "string", i) for i, a in enumerate(args)])
+    return _provider_path(_segments(args))
 
 
 @function("extensionResourceId", 2)
 def _extension_resource_id(scope, args):
-    args = [_want(a, "string", i) for i, a in enumerate(args)]
+    args = _segments(args)
     return args[0].rstrip("/") + _provider_path(args[1:])
 
 

@@ -726,9 +726,9 @@ class _Deployment:
             for i, entry in enumerate(entries):
                 if not isinstance(entry, str):
                     raise TemplateError("InvalidTemplate", "dependsOn entries must be strings.", join_path(path, i))
-                inst.deps.extend(self._dependency_targets(entry, join_path(path, i)))
+                inst.deps.extend(self._dependency_targets(entry, join_path(path, i), inst))
 
-    def _dependency_targets(self, entry: str, path: str) -> list[_Instance]:
+    def _dependency_targets(self, entry: str, path: str, depender: _Instance | None = None) -> list[_Instance]:
         lowered = entry.lower()
         if self.symbolic and lowered in self.by_symbol:
             return self.by_symbol[lowered].instances
@@ -736,7 +736,7 @@ class _Deployment:
                  and str(d.raw["copy"].get("name", "")).lower() == lowered]
         if loops:
             return [i for d in loops for i in d.instances]
-        found = self.find_instance(entry, Scope(self, path=path))
+        found = self.find_instance(entry, Scope(self, path=path)) or self._child_by_own_name(entry, depender)
         if found is None:
             raise TemplateError(
                 "UnknownResource",
@@ -745,6 +745,20 @@ class _Deployment:
                 path,
             )
         return [found]
+
+    def _child_by_own_name(self, entry: str, depender: _Instance | None) -> _Instance | None:
+        """ARM also resolves a dependsOn that names a child resource by its last name segment
+        (`"[parameters('subnet1Name')]"` beside it in a VNet's `resources`); a sibling of the
+        depending resource wins over a namesake elsewhere."""
+        lowered = entry.lower()
+        if "/" in lowered:
+            return None
+        matches = [i for i in self.instances if "/" in i.name and i.name.lower().rsplit("/", 1)[1] == lowered]
+        if depender is not None and "/" in depender.name:
+            parent = depender.name.lower().rsplit("/", 1)[0]
+            siblings = [i for i in matches if i.name.lower().rsplit("/", 1)[0] == parent]
+            matches = siblings or matches
+        return matches[0] if matches else None
 
     def order(self) -> list[_Instance]:
         """Deployment order: dependencies first, otherwise declaration order (Kahn's algorithm)."""

@@ -22,7 +22,7 @@ from typing import Any
 from .errors import TemplateError, TemplateFileError
 from .lint import lint
 from .source import read_json_file
-from .template import example_parameter_values, expand, load_parameters, load_template
+from .template import DeploymentContext, example_parameter_values, expand, load_parameters, load_template
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -61,7 +61,7 @@ def _parameter_file_beside(template: Path) -> Path | None:
     return candidate if candidate.exists() else None
 
 
-def validate_template(path: Path, parameter_files: list[str] | None = None) -> dict:
+def validate_template(path: Path, parameter_files: list[str] | None = None, template_uri: str | None = None) -> dict:
     template = load_template(path)
     supplied: dict = {}
     files = [Path(p) for p in parameter_files] if parameter_files else []
@@ -72,7 +72,8 @@ def validate_template(path: Path, parameter_files: list[str] | None = None) -> d
     supplied.update(example_parameter_values(template, supplied))
     report: dict[str, Any] = {"path": str(path), "valid": True, "errors": [], "findings": [], "resources": []}
     try:
-        expansion = expand(template, supplied)
+        context = DeploymentContext(template_link=template_uri) if template_uri else None
+        expansion = expand(template, supplied, context=context)
         findings = lint(template, expansion)
     except TemplateError as exc:
         report["valid"] = False
@@ -83,7 +84,7 @@ def validate_template(path: Path, parameter_files: list[str] | None = None) -> d
     return report
 
 
-def validate_paths(paths: list[str], parameters: list[str] | None = None) -> dict:
+def validate_paths(paths: list[str], parameters: list[str] | None = None, template_uri: str | None = None) -> dict:
     """Validate templates given as files or directories. Raises TemplateFileError for a file
     (or a directory without templates) that cannot be used."""
     templates: list[Path] = []
@@ -105,7 +106,7 @@ def validate_paths(paths: list[str], parameters: list[str] | None = None) -> dic
             templates.append(path)
         else:
             raise TemplateFileError("FileNotFound", "no such file or directory; check the path.", str(path))
-    return {"templates": [validate_template(t, parameters) for t in templates]}
+    return {"templates": [validate_template(t, parameters, template_uri) for t in templates]}
 
 
 def exit_code(report: dict) -> int:

@@ -22,8 +22,11 @@ def register(cli: click.Group) -> None:
               help="Parameter file(s) for the templates (default: NAME.parameters.json beside each).")
 @click.option("--against-emulator", is_flag=True,
               help="Also run the Deployments validate and what-if calls against the emulated Azure.")
+@click.option("--template-uri", metavar="URI",
+              help="Validate as a linked deployment from URI: deployment().properties.templateLink.uri is URI.")
 @output_option
-def validate(paths: tuple[str, ...], parameter_files: tuple[str, ...], against_emulator: bool, output: str) -> None:
+def validate(paths: tuple[str, ...], parameter_files: tuple[str, ...], against_emulator: bool, output: str,
+             template_uri: str | None = None) -> None:
     """Check ARM templates offline: expand every expression, then lint the result.
 
     \b
@@ -38,7 +41,7 @@ def validate(paths: tuple[str, ...], parameter_files: tuple[str, ...], against_e
     from ..errors import UsageError
 
     try:
-        report = validate_paths(list(paths) or ["templates"], list(parameter_files) or None)
+        report = validate_paths(list(paths) or ["templates"], list(parameter_files) or None, template_uri)
     except TemplateFileError as err:
         raise UsageError(f"{err.file}: {err.message}" if err.file else err.message,
                          fix="give the path of an ARM template (JSON) or a directory holding some") from None

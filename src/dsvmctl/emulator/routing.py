@@ -18,7 +18,7 @@ from .wire import ArmError, Request, Response
 if TYPE_CHECKING:
     from .core import Emulator
 
-PROVIDER_MODULES = ("resources", "network", "compute", "devtestlab")
+PROVIDER_MODULES = ("resources", "network", "compute", "devtestlab", "storage")
 
 
 @dataclass

@@ -78,9 +78,12 @@ class ComputeProvider(Provider):
         r("GET", "sub", f"{base}/{{offer}}/skus", self.list_image_skus)
         r("GET", "sub", f"{base}/{{offer}}/skus/{{sku}}/versions", self.list_image_versions)
         r("GET", "sub", f"{base}/{{offer}}/skus/{{sku}}/versions/{{version}}", self.get_image_version)
-        from .placement import add_routes as add_placement_routes  # fleets' proximity placement groups
+        from . import compute_ops  # maintenance actions, snapshots, images, availability sets, ...
 
-        add_placement_routes(self)
+        compute_ops.add_routes(self)
+        from . import compute_vmss  # virtual machine scale sets
+
+        compute_vmss.add_routes(self)
 
     # -- catalog: what each region offers ---------------------------------------------------------
 
@@ -168,6 +171,9 @@ class ComputeProvider(Provider):
             },
             "dataDisks": [],
         }
+        from .compute_ops import data_disks
+
+        storage_out["dataDisks"] = data_disks(call, body, storage.get("dataDisks") or [])
         if image is not None:
             storage_out["imageReference"] = image
         vm_props["storageProfile"] = storage_out
@@ -189,7 +195,9 @@ class ComputeProvider(Provider):
             if key in call.body_object():
                 body[key] = call.body_object()[key]
         for nic_ref in nics:
-            call.em.get(nic_ref["id"])["properties"]["virtualMachine"] = {"id": body["id"]}
+            nic_props = call.em.get(nic_ref["id"])["properties"]
+            nic_props["virtualMachine"] = {"id": body["id"]}
+            nic_props["primary"] = nic_ref["properties"]["primary"]  # as the Network RP shows an attached NIC
         call.em.put(body)
         meta = call.em.meta_of(body["id"])
         meta.update(power="starting", generation=generation, cluster=size.cluster, os_type=os_type,
@@ -246,6 +254,10 @@ class ComputeProvider(Provider):
             if not profile.get("adminPassword"):
                 raise missing_property("osProfile.adminPassword")
             out.setdefault("windowsConfiguration", {"provisionVMAgent": True, "enableAutomaticUpdates": True})
+            out["windowsConfiguration"].setdefault("provisionVMAgent", True)
+            out["windowsConfiguration"].setdefault("enableVMAgentPlatformUpdates", False)
+            out["windowsConfiguration"].setdefault("patchSettings", {"patchMode": "AutomaticByOS",
+                                                                      "assessmentMode": "ImageDefault"})
         else:
             linux = profile.get("linuxConfiguration") or {}
             keys = ((linux.get("ssh") or {}).get("publicKeys")) or []
@@ -255,7 +267,9 @@ class ComputeProvider(Provider):
             if not linux.get("disablePasswordAuthentication") and not profile.get("adminPassword") and not keys:
                 raise missing_property("osProfile.adminPassword")
             out["linuxConfiguration"] = {"disablePasswordAuthentication": False, "provisionVMAgent": True,
-                                         **linux}
+                                         "enableVMAgentPlatformUpdates": False,
+                                         "patchSettings": {"patchMode": "ImageDefault",
+                                                           "assessmentMode": "ImageDefault"}, **linux}
         out.setdefault("secrets", [])
         out.setdefault("allowExtensionOperations", True)
         out["requireGuestProvisionSignal"] = True
@@ -309,7 +323,9 @@ class ComputeProvider(Provider):
         }
         if vm.get("tags"):
             disk["tags"] = dict(vm["tags"])
-        return call.em.put(disk)
+        from .compute_ops import disk_defaults
+
+        return call.em.put(disk_defaults(disk))
 
     def _update_vm(self, call: Call, vm: dict[str, Any], body: dict[str, Any]) -> Response:
         props = body.get("properties") or {}
@@ -327,6 +343,12 @@ class ComputeProvider(Provider):
                 meta["cluster"] = target.cluster
         if "tags" in body:
             vm["tags"] = body["tags"]
+        wanted_disks = (props.get("storageProfile") or {}).get("dataDisks")
+        if wanted_disks is not None:
+            from .compute_ops import data_disks
+
+            profile = vm["properties"]["storageProfile"]
+            profile["dataDisks"] = data_disks(call, vm, wanted_disks, profile.get("dataDisks"))
         vm["properties"]["provisioningState"] = "Updating"
         op = call.em.start_operation("microsoft.compute", vm["location"], "compute.vm_updated", vm_id=vm["id"],
                                      restart=restart)
@@ -462,7 +484,10 @@ class ComputeProvider(Provider):
             if op.status == "Failed":
                 return Response(200, {"error": op.error})
             return Response(200, op.result)
-        return Response(200, op.status_document(), pending)
+        doc = op.status_document()
+        if op.args.get("output") and op.status == "Succeeded":
+            doc["properties"] = {"output": op.result}  # DiskOperations carry the final disk
+        return Response(200, doc, pending)
 
     # -- disks -----------------------------------------------------------------------------------
 
@@ -482,8 +507,13 @@ class ComputeProvider(Provider):
                 raise ArmError(400, "BadRequest", "Disk size can only be increased.", target="diskSizeGB")
             if new_size:
                 merged["properties"]["diskSizeGB"] = int(new_size)
-            call.em.put(merged)
-            return Response(200, call.em.public(merged))
+                merged["properties"]["diskSizeBytes"] = int(new_size) * 1024**3
+            sku_name = (call.body_object().get("sku") or {}).get("name")
+            if sku_name:
+                merged["sku"] = {"name": sku_name, "tier": sku_name.split("_")[0]}
+            from .compute_ops import _accepted, disk_defaults
+
+            return _accepted(self, call, disk_defaults(merged), 202)
         creation = props.get("creationData") or {}
         if not creation.get("createOption"):
             raise missing_property("creationData.createOption")
@@ -495,9 +525,10 @@ class ComputeProvider(Provider):
                     properties={**props, "diskSizeGB": size_gb, "diskSizeBytes": size_gb * 1024**3,
                                 "uniqueId": str(uuid.uuid4()), "provisioningState": "Succeeded",
                                 "diskState": "Unattached", "timeCreated": utc_now()})
-        call.em.put(body)
-        op = call.em.start_operation("microsoft.compute", body["location"])
-        return Response(200, call.em.public(body), self._async_headers(call, op))
+        from .compute_ops import _accepted, disk_defaults
+
+        # As the Compute RP: 202, the disk `Updating`, its final body on the Location URL.
+        return _accepted(self, call, disk_defaults(body), 202)
 
     def patch_disk(self, call: Call) -> Response:
         disk = get_or_404(call, self._disk_id(call), DISK_TYPE, call.params["disk"])
@@ -900,11 +931,21 @@ def _finish_vm_deleted(em, op) -> None:
         else:
             disk.pop("managedBy", None)
             disk["properties"]["diskState"] = "Unattached"
+    for data_disk in vm["properties"]["storageProfile"].get("dataDisks", []):
+        attached = em.get(data_disk["managedDisk"]["id"])
+        if attached is None:
+            continue
+        if str(data_disk.get("deleteOption", "Detach")).lower() == "delete":
+            em.delete(attached["id"])
+        else:
+            attached.pop("managedBy", None)
+            attached["properties"]["diskState"] = "Unattached"
     for ref in vm["properties"]["networkProfile"]["networkInterfaces"]:
         nic = em.get(ref["id"])
         if nic is None:
             continue
         nic["properties"].pop("virtualMachine", None)
+        nic["properties"].pop("primary", None)
         if str((ref.get("properties") or {}).get("deleteOption", "Detach")).lower() == "delete":
             from .network import release_nic
 
@@ -932,6 +973,12 @@ def register(em) -> ComputeProvider:
         "compute.vm_child": _finish_vm_child,
         "compute.disk_deleted": _finish_disk_deleted,
     })
+    from . import compute_ops
+
+    compute_ops.register_finalizers(em)
+    from . import compute_vmss
+
+    compute_vmss.register_finalizers(em)
     return ComputeProvider(em)
 
 

@@ -117,6 +117,15 @@ def _wire_body(resource) -> dict[str, Any]:
     return body
 
 
+def _dependency(resource_id: str) -> dict[str, str]:
+    """`{id, resourceType, resourceName}` as ARM lists a dependency: the type and name read off the id."""
+    tail = resource_id.split("/providers/")[-1].split("/")
+    if len(tail) < 3:
+        return {"id": resource_id}
+    types, names = [tail[0] + "/" + tail[1]] + tail[3::2], tail[2::2]
+    return {"id": resource_id, "resourceType": "/".join(types), "resourceName": "/".join(names)}
+
+
 def _deployment_id(call: Call) -> str:
     return f"{call.rg_id()}/providers/Microsoft.Resources/deployments/{call.params['name']}"
 
@@ -157,7 +166,7 @@ def put_deployment(call: Call) -> Response:
             "timestamp": utc_now(), "duration": "PT0S", "correlationId": str(uuid.uuid4()),
             "providers": _providers(resources),
             "dependencies": [{"id": r.id, "resourceType": r.type, "resourceName": r.name,
-                              "dependsOn": [{"id": d} for d in r.depends_on]} for r in resources if r.depends_on],
+                              "dependsOn": [_dependency(d) for d in r.depends_on]} for r in resources if r.depends_on],
             "validatedResources": [{"id": r.id} for r in resources],
         },
     }

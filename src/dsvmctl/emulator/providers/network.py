@@ -15,6 +15,8 @@ from ..routing import Call, Provider
 from ..wire import ArmError, Response, not_found
 from .common import (check_name, find_child, get_or_404, list_response, new_etag, properties_of,
                      require_reference, tracked_body)
+from . import network_shapes
+from .network_fields import complete, complete_child
 
 NS = "Microsoft.Network"
 DEFAULT_RULES = (
@@ -51,7 +53,8 @@ class NetworkProvider(Provider):
             self.route("DELETE", "rg", f"{parent}/{{name}}/{child}/{{child}}", self._child_deleter(parent, child))
             self.route("GET", "rg", f"{parent}/{{name}}/{child}", self._child_lister(parent, child))
         self.route("GET", "sub", "locations/{loc}/operations/{op}", self.operation_status)
-        self.route("GET", "sub", "locations/{loc}/operationResults/{op}", self.operation_status)
+        self.route("GET", "sub", "locations/{loc}/operationResults/{op}", self.operation_result)
+        network_shapes.add_routes(self)  # load balancers, route tables, ASGs, peerings, ...
 
     # -- generic verbs ---------------------------------------------------------------------------
 
@@ -72,6 +75,8 @@ class NetworkProvider(Provider):
 
     def _accepted_write(self, call: Call, body: dict[str, Any], created: bool) -> Response:
         """Store the resource `Updating`, answer with the async-operation header."""
+        complete(body)
+        network_shapes.link_backends(call.em, body)
         body["properties"]["provisioningState"] = "Updating"
         call.em.put(body)
         op = call.em.start_operation("microsoft.network", body["location"], "network.succeeded", resource_id=body["id"])
@@ -136,6 +141,8 @@ class NetworkProvider(Provider):
                 _build_subnet(holder, item)
             else:
                 _build_rule(item, "properties")
+            complete_child(child, item)
+            item.setdefault("etag", holder.get("etag"))
             holder["properties"][child] = siblings + [item]
             holder["etag"] = new_etag()
             item["properties"]["provisioningState"] = "Updating"
@@ -175,6 +182,15 @@ class NetworkProvider(Provider):
             url = call.em.operation_url(call.request.base_url, op, call.api_version)
             return Response(202, None, {"Azure-AsyncOperation": url, "Location": url})
         return handler
+
+    def operation_result(self, call: Call) -> Response:
+        """The Location URL: 202 while running, then 204 (a delete) or the status document."""
+        op = call.em.operations.get(call.params["op"])
+        if op is not None and op.status == "InProgress":
+            return Response(202, None, {"Location": call.request.url, **call.em.retry_after_headers()})
+        if op is not None and op.status == "Succeeded" and not op.finalizer:
+            return Response(204)
+        return self.operation_status(call)
 
     def operation_status(self, call: Call) -> Response:
         op = call.em.operations.get(call.params["op"])

@@ -13,7 +13,8 @@ from .common import list_response, normalize_location
 from .deployments import DEPLOYMENT_TYPE
 
 RESOURCE_GROUP_NAME = re.compile(r"^[-\w._()]{1,90}(?<!\.)$")
-KNOWN_NAMESPACES = ("Microsoft.Compute", "Microsoft.Network", "Microsoft.Resources", "Microsoft.DevTestLab")
+KNOWN_NAMESPACES = ("Microsoft.Compute", "Microsoft.Network", "Microsoft.Resources", "Microsoft.DevTestLab",
+                    "Microsoft.Storage")
 
 
 class ResourcesProvider(Provider):
@@ -41,6 +42,9 @@ class ResourcesProvider(Provider):
         from . import deployments
 
         deployments.add_routes(self)
+        from . import resources_ops  # exportTemplate, cancel, tags, template specs
+
+        resources_ops.add_routes(self)
 
     # -- subscriptions and tenants ---------------------------------------------------------------
 

@@ -1,0 +1,597 @@
+"""Fidelity: replay real recorded Azure traffic against the emulator and score what matches.
+
+    .venv/bin/python benchmarks/fidelity.py [--door serve|inprocess] [--verbose] [RECORDING ...]
+
+Reads every recording under ../shared/recordings/ and ../shared/recordings-more/ (vcrpy YAML,
+Azure test-proxy JSON, Java track-1 session records), replays each one in order against a fresh
+emulator and reports, per recorded interaction in scope:
+
+- the same HTTP status (and, for errors, the same ARM error code), and
+- the same response field set: every key path of the recorded JSON body (recursively, list items
+  merged) is present in the emulator's body. Fields the emulator adds are not misses: Azure's
+  own field sets grow with the api-version, and the emulator answers one shape.
+
+How a recording is mapped onto the emulator:
+- the recorded subscription becomes the emulator's default one (in URLs and bodies);
+- resource groups a recording uses without creating them (its test framework made them before
+  recording started) are created first; resource names are kept as recorded;
+- a location the emulator does not offer becomes its first offered location;
+- long-running operations: after each write the harness follows the *emulator's own*
+  Azure-AsyncOperation / Location URL to the end; a recorded chain of polls is scored once, its
+  last poll against the emulator's final poll of the same kind (status URL or result URL). The
+  intermediate polls are not scored: how many "InProgress" answers Azure gave is timing.
+- Java records keep no request body; the PUT/PATCH body is rebuilt from the recorded response
+  (read-only fields dropped), which is what the SDK sent plus what Azure computed.
+
+In scope: Microsoft.Compute, Microsoft.Network, Microsoft.Resources (subscriptions, resource
+groups, deployments, providers, resources) and the Microsoft.Storage control plane, at
+subscription or resource-group scope. Out of scope, with the reason printed: other namespaces
+(Authorization locks, Management groups, Insights, ...), tenant and management-group scope
+deployments, and requests to hosts other than ARM (GitHub-hosted templates, Entra ID).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import gzip
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parents[1]
+RECORDING_DIRS = ("recordings", "recordings-more")
+IN_SCOPE = {"microsoft.compute", "microsoft.network", "microsoft.resources", "microsoft.storage"}
+ARM_HOSTS = {"management.azure.com", "localhost:1234", "localhost"}
+POLL = re.compile(r"/(operations|operationresults|operationstatuses|asyncoperations|diskoperations|"
+                  r"nfvoperations)/[^/]+$", re.IGNORECASE)
+SUBSCRIPTION = re.compile(r"(/subscriptions/)([^/?]+)", re.IGNORECASE)
+# Key paths whose presence depends on data, not on the API's shape: paging, user maps.
+UNSCORED_KEYS = {"nextLink", "tags", "outputs", "parameters", "template", "userData", "customData"}
+# ... and keys whose very presence is data: paging, and tags (Azure Policy adds its own, e.g. azsecpack).
+UNSCORED_PRESENCE = {"nextLink", "tags"}
+READ_ONLY = {"id", "etag", "type", "provisioningState", "resourceGuid"}
+
+
+# -- recordings ----------------------------------------------------------------------------------------
+
+@dataclass
+class Interaction:
+    method: str
+    url: str
+    request_body: bytes
+    status: int
+    body: Any  # parsed JSON, or None
+    headers: dict[str, str]  # lower-case names
+
+
+@dataclass
+class Recording:
+    path: Path
+    name: str
+    interactions: list[Interaction]
+    java: bool = False  # track-1 session records: request bodies rebuilt from responses
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict) and "string" in value:
+        value = value["string"]
+    if isinstance(value, bytes):
+        try:
+            value = gzip.decompress(value)
+        except OSError:
+            pass
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    text = str(value)
+    # Old vcrpy files keep Python's repr of bytes, sometimes twice: b'b\'{...}\''.
+    while len(text) > 3 and text[:2] in ("b'", 'b"') and text[-1] == text[1]:
+        try:
+            text = ast.literal_eval(text).decode("utf-8", "replace")
+        except (ValueError, SyntaxError):
+            break
+    return text
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, (dict, list)) and not (isinstance(value, dict) and "string" in value):
+        return value
+    text = _text(value)
+    if not text or not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _headers(raw: dict[str, Any] | None) -> dict[str, str]:
+    out = {}
+    for key, value in (raw or {}).items():
+        if isinstance(value, list):
+            value = value[0] if value else ""
+        out[key.lower()] = str(value)
+    return out
+
+
+def load(path: Path) -> Recording:
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(path.read_text())
+        items = [Interaction(i["request"]["method"].upper(), i["request"]["uri"],
+                             (_text(i["request"].get("body")) or "").encode(), int(i["response"]["status"]["code"]),
+                             _json(i["response"].get("body")), _headers(i["response"].get("headers")))
+                 for i in data.get("interactions") or []]
+    else:
+        data = json.loads(path.read_text())
+        if "Entries" in data:  # Azure test-proxy
+            items = [Interaction(e["RequestMethod"].upper(), e["RequestUri"], (_text(e.get("RequestBody")) or "").encode(),
+                                 int(e["StatusCode"]), _json(e.get("ResponseBody")), _headers(e.get("ResponseHeaders")))
+                     for e in data["Entries"]]
+        else:  # Java track-1 session records: no request body kept
+            items = []
+            for e in data.get("networkCallRecords") or []:
+                response = e.get("Response") or {}
+                body = _json(response.get("Body"))
+                items.append(Interaction(e["Method"].upper(), e["Uri"], _java_request_body(e["Method"], body),
+                                         int(response.get("StatusCode", 0)), body,
+                                         _headers({k: v for k, v in response.items() if k not in ("Body", "StatusCode")})))
+    return Recording(path, path.name, items, java="networkCallRecords" in data)
+
+
+def _java_request_body(method: str, response_body: Any) -> bytes:
+    if method.upper() not in ("PUT", "PATCH") or not isinstance(response_body, dict):
+        return b""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in READ_ONLY or k == "id" and "name" not in value}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    body = {k: v for k, v in response_body.items() if k not in READ_ONLY}
+    return json.dumps(strip(body)).encode()
+
+
+def find_recordings(shared: Path) -> list[Path]:
+    found = []
+    for folder in RECORDING_DIRS:
+        base = shared / folder
+        if base.is_dir():
+            found += sorted(p for p in base.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+    return found
+
+
+# -- scope and operation names ---------------------------------------------------------------------------
+
+def operation_key(method: str, path: str) -> str:
+    """`PUT Microsoft.Compute/virtualMachines/{}`: the operation, without names."""
+    segs = [s for s in path.split("/") if s]
+    low = [s.lower() for s in segs]
+    out: list[str] = []
+    i = 0
+    if low[:1] == ["subscriptions"]:
+        i = 2
+        if low[2:3] == ["resourcegroups"]:
+            i = 4
+            if len(segs) == 4:
+                return f"{method} resourceGroups/{{}}"
+    if i < len(segs) and low[i] == "providers" and i + 1 < len(segs):
+        namespace, i = segs[i + 1], i + 2
+        out.append(namespace)
+    else:
+        out.append("Microsoft.Resources")
+    rest = segs[i:]
+    for index, seg in enumerate(rest):
+        out.append(seg if index % 2 == 0 else "{}")
+    if len(segs) > 2 and low[0] == "subscriptions" and not rest and len(out) == 1:
+        out.append(segs[-1] if low[-1] != low[1] else "subscriptions/{}")
+    return f"{method} " + "/".join(out)
+
+
+def scope_of(item: Interaction) -> str | None:
+    """None when in scope, else why not."""
+    parts = urlsplit(item.url)
+    if parts.netloc.lower() not in ARM_HOSTS:
+        return f"not ARM ({parts.netloc})"
+    low = parts.path.lower()
+    if not low.startswith("/subscriptions/"):
+        return "tenant or management-group scope"
+    match = re.search(r"/providers/([^/]+)", low)
+    namespace = match.group(1) if match else "microsoft.resources"
+    if namespace not in IN_SCOPE:
+        return f"namespace {match.group(1) if match else namespace}"
+    return None
+
+
+# -- doors -------------------------------------------------------------------------------------------------
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class InProcessDoor:
+    """The emulator core called directly: the same Request/Response the HTTPS door uses."""
+
+    base_url = "https://management.azure.com"
+
+    def __init__(self) -> None:
+        from dsvmctl.emulator.core import Emulator
+
+        self.em = Emulator()
+        self.subscription_id = self.em.subscription_id
+
+    def send(self, method: str, url: str, body: bytes) -> Reply:
+        from dsvmctl.emulator.wire import Request
+
+        headers = {"Content-Type": "application/json"} if body else {}
+        response = self.em.handle(Request(method, url, headers, body))
+        return Reply(response.status, _json(response.content()) if response.body is not None else None,
+                     {k.lower(): v for k, v in response.headers.items()})
+
+    def close(self) -> None:
+        pass
+
+
+class ServeDoor:
+    """`dsvmctl emulator serve` in its own process, over HTTPS with its own token."""
+
+    def __init__(self) -> None:
+        import requests
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="dsvmctl-fidelity-")
+        state = Path(self._tmp.name)
+        exe = Path(sys.executable).with_name("dsvmctl")
+        command = [str(exe)] if exe.exists() else [sys.executable, "-m", "dsvmctl"]
+        env = {**os.environ, "DSVMCTL_HOME": str(state / "home")}
+        self.proc = subprocess.Popen(command + ["emulator", "serve", "--port", "0", "--state-dir", str(state)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        endpoint_file = state / "endpoint.json"
+        deadline = time.monotonic() + 30
+        while not endpoint_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("emulator serve did not start: " + (self.proc.stderr.read() or b"").decode())
+            time.sleep(0.05)
+        endpoint = json.loads(endpoint_file.read_text())
+        self.base_url = endpoint["arm_endpoint"]
+        self.subscription_id = endpoint["subscription_id"]
+        self.session = requests.Session()
+        self.session.verify = endpoint["ca_bundle"]
+        self.session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the emulator's CA
+        token = self.session.post(f"{self.base_url}/{endpoint['tenant_id']}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": endpoint["client_id"],
+            "client_secret": endpoint["client_secret"], "scope": endpoint["credential_scope"]}).json()
+        self.session.headers["Authorization"] = f"Bearer {token['access_token']}"
+
+    def send(self, method: str, url: str, body: bytes) -> Reply:
+        headers = {"Content-Type": "application/json"} if body else {}
+        response = self.session.request(method, url, data=body or None, headers=headers)
+        return Reply(response.status_code, _json(response.content), {k.lower(): v for k, v in response.headers.items()})
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self._tmp.cleanup()
+
+
+# -- scoring -----------------------------------------------------------------------------------------------
+
+def key_paths(value: Any, prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if key in UNSCORED_PRESENCE:
+                continue
+            path = f"{prefix}.{key}" if prefix else key
+            out.add(path)
+            if key not in UNSCORED_KEYS:
+                out |= key_paths(child, path)
+    elif isinstance(value, list):
+        for child in value:
+            out |= key_paths(child, prefix + "[]")
+    return {p for p in out if p.split(".")[-1].split("[")[0] not in UNSCORED_KEYS or "." not in p}
+
+
+def _error_code(body: Any) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return body["error"].get("code")
+    return None
+
+
+@dataclass
+class Outcome:
+    recording: str
+    operation: str
+    ok: bool
+    cause: str = ""
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome] = field(default_factory=list)
+    out_of_scope: Counter = field(default_factory=Counter)
+    unscored_polls: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def scored(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def matched(self) -> int:
+        return sum(o.ok for o in self.outcomes)
+
+    @property
+    def rate(self) -> float:
+        return self.matched / self.scored if self.scored else 0.0
+
+    def per_recording(self) -> dict[str, tuple[int, int]]:
+        table: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for o in self.outcomes:
+            table[o.recording][0] += o.ok
+            table[o.recording][1] += 1
+        return {k: (v[0], v[1]) for k, v in table.items()}
+
+    def misses_by_cause(self) -> dict[str, Counter]:
+        grouped: dict[str, Counter] = defaultdict(Counter)
+        for o in self.outcomes:
+            if not o.ok:
+                grouped[o.cause][f"{o.operation}{(' ' + o.detail) if o.detail else ''}"] += 1
+        return grouped
+
+
+def compare(recorded: Interaction, got: Reply) -> tuple[bool, str, str]:
+    if recorded.status != got.status:
+        code = _error_code(got.body)
+        return False, f"status {recorded.status} -> {got.status}", code or ""
+    want_code, got_code = _error_code(recorded.body), _error_code(got.body)
+    if recorded.status >= 400 and want_code and (got_code or "").lower() != want_code.lower():
+        return False, "same status, different error code", f"{want_code} != {got_code}"
+    if recorded.status >= 400:
+        return True, "", ""
+    missing = sorted(key_paths(recorded.body) - key_paths(got.body))
+    if missing:
+        return False, "missing response fields", ", ".join(missing[:6]) + (" ..." if len(missing) > 6 else "")
+    return True, "", ""
+
+
+class Replayer:
+    def __init__(self, door, recording: Recording, report: Report) -> None:
+        self.door = door
+        self.rec = recording
+        self.report = report
+        # The recording's own poll URLs (by kind and id) -> (kind, the write, the emulator's final polls):
+        # clients interleave polls of several writes, so every write's LRO is kept, not the last one.
+        self.lros: dict[str, tuple[str, str, dict[str, Reply]]] = {}
+        self.locations: set[str] | None = None
+        self.recorded_subs = {m.group(2) for i in recording.interactions for m in SUBSCRIPTION.finditer(i.url)}
+
+    # URL and body mapping -------------------------------------------------------------------
+
+    def map_url(self, url: str) -> str:
+        parts = urlsplit(url)
+        path = SUBSCRIPTION.sub(lambda m: m.group(1) + self.door.subscription_id, parts.path)
+        path = self._map_locations(path)
+        return f"{self.door.base_url}{path}" + (f"?{parts.query}" if parts.query else "")
+
+    def map_body(self, body: bytes) -> bytes:
+        if not body:
+            return body
+        text = body.decode("utf-8", "replace")
+        for sub in self.recorded_subs:
+            text = text.replace(sub, self.door.subscription_id)
+        return self._map_locations(text).encode()
+
+    def _offered(self) -> set[str]:
+        if self.locations is None:
+            reply = self.door.send("GET", f"{self.door.base_url}/subscriptions/{self.door.subscription_id}/locations"
+                                   "?api-version=2022-12-01", b"")
+            self.locations = {loc["name"] for loc in (reply.body or {}).get("value", [])}
+        return self.locations
+
+    def _map_locations(self, text: str) -> str:
+        offered = self._offered()
+        if not offered:
+            return text
+        first = sorted(offered)[0]
+
+        def swap(match: re.Match) -> str:
+            name = match.group(2).replace(" ", "").lower()
+            return match.group(0) if name in offered or name == "global" else match.group(1) + first + match.group(3)
+
+        text = re.sub(r'("location"\s*:\s*")([^"]+)(")', swap, text, flags=re.IGNORECASE)
+        return re.sub(r"(/locations/)([^/?]+)(/|$|\?)", swap, text, flags=re.IGNORECASE)
+
+    # replay --------------------------------------------------------------------------------------
+
+    def prepare_groups(self) -> None:
+        created = set()
+        for item in self.rec.interactions:
+            match = re.search(r"/subscriptions/[^/]+/resourcegroups/([^/?]+)", urlsplit(item.url).path, re.IGNORECASE)
+            if not match:
+                continue
+            group = match.group(1).lower()
+            is_create = item.method == "PUT" and urlsplit(item.url).path.rstrip("/").lower().endswith(
+                f"resourcegroups/{group}")
+            if group not in created and not is_create:
+                self.door.send("PUT", self.map_url(f"https://x/subscriptions/s/resourcegroups/{match.group(1)}"
+                                                   "?api-version=2022-09-01"),
+                               self.map_body(json.dumps(self._recorded_group(group)).encode()))
+            created.add(group)
+
+    def _recorded_group(self, group: str) -> dict[str, Any]:
+        """The group as the recording shows it (location, tags), for groups made before recording."""
+        for item in self.rec.interactions:
+            body = item.body
+            if isinstance(body, dict) and str(body.get("id", "")).lower().endswith(f"/resourcegroups/{group}") \
+                    and body.get("location"):
+                return {k: body[k] for k in ("location", "tags") if k in body}
+        return {"location": "westus"}
+
+    def follow(self, reply: Reply) -> dict[str, Reply]:
+        """Drive the emulator's own LRO to its end; the final answer of each poll URL."""
+        final: dict[str, Reply] = {}
+        urls = {kind: reply.headers[h] for kind, h in (("status", "azure-asyncoperation"), ("result", "location"))
+                if h in reply.headers}
+        for kind, url in urls.items():
+            for _ in range(50):
+                poll = self.door.send("GET", url, b"")
+                status = (poll.body or {}).get("status") if isinstance(poll.body, dict) else None
+                if poll.status != 202 and status not in ("InProgress", "Accepted", "Running", "Updating"):
+                    break
+            final[kind] = poll
+        return final
+
+    def run(self) -> None:
+        self.prepare_groups()
+        items = self.rec.interactions
+        last_poll = {_lro_key(i.url): n for n, i in enumerate(items) if i.method == "GET"}
+        for index, item in enumerate(items):
+            reason = scope_of(item)
+            if reason:
+                self.report.out_of_scope[reason] += 1
+                continue
+            path = urlsplit(item.url).path
+            op = operation_key(item.method, path)
+            key = _lro_key(item.url)
+            if item.method == "GET" and POLL.search(path) and key in self.lros:
+                if last_poll[key] != index:  # an intermediate poll: how many there are is Azure's timing
+                    self.report.unscored_polls += 1
+                    continue
+                kind, write, final = self.lros[key]
+                got = final.get(kind)
+                if got is None:
+                    self.report.outcomes.append(Outcome(self.rec.name, f"poll {kind} after {write}", False,
+                                                        "no emulator LRO to poll (answered synchronously)"))
+                    continue
+                ok, cause, detail = compare(item, got)
+                self.report.outcomes.append(Outcome(self.rec.name, f"poll {kind} after {write}", ok, cause, detail))
+                continue
+            if item.method in ("PUT", "PATCH") and not item.request_body.strip() and self.rec.java:
+                self.report.out_of_scope["Java record of a write without a body to rebuild it from"] += 1
+                continue
+            if item.request_body.strip() and _json(item.request_body) is None:
+                self.report.out_of_scope["request body not JSON as recorded (rewritten by the recorder)"] += 1
+                continue
+            got = self.door.send(item.method, self.map_url(item.url), self.map_body(item.request_body))
+            ok, cause, detail = compare(item, got)
+            self.report.outcomes.append(Outcome(self.rec.name, op, ok, cause, detail))
+            # One URL in both headers (DiskOperations) is a status URL: "status" is written last.
+            recorded = {_lro_key(item.headers[h]): kind for kind, h in (("result", "location"),
+                                                                        ("status", "azure-asyncoperation"))
+                        if h in item.headers}
+            if recorded:
+                final = self.follow(got)
+                for poll_key, kind in recorded.items():
+                    self.lros[poll_key] = (kind, op, final)
+
+def _lro_key(url: str) -> str:
+    # The operation kind and id: recorders scrub names in URLs but not always in headers.
+    return "/".join(urlsplit(url).path.rstrip("/").split("/")[-2:]).lower()
+
+
+# Test-proxy suites record one file per test but run them in order against one subscription
+# (create, get, list, update, delete): such files are replayed in that order on one emulator.
+SUITE_FILE = re.compile(r"^recording_(?P<family>[a-z]+)_(?P<step>[a-z]+)_test\.json$")
+SUITE_ORDER = ("create", "get", "list", "update", "updatetags", "begindeleteandwait", "delete")
+
+
+# Within a step, what others depend on first (a subnet's VNet); deletes go the other way.
+FAMILY_ORDER = ("resourcegroups", "virtualnetworks", "availabilitysets", "subnets", "ipgroups", "virtualmachines",
+                "tagsoperations")
+
+
+def _suite_position(path: Path) -> tuple[int, int]:
+    match = SUITE_FILE.match(path.name)
+    step = SUITE_ORDER.index(match.group("step"))
+    family = FAMILY_ORDER.index(match.group("family")) if match.group("family") in FAMILY_ORDER else len(FAMILY_ORDER)
+    return step, -family if "delete" in match.group("step") else family
+
+
+def sessions(paths: list[Path]) -> list[list[Path]]:
+    grouped: dict[Path, list[Path]] = defaultdict(list)
+    alone = []
+    for path in paths:
+        match = SUITE_FILE.match(path.name)
+        if match and match.group("step") in SUITE_ORDER:
+            grouped[path.parent].append(path)
+        else:
+            alone.append([path])
+    for files in grouped.values():
+        files.sort(key=_suite_position)
+    return alone + list(grouped.values())
+
+
+def replay_all(paths: list[Path], door_kind: str = "inprocess") -> Report:
+    report = Report()
+    for session in sessions(paths):
+        door = ServeDoor() if door_kind == "serve" else InProcessDoor()
+        try:
+            for path in session:
+                recording = load(path)
+                try:
+                    Replayer(door, recording, report).run()
+                except Exception as exc:  # a harness bug must not hide the other recordings
+                    report.errors[recording.name] = f"{type(exc).__name__}: {exc}"
+        finally:
+            door.close()
+    return report
+
+
+def render(report: Report, verbose: bool = False) -> str:
+    lines = [f"fidelity: {report.matched}/{report.scored} in-scope interactions match "
+             f"({100 * report.rate:.1f}%); {report.unscored_polls} intermediate polls not scored", "",
+             "per recording (matched/scored):"]
+    for name, (ok, total) in sorted(report.per_recording().items()):
+        lines.append(f"  {ok:4d}/{total:<4d} {100 * ok / total:5.1f}%  {name}")
+    lines += ["", "out of scope (not scored):"]
+    for reason, count in report.out_of_scope.most_common():
+        lines.append(f"  {count:5d}  {reason}")
+    lines += ["", "misses by cause:"]
+    for cause, ops in sorted(report.misses_by_cause().items(), key=lambda kv: -sum(kv[1].values())):
+        lines.append(f"  {sum(ops.values()):5d}  {cause}")
+        for op, count in ops.most_common(None if verbose else 12):
+            lines.append(f"         {count:4d}  {op}")
+    if report.errors:
+        lines += ["", "harness errors:"] + [f"  {k}: {v}" for k, v in report.errors.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recordings", nargs="*", type=Path)
+    parser.add_argument("--door", choices=("inprocess", "serve"), default="serve")
+    parser.add_argument("--shared", type=Path, default=Path(os.environ.get("DSVMCTL_SHARED_DIR", REPO.parent / "shared")))
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    paths = args.recordings or find_recordings(args.shared)
+    if not paths:
+        print(f"no recordings found under {args.shared} (recordings/, recordings-more/)", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    report = replay_all(paths, args.door)
+    print(render(report, args.verbose))
+    print(f"\n{len(paths)} recordings through the {args.door} door in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""Microsoft.Compute virtual machine scale sets (Uniform orchestration), as far as the recorded
+traffic uses them: create/update (201/200 + Azure-AsyncOperation), get, list, PATCH, delete
+(202), instance view, instances (list, get, instance view, PUT), the power and upgrade actions
+on the set or its instances (202 + both headers), available SKUs, and the NICs of the instances.
+
+Instances are bookkeeping only: no guest runs behind them, and no NIC resources are created
+(the NIC listing is derived from the network profile, as Azure derives it from the model).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ..core import utc_now
+from ..routing import Call
+from ..wire import ArmError, Response, missing_property, not_found
+from .common import check_name, list_response, properties_of, tracked_body
+
+NS = "Microsoft.Compute"
+VMSS_TYPE = f"{NS}/virtualMachineScaleSets"
+ACTIONS = ("start", "powerOff", "restart", "deallocate", "delete", "reimage", "reimageall", "redeploy",
+           "manualUpgrade", "performMaintenance")
+POWER_AFTER = {"start": "running", "powerOff": "stopped", "restart": "running", "deallocate": "deallocated"}
+
+
+def add_routes(provider) -> None:
+    r = provider.route
+    base = "virtualMachineScaleSets/{name}"
+    r("PUT", "rg", base, lambda call: put_vmss(provider, call))
+    r("PATCH", "rg", base, lambda call: patch_vmss(provider, call))
+    r("GET", "rg", base, get_vmss)
+    r("DELETE", "rg", base, lambda call: delete_vmss(provider, call))
+    r("GET", "rg", "virtualMachineScaleSets", lambda call: _list(call, call.resource_group))
+    r("GET", "sub", "virtualMachineScaleSets", lambda call: _list(call, None))
+    r("GET", "rg", f"{base}/instanceView", instance_view)
+    r("GET", "rg", f"{base}/skus", lambda call: skus(provider, call))
+    r("GET", "rg", f"{base}/osUpgradeHistory", lambda call: (_vmss(call), list_response([]))[1])
+    r("GET", "rg", f"{base}/networkInterfaces", network_interfaces)
+    r("GET", "rg", f"{base}/virtualMachines", list_instances)
+    r("GET", "rg", f"{base}/virtualMachines/{{instance}}", get_instance)
+    r("PUT", "rg", f"{base}/virtualMachines/{{instance}}", lambda call: put_instance(provider, call))
+    r("DELETE", "rg", f"{base}/virtualMachines/{{instance}}", lambda call: _action(provider, call, "delete"))
+    r("GET", "rg", f"{base}/virtualMachines/{{instance}}/instanceView", instance_instance_view)
+    for action in ACTIONS:
+        r("POST", "rg", f"{base}/{action}", lambda call, a=action: _action(provider, call, a))
+        r("POST", "rg", f"{base}/virtualMachines/{{instance}}/{action}", lambda call, a=action: _action(provider, call, a))
+
+
+def _vmss(call: Call) -> dict[str, Any]:
+    body = call.em.get(call.resource_id("virtualMachineScaleSets", call.params["name"]))
+    if body is None:
+        raise not_found(VMSS_TYPE, call.params["name"], call.resource_group or "")
+    return body
+
+
+def _instances(call: Call, vmss: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return call.em.meta_of(vmss["id"]).setdefault("instances", {})
+
+
+def _public(call: Call, vmss: dict[str, Any]) -> dict[str, Any]:
+    out = call.em.public(vmss)
+    profile = out["properties"].get("virtualMachineProfile") or {}
+    (profile.get("osProfile") or {}).pop("adminPassword", None)  # write-only, as in Azure
+    (profile.get("osProfile") or {}).pop("customData", None)
+    return out
+
+
+def put_vmss(provider, call: Call) -> Response:
+    name = call.params["name"]
+    check_name(name, max_length=64)
+    resource_id = call.resource_id("virtualMachineScaleSets", name)
+    existing = call.em.get(resource_id)
+    body = tracked_body(call, VMSS_TYPE, name, resource_id, existing)
+    request = call.body_object()
+    props = dict(properties_of(call))
+    sku = {**((existing or {}).get("sku") or {}), **(request.get("sku") or {})}
+    if not sku.get("name"):
+        raise missing_property("sku.name")
+    size = provider.resolve_size(body["location"], sku["name"], target="sku.name")
+    profile = props.get("virtualMachineProfile") or (existing or {}).get("properties", {}).get("virtualMachineProfile")
+    if not isinstance(profile, dict):
+        raise missing_property("virtualMachineProfile")
+    if not (profile.get("storageProfile") or {}).get("imageReference") and existing is None:
+        raise missing_property("virtualMachineProfile.storageProfile.imageReference")
+    old = (existing or {}).get("properties") or {}
+    body["sku"] = {"name": size.name, "tier": sku.get("tier", "Standard"), "capacity": int(sku.get("capacity", 2))}
+    body["properties"] = {
+        "singlePlacementGroup": True, "orchestrationMode": "Uniform", "overprovision": True,
+        "doNotRunExtensionsOnOverprovisionedVMs": False, "upgradePolicy": {"mode": "Manual"},
+        "platformFaultDomainCount": 5, **props, "virtualMachineProfile": profile,
+        "uniqueId": old.get("uniqueId") or str(uuid.uuid4()), "timeCreated": old.get("timeCreated") or utc_now(),
+        "provisioningState": "Creating" if existing is None else "Updating",
+    }
+    for key in ("zones", "identity", "plan"):
+        if key in request:
+            body[key] = request[key]
+    call.em.put(body)
+    _resize(call, body)
+    op = call.em.start_operation("microsoft.compute", body["location"], "compute.vmss_written", vmss_id=body["id"])
+    return Response(201 if existing is None else 200, _public(call, body), provider._async_headers(call, op))
+
+
+def _resize(call: Call, vmss: dict[str, Any]) -> None:
+    """Instances follow sku.capacity: new ones get the next instance ids, extra ones go."""
+    instances = _instances(call, vmss)
+    wanted = vmss["sku"]["capacity"]
+    while len(instances) > wanted:
+        instances.pop(max(instances, key=int))
+    next_id = max((int(i) for i in instances), default=-1) + 1
+    while len(instances) < wanted:
+        instances[str(next_id)] = {"vmId": str(uuid.uuid4()), "power": "running", "timeCreated": utc_now(),
+                                   "latestModelApplied": True}
+        next_id += 1
+
+
+def patch_vmss(provider, call: Call) -> Response:
+    vmss = _vmss(call)
+    patch = call.body_object()
+    if "tags" in patch:
+        vmss["tags"] = patch["tags"]
+    if patch.get("sku"):
+        vmss["sku"].update({k: v for k, v in patch["sku"].items() if k in ("capacity", "tier")})
+        vmss["sku"]["capacity"] = int(vmss["sku"]["capacity"])
+    for key, value in (patch.get("properties") or {}).items():
+        if key == "virtualMachineProfile" and isinstance(value, dict):
+            vmss["properties"]["virtualMachineProfile"] = {**vmss["properties"]["virtualMachineProfile"], **value}
+        elif key != "provisioningState":
+            vmss["properties"][key] = value
+    vmss["properties"]["provisioningState"] = "Updating"
+    _resize(call, vmss)
+    op = call.em.start_operation("microsoft.compute", vmss["location"], "compute.vmss_written", vmss_id=vmss["id"])
+    return Response(200, _public(call, vmss), provider._async_headers(call, op))
+
+
+def get_vmss(call: Call) -> Response:
+    return Response(200, _public(call, _vmss(call)))
+
+
+def _list(call: Call, group: str | None) -> Response:
+    return list_response([_public(call, b) for b in call.em.find(VMSS_TYPE, resource_group=group)])
+
+
+def delete_vmss(provider, call: Call) -> Response:
+    vmss = call.em.get(call.resource_id("virtualMachineScaleSets", call.params["name"]))
+    if vmss is None:
+        return Response(204)
+    vmss["properties"]["provisioningState"] = "Deleting"
+    op = call.em.start_operation("microsoft.compute", vmss["location"], "compute.resource_deleted",
+                                 resource_id=vmss["id"])
+    return Response(202, None, provider._async_headers(call, op, location=True))
+
+
+def _action(provider, call: Call, action: str) -> Response:
+    vmss = _vmss(call)
+    instances = _instances(call, vmss)
+    if "instance" in call.params:
+        if call.params["instance"] not in instances:
+            raise not_found(f"{VMSS_TYPE}/virtualMachines", f"{vmss['name']}/{call.params['instance']}",
+                            call.resource_group or "")
+        chosen = [call.params["instance"]]
+    else:
+        wanted = (call.body_object() or {}).get("instanceIds") if call.request.body else None
+        chosen = [str(i) for i in wanted] if wanted else list(instances)
+        unknown = [i for i in chosen if i not in instances and i != "*"]
+        if unknown:
+            raise ArmError(400, "InvalidParameter", f"The provided instanceId {unknown[0]} is not an active Virtual "
+                           "Machine Scale Set VM instanceId.", target="instanceIds")
+        chosen = list(instances) if "*" in chosen else chosen
+    op = call.em.start_operation("microsoft.compute", vmss["location"], "compute.vmss_action", vmss_id=vmss["id"],
+                                 action=action, instances=chosen)
+    return Response(202, None, provider._async_headers(call, op, location=True))
+
+
+def skus(provider, call: Call) -> Response:
+    vmss = _vmss(call)
+    return list_response([{"resourceType": VMSS_TYPE, "sku": {"name": s.name, "tier": "Standard"},
+                           "capacity": {"minimum": 0, "maximum": 1000, "defaultCapacity": 1, "scaleType": "Automatic"}}
+                          for s in provider.offered(vmss["location"])])
+
+
+def _statuses(state: str, power: str) -> list[dict[str, Any]]:
+    now = utc_now()
+    return [{"code": f"ProvisioningState/{state.lower()}", "level": "Info",
+             "displayStatus": f"Provisioning {state.lower()}", "time": now},
+            {"code": f"PowerState/{power}", "level": "Info", "displayStatus": f"VM {power}"}]
+
+
+def instance_view(call: Call) -> Response:
+    vmss = _vmss(call)
+    powers: dict[str, int] = {}
+    for inst in _instances(call, vmss).values():
+        powers[inst["power"]] = powers.get(inst["power"], 0) + 1
+    state = vmss["properties"]["provisioningState"]
+    summary = [{"code": "ProvisioningState/succeeded", "count": len(_instances(call, vmss))}] if powers else []
+    summary += [{"code": f"PowerState/{p}", "count": n} for p, n in sorted(powers.items())]
+    return Response(200, {"virtualMachine": {"statusesSummary": summary},
+                          "statuses": _statuses(state, "running")[:1]})
+
+
+def _instance_body(call: Call, vmss: dict[str, Any], instance_id: str) -> dict[str, Any]:
+    inst = _instances(call, vmss)[instance_id]
+    profile = _public(call, vmss)["properties"]["virtualMachineProfile"]
+    name = f"{vmss['name']}_{instance_id}"
+    return {
+        "name": name, "id": f"{vmss['id']}/virtualMachines/{instance_id}", "type": f"{VMSS_TYPE}/virtualMachines",
+        "location": vmss["location"], "instanceId": instance_id,
+        "sku": {"name": vmss["sku"]["name"], "tier": vmss["sku"]["tier"]},
+        "properties": {
+            "latestModelApplied": inst["latestModelApplied"], "modelDefinitionApplied": "VirtualMachineScaleSet",
+            "vmId": inst["vmId"], "hardwareProfile": {"vmSize": vmss["sku"]["name"]},
+            "storageProfile": profile.get("storageProfile", {}),
+            "osProfile": {**(profile.get("osProfile") or {}),
+                          "computerName": f"{(profile.get('osProfile') or {}).get('computerNamePrefix', vmss['name'])}"
+                                          f"{int(instance_id):06x}"},
+            "networkProfile": {"networkInterfaces": [
+                {"id": f"{vmss['id']}/virtualMachines/{instance_id}/networkInterfaces/{n.get('name')}"}
+                for n in (profile.get("networkProfile") or {}).get("networkInterfaceConfigurations", [])]},
+            "networkProfileConfiguration": {"networkInterfaceConfigurations":
+                                            (profile.get("networkProfile") or {}).get("networkInterfaceConfigurations",
+                                                                                      [])},
+            "licenseType": profile.get("licenseType", "None"), "timeCreated": inst["timeCreated"],
+            "provisioningState": "Succeeded", **({"protectionPolicy": inst["protectionPolicy"]}
+                                                 if inst.get("protectionPolicy") else {}),
+        },
+    }
+
+
+def list_instances(call: Call) -> Response:
+    vmss = _vmss(call)
+    return list_response([_instance_body(call, vmss, i) for i in sorted(_instances(call, vmss), key=int)])
+
+
+def get_instance(call: Call) -> Response:
+    vmss = _vmss(call)
+    if call.params["instance"] not in _instances(call, vmss):
+        raise not_found(f"{VMSS_TYPE}/virtualMachines", f"{vmss['name']}/{call.params['instance']}",
+                        call.resource_group or "")
+    return Response(200, _instance_body(call, vmss, call.params["instance"]))
+
+
+def put_instance(provider, call: Call) -> Response:
+    vmss = _vmss(call)
+    instances = _instances(call, vmss)
+    inst = instances.get(call.params["instance"])
+    if inst is None:
+        raise not_found(f"{VMSS_TYPE}/virtualMachines", f"{vmss['name']}/{call.params['instance']}",
+                        call.resource_group or "")
+    policy = (properties_of(call) or {}).get("protectionPolicy")
+    if policy is not None:
+        inst["protectionPolicy"] = policy
+    op = call.em.start_operation("microsoft.compute", vmss["location"])
+    return Response(200, _instance_body(call, vmss, call.params["instance"]), provider._async_headers(call, op))
+
+
+def instance_instance_view(call: Call) -> Response:
+    vmss = _vmss(call)
+    inst = _instances(call, vmss).get(call.params["instance"])
+    if inst is None:
+        raise not_found(f"{VMSS_TYPE}/virtualMachines", f"{vmss['name']}/{call.params['instance']}",
+                        call.resource_group or "")
+    body = _instance_body(call, vmss, call.params["instance"])
+    view = {"platformUpdateDomain": int(call.params["instance"]) % 5,
+            "platformFaultDomain": int(call.params["instance"]) % 5,
+            "computerName": body["properties"]["osProfile"]["computerName"], "osName": "ubuntu", "osVersion": "22.04",
+            "hyperVGeneration": "V2", "placementGroupId": vmss["properties"]["uniqueId"],
+            "disks": [{"name": f"{vmss['name']}_{call.params['instance']}_OsDisk",
+                       "statuses": _statuses("succeeded", inst["power"])[:1]}],
+            "statuses": _statuses("succeeded", inst["power"])}
+    if inst["power"] == "running":
+        view["vmAgent"] = {"vmAgentVersion": "2.13.1.1", "extensionHandlers": [],
+                           "statuses": [{"code": "ProvisioningState/succeeded", "level": "Info",
+                                         "displayStatus": "Ready", "message": "Guest Agent is running",
+                                         "time": utc_now()}]}
+    return Response(200, view)
+
+
+def network_interfaces(call: Call) -> Response:
+    vmss = _vmss(call)
+    configs = (vmss["properties"]["virtualMachineProfile"].get("networkProfile") or {}).get(
+        "networkInterfaceConfigurations", [])
+    items = []
+    for instance_id in sorted(_instances(call, vmss), key=int):
+        for config in configs:
+            nic_id = f"{vmss['id']}/virtualMachines/{instance_id}/networkInterfaces/{config.get('name')}"
+            items.append({"name": config.get("name"), "id": nic_id, "etag": f'W/"{uuid.uuid4()}"',
+                          "properties": {**(config.get("properties") or {}), "provisioningState": "Succeeded",
+                                         "virtualMachine": {"id": f"{vmss['id']}/virtualMachines/{instance_id}"}}})
+    return list_response(items)
+
+
+def finish_written(em, op) -> None:
+    vmss = em.get(op.args["vmss_id"])
+    if vmss is not None:
+        vmss["properties"]["provisioningState"] = "Succeeded"
+
+
+def finish_action(em, op) -> None:
+    vmss = em.get(op.args["vmss_id"])
+    if vmss is None:
+        return
+    instances = em.meta_of(vmss["id"]).setdefault("instances", {})
+    action = op.args["action"]
+    for instance_id in op.args["instances"]:
+        if instance_id not in instances:
+            continue
+        if action == "delete":
+            instances.pop(instance_id)
+        elif action in POWER_AFTER:
+            instances[instance_id]["power"] = POWER_AFTER[action]
+        elif action == "manualUpgrade":
+            instances[instance_id]["latestModelApplied"] = True
+    if action == "delete":
+        vmss["sku"]["capacity"] = len(instances)
+
+
+def register_finalizers(em) -> None:
+    em.finalizers.update({"compute.vmss_written": finish_written, "compute.vmss_action": finish_action})

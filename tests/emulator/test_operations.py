@@ -1,0 +1,223 @@
+"""Operations real client code calls (issue 10): disks and snapshots as LROs, disk SAS access, VM
+maintenance actions, images from a generalized VM, availability sets, load balancers, route
+tables, CheckIPAddressAvailability and Microsoft.Storage accounts, through the unmodified SDKs."""
+
+from __future__ import annotations
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+from .builders import linux_vm, network_for_vm, vnet
+
+
+@pytest.fixture
+def group(door):
+    door.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
+    return door
+
+
+def test_a_disk_is_a_202_lro_whose_final_body_has_the_fields_azure_always_returns(group):
+    response = group.request("PUT", group.rg_path("rg", "/providers/Microsoft.Compute/disks/d1"),
+                             {"location": "eastus", "sku": {"name": "Premium_LRS"},
+                              "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 64}})
+    assert response.status_code == 202
+    assert response.headers["Azure-AsyncOperation"] and response.headers["Location"]
+    disk = group.compute_client().disks.get("rg", "d1")
+    assert disk.provisioning_state == "Succeeded"
+    assert (disk.disk_iops_read_write, disk.disk_m_bps_read_write) == (120, 25)
+    assert disk.encryption.type == "EncryptionAtRestWithPlatformKey"
+    assert disk.network_access_policy == "AllowAll" and disk.tier == "P6"
+
+
+def test_a_snapshot_copies_a_disk_and_grant_access_hands_out_a_sas_shaped_uri(group):
+    compute = group.compute_client()
+    disk = compute.disks.begin_create_or_update("rg", "d1", {"location": "eastus", "properties": {
+        "creationData": {"createOption": "Empty"}, "diskSizeGB": 32}}).result()
+    snap = compute.snapshots.begin_create_or_update("rg", "s1", {"location": "eastus", "properties": {
+        "creationData": {"createOption": "Copy", "sourceResourceId": disk.id}, "incremental": True}}).result()
+    assert (snap.disk_size_gb, snap.incremental, snap.provisioning_state) == (32, True, "Succeeded")
+    access = compute.disks.begin_grant_access("rg", "d1", {"access": "Read", "durationInSeconds": 3600}).result()
+    assert access.access_sas.startswith("https://md-") and "&sig=" in access.access_sas
+    assert compute.disks.get("rg", "d1").disk_state == "ActiveSAS"
+    compute.disks.begin_revoke_access("rg", "d1").result()
+    assert compute.disks.get("rg", "d1").disk_state == "Unattached"
+
+
+def test_an_image_needs_a_generalized_vm_and_generalize_needs_it_stopped(door):
+    nic_id = network_for_vm(door)
+    compute = door.compute_client()
+    vm = compute.virtual_machines.begin_create_or_update("rg", "vm1", linux_vm(nic_id)).result()
+    image = {"location": "eastus", "properties": {"sourceVirtualMachine": {"id": vm.id}}}
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machines.generalize("rg", "vm1")
+    assert (err.value.status_code, err.value.error.code) == (409, "OperationNotAllowed")
+    with pytest.raises(HttpResponseError) as err:
+        compute.images.begin_create_or_update("rg", "img", image).result()
+    assert "not generalized" in err.value.error.message
+    compute.virtual_machines.begin_redeploy("rg", "vm1").result()
+    compute.virtual_machines.begin_reapply("rg", "vm1").result()
+    compute.virtual_machines.begin_deallocate("rg", "vm1").result()
+    compute.virtual_machines.generalize("rg", "vm1")
+    made = compute.images.begin_create_or_update("rg", "img", image).result()
+    assert made.storage_profile.os_disk.os_state == "Generalized"
+    assert made.hyper_v_generation == "V2" and made.provisioning_state == "Succeeded"
+
+
+def test_simulate_eviction_is_for_spot_vms_only(door):
+    nic_id = network_for_vm(door)
+    compute = door.compute_client()
+    compute.virtual_machines.begin_create_or_update("rg", "vm1", linux_vm(nic_id)).result()
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machines.simulate_eviction("rg", "vm1")
+    assert err.value.status_code == 409
+    assert err.value.error.message == "Operation 'simulateEviction' is allowed only for Spot Virtual Machines"
+
+
+def test_availability_set_crud_and_its_domain_count_rules(group):
+    compute = group.compute_client()
+    made = compute.availability_sets.create_or_update("rg", "as1", {"location": "eastus", "sku": {"name": "Aligned"},
+                                                      "properties": {"platformFaultDomainCount": 2}})
+    assert (made.platform_fault_domain_count, made.platform_update_domain_count, made.sku.name) == (2, 5, "Aligned")
+    assert [a.name for a in compute.availability_sets.list("rg")] == ["as1"]
+    with pytest.raises(HttpResponseError) as err:
+        compute.availability_sets.create_or_update("rg", "as2", {"location": "eastus", "properties": {
+            "platformFaultDomainCount": 4}})
+    assert err.value.error.code == "InvalidParameter"
+    compute.availability_sets.delete("rg", "as1")
+    assert list(compute.availability_sets.list("rg")) == []
+
+
+def test_a_load_balancer_links_its_frontend_pool_and_probe_to_the_rule_using_them(group):
+    network = group.network_client()
+    lb_id = group.rg_path("rg", "/providers/Microsoft.Network/loadBalancers/lb")
+    subnet = network.virtual_networks.begin_create_or_update("rg", "vnet", vnet()).result().subnets[0]
+    lb = network.load_balancers.begin_create_or_update("rg", "lb", {"location": "eastus", "properties": {
+        "frontendIPConfigurations": [{"name": "fe", "properties": {"subnet": {"id": subnet.id}}}],
+        "backendAddressPools": [{"name": "pool"}],
+        "probes": [{"name": "p", "properties": {"protocol": "Tcp", "port": 22}}],
+        "loadBalancingRules": [{"name": "r", "properties": {
+            "frontendIPConfiguration": {"id": f"{lb_id}/frontendIPConfigurations/fe"},
+            "backendAddressPool": {"id": f"{lb_id}/backendAddressPools/pool"}, "probe": {"id": f"{lb_id}/probes/p"},
+            "protocol": "Tcp", "frontendPort": 80, "backendPort": 80}}]}}).result()
+    rule_id = f"{lb_id}/loadBalancingRules/r"
+    assert lb.provisioning_state == "Succeeded"
+    assert [r.id for r in lb.frontend_ip_configurations[0].load_balancing_rules] == [rule_id]
+    assert [r.id for r in lb.backend_address_pools[0].load_balancing_rules] == [rule_id]
+    assert network.load_balancer_probes.get("rg", "lb", "p").interval_in_seconds == 15
+    network.load_balancers.begin_delete("rg", "lb").result()
+    assert list(network.load_balancers.list("rg")) == []
+
+
+def test_route_table_routes_are_child_resources(group):
+    network = group.network_client()
+    network.route_tables.begin_create_or_update("rg", "rt", {"location": "eastus"}).result()
+    route = network.routes.begin_create_or_update("rg", "rt", "r1", {"properties": {
+        "addressPrefix": "10.1.0.0/16", "nextHopType": "VirtualNetworkGateway"}}).result()
+    assert (route.provisioning_state, route.has_bgp_override) == ("Succeeded", False)
+    assert [r.name for r in network.route_tables.get("rg", "rt").routes] == ["r1"]
+    network.routes.begin_delete("rg", "rt", "r1").result()
+    assert network.route_tables.get("rg", "rt").routes == []
+
+
+def test_check_ip_address_availability_offers_free_addresses_when_taken(door):
+    network_for_vm(door)
+    network = door.network_client()
+    taken = network.network_interfaces.get("rg", "nic1").ip_configurations[0].private_ip_address
+    assert taken == "10.0.0.4"
+    answer = network.virtual_networks.check_ip_address_availability("rg", "vnet", ip_address=taken)
+    assert answer.available is False and "10.0.0.5" in answer.available_ip_addresses
+    assert network.virtual_networks.check_ip_address_availability("rg", "vnet", ip_address="10.0.0.9").available is True
+
+
+def test_storage_account_create_keys_name_rules_and_delete(group):
+    path = group.rg_path("rg", "/providers/Microsoft.Storage/storageAccounts")
+    body = {"location": "eastus", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2"}
+    created = group.request("PUT", f"{path}/diag01", body, api_version="2023-01-01")
+    assert created.status_code == 202 and "asyncoperations" in created.headers["Location"]
+    done = group.request("GET", created.headers["Location"].split(group.base_url, 1)[1], api_version=None)
+    assert done.status_code == 200
+    assert done.json()["properties"]["primaryEndpoints"]["blob"] == "https://diag01.blob.core.windows.net/"
+    keys = group.request("POST", f"{path}/diag01/listKeys", api_version="2023-01-01").json()["keys"]
+    assert [k["keyName"] for k in keys] == ["key1", "key2"] and all(len(k["value"]) == 88 for k in keys)
+    bad = group.request("PUT", f"{path}/Bad_Name", body, api_version="2023-01-01")
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "AccountNameInvalid")
+    taken = group.request("POST", f"/subscriptions/{group.subscription_id}/providers/Microsoft.Storage/"
+                          "checkNameAvailability", {"name": "diag01", "type": "Microsoft.Storage/storageAccounts"},
+                          api_version="2023-01-01").json()
+    assert taken["nameAvailable"] is False and taken["reason"] == "AlreadyExists"
+    assert group.request("DELETE", f"{path}/diag01", api_version="2023-01-01").status_code == 200
+    assert group.request("DELETE", f"{path}/diag01", api_version="2023-01-01").status_code == 204
+
+
+def test_group_export_template_is_a_202_lro_whose_result_is_a_template_of_the_group(group):
+    group.request("PUT", group.rg_path("rg", "/providers/Microsoft.Network/networkSecurityGroups/nsg1"),
+                  {"location": "eastus"})
+    started = group.request("POST", group.rg_path("rg", "/exportTemplate"), {"resources": ["*"]},
+                            api_version="2022-09-01")
+    assert started.status_code == 202
+    result = group.request("GET", started.headers["Location"].split(group.base_url, 1)[1], api_version=None).json()
+    assert [r["type"] for r in result["template"]["resources"]] == ["Microsoft.Network/networkSecurityGroups"]
+    assert result["template"]["contentVersion"] == "1.0.0.0"
+
+
+def test_cancelling_a_finished_deployment_is_a_409(group):
+    template = {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+                "contentVersion": "1.0.0.0", "resources": []}
+    path = group.rg_path("rg", "/providers/Microsoft.Resources/deployments/d1")
+    assert group.request("PUT", path, {"properties": {"mode": "Incremental", "template": template}},
+                         api_version="2022-09-01").status_code == 201
+    group.request("GET", path, api_version="2022-09-01")  # the deployment runs to its end
+    cancel = group.request("POST", f"{path}/cancel", api_version="2022-09-01")
+    assert (cancel.status_code, cancel.json()["error"]["code"]) == (409, "DeploymentCannotBeCancelled")
+    exported = group.request("POST", f"{path}/exportTemplate", api_version="2022-09-01")
+    assert exported.status_code == 200 and exported.json()["template"]["resources"] == []
+
+
+def test_tags_at_a_scope_merge_replace_and_delete_and_tag_names_count_their_use(group):
+    path = group.rg_path("rg", "/providers/Microsoft.Resources/tags/default")
+    group.request("PUT", path, {"properties": {"tags": {"a": "1"}}}, api_version="2021-04-01")
+    merged = group.request("PATCH", path, {"operation": "Merge", "properties": {"tags": {"b": "2"}}},
+                           api_version="2021-04-01").json()
+    assert merged["properties"]["tags"] == {"a": "1", "b": "2"}
+    deleted = group.request("PATCH", path, {"operation": "Delete", "properties": {"tags": {"a": "1"}}},
+                            api_version="2021-04-01").json()
+    assert deleted["properties"]["tags"] == {"b": "2"}
+    names = group.request("GET", f"/subscriptions/{group.subscription_id}/tagNames", api_version="2021-04-01").json()
+    assert {n["tagName"]: n["count"]["value"] for n in names["value"]} == {"b": 1}
+    made = group.request("PUT", f"/subscriptions/{group.subscription_id}/tagNames/env", api_version="2021-04-01")
+    assert made.status_code == 201 and made.json()["values"] == []
+
+
+def test_template_spec_versions_live_under_their_spec_and_go_with_it(group):
+    spec = group.rg_path("rg", "/providers/Microsoft.Resources/templateSpecs/spec1")
+    assert group.request("PUT", spec, {"location": "westus", "properties": {"description": "d"}},
+                         api_version="2021-05-01").status_code == 201
+    version = {"location": "westus", "properties": {"mainTemplate": {"resources": []}}}
+    assert group.request("PUT", f"{spec}/versions/1.0", version, api_version="2021-05-01").status_code == 201
+    shown = group.request("GET", spec, api_version="2021-05-01").json()
+    assert list(shown["properties"]["versions"]) == ["1.0"]
+    assert group.request("DELETE", spec, api_version="2021-05-01").status_code == 200
+    gone = group.request("GET", f"{spec}/versions/1.0", api_version="2021-05-01")
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ResourceNotFound")
+
+
+def test_a_scale_set_keeps_one_instance_per_capacity_unit_and_acts_on_chosen_instances(group):
+    compute = group.compute_client()
+    vmss = compute.virtual_machine_scale_sets.begin_create_or_update("rg", "ss", {
+        "location": "eastus", "sku": {"name": "Standard_D4ds_v5", "capacity": 3},
+        "properties": {"upgradePolicy": {"mode": "Manual"}, "virtualMachineProfile": {
+            "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
+                                                  "sku": "server", "version": "latest"}},
+            "osProfile": {"computerNamePrefix": "ss", "adminUsername": "azureuser", "adminPassword": "N0t-real-Pw!"},
+            "networkProfile": {"networkInterfaceConfigurations": [{"name": "nic", "properties": {
+                "primary": True, "ipConfigurations": [{"name": "ip", "properties": {}}]}}]}}}}).result()
+    assert (vmss.provisioning_state, vmss.sku.capacity) == ("Succeeded", 3)
+    assert vmss.virtual_machine_profile.os_profile.admin_password is None
+    assert [vm.instance_id for vm in compute.virtual_machine_scale_set_vms.list("rg", "ss")] == ["0", "1", "2"]
+    compute.virtual_machine_scale_sets.begin_power_off("rg", "ss", vm_instance_i_ds={"instanceIds": ["1"]}).result()
+    view = compute.virtual_machine_scale_set_vms.get_instance_view("rg", "ss", "1")
+    assert [s.code for s in view.statuses][-1] == "PowerState/stopped"
+    compute.virtual_machine_scale_sets.begin_delete_instances("rg", "ss", {"instanceIds": ["2"]}).result()
+    assert compute.virtual_machine_scale_sets.get("rg", "ss").sku.capacity == 2
+    compute.virtual_machine_scale_sets.begin_delete("rg", "ss").result()
+    assert list(compute.virtual_machine_scale_sets.list("rg")) == []
