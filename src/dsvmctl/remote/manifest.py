@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -108,8 +109,10 @@ class HashCache:
             return
         self._data = {p: v for p, v in self._data.items() if p in live_paths}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._data, separators=(",", ":")))
+        # A temp name of its own: a fleet pushes one tree to several nodes at once, each saving this cache.
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(self._data, separators=(",", ":")))
         os.replace(tmp, self.path)
 
 
