@@ -65,7 +65,7 @@ class LocalBackend(ArmBackend):
     def __init__(self, home: Path) -> None:
         from ..emulator.core import Emulator
         from ..emulator.transport import EmulatorTransport
-        from ..testing import StaticTokenCredential
+        from ..emulator.credentials import StaticTokenCredential
         from .localhosts import LocalHosts
 
         self.home = home
