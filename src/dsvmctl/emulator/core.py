@@ -103,6 +103,7 @@ class Emulator:
         self.state_file = Path(state_dir, "state.json") if state_dir else None
         self._loaded_mtime: int | None = None
         self._lock_depth = 0  # the file lock is taken once per outermost request
+        self._changed = False  # state changed outside a write request (an operation finished on a GET poll)
         self.providers = routing.load_providers(self)
         if self.state_file and self.state_file.exists():
             self._load()
@@ -133,7 +134,7 @@ class Emulator:
                 response = ArmError(500, "InternalServerError",
                                     "The emulator hit an internal error; see its log.").response()
             self.request_log.append((request.method, request.path, response.status))
-            if request.method != "GET" and response.status < 400:
+            if self._changed or (request.method != "GET" and response.status < 400):
                 self.save()
             return response
 
@@ -195,6 +196,7 @@ class Emulator:
             self.finalizers[op.finalizer](self, op)
         op.status = "Failed" if op.error else "Succeeded"
         op.end_time = utc_now()
+        self._changed = True  # often finished by a GET poll: that GET must save what it changed
 
     def operation_url(self, base_url: str, op: Operation, api_version: str, *, monitor: bool = False) -> str:
         provider = {"microsoft.compute": "Microsoft.Compute", "microsoft.network": "Microsoft.Network"}.get(
@@ -301,6 +303,7 @@ class Emulator:
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_file)  # atomic: a crash never leaves half a state file
         self._loaded_mtime = self.state_file.stat().st_mtime_ns
+        self._changed = False
 
     def _load(self) -> None:
         self._loaded_mtime = self.state_file.stat().st_mtime_ns
@@ -310,3 +313,8 @@ class Emulator:
         self.registered = set(state.get("registered", []))
         self.quota_limits = state.get("quota_limits", {})
         self.operations = {op_id: Operation(**fields) for op_id, fields in state.get("operations", {}).items()}
+        for op in self.operations.values():
+            # Saved mid-finalizer by a process that died (the file lock held it alone): run it
+            # again, as ARM carries on with an operation whatever happens to its caller.
+            if op.status == "Finalizing":
+                op.status = "InProgress"
