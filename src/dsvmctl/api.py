@@ -12,29 +12,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .paths import state_home
+from .paths import StatePaths
 
 
 class Cloud:
-    def __init__(self, backend, home: Path) -> None:
+    def __init__(self, backend, home: "StatePaths | Path") -> None:
         from .cloud.machines import MachineStore
 
         self.backend = backend
-        self.home = home
-        self.store = MachineStore(home, backend.kind)
+        self.paths = StatePaths.of(home)  # where every state file of this cloud lives
+        self.home = self.paths.root
+        self.store = MachineStore(self.paths, backend.kind)
 
     @classmethod
     def local(cls, home: Path | None = None) -> "Cloud":
         from .cloud.backend import LocalBackend
 
-        home = home or state_home()
-        return cls(LocalBackend(home), home)
+        paths = StatePaths.of(home)
+        return cls(LocalBackend(paths), paths)
 
     @classmethod
     def azure(cls, subscription_id: str | None = None, home: Path | None = None) -> "Cloud":
         from .cloud.backend import AzureBackend
 
-        return cls(AzureBackend(subscription_id), home or state_home())
+        paths = StatePaths.of(home)  # checked first: a bad state root fails before any login
+        return cls(AzureBackend(subscription_id), paths)
 
     @classmethod
     def open(cls, kind: str, home: Path | None = None) -> "Cloud":

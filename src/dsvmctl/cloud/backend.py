@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NotLoggedIn
+
+if TYPE_CHECKING:
+    from ..paths import StatePaths
 
 POLLING_INTERVAL_AZURE = 5  # seconds between LRO polls on real Azure (the SDK default is 30)
 
@@ -62,15 +65,17 @@ class ArmBackend:
 class LocalBackend(ArmBackend):
     kind = "local"
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, paths: "StatePaths | Path") -> None:
         from ..emulator.core import Emulator
         from ..emulator.transport import EmulatorTransport
         from ..emulator.credentials import StaticTokenCredential
+        from ..paths import StatePaths
         from .localhosts import LocalHosts
 
-        self.home = home
-        self.emulator = Emulator(state_dir=home / "local-cloud")
-        self.hosts = LocalHosts(home)
+        self.paths = StatePaths.of(paths)
+        self.home = self.paths.root
+        self.emulator = Emulator(state_dir=self.paths.local_cloud)
+        self.hosts = LocalHosts(self.paths)
         self.emulator.hooks.append(self.hosts)
         self.subscription_id = self.emulator.subscription_id
         self.credential = StaticTokenCredential()
@@ -116,7 +121,7 @@ class AzureBackend(ArmBackend):
                                   "for a service principal); or try everything offline with --cloud local") from None
 
 
-def open_backend(kind: str, home: Path, subscription_id: str | None = None) -> ArmBackend:
+def open_backend(kind: str, home: "StatePaths | Path", subscription_id: str | None = None) -> ArmBackend:
     if kind == "local":
         return LocalBackend(home)
     if kind == "azure":

@@ -21,8 +21,10 @@ from ..errors import CloudError
 
 
 class LocalHosts:
-    def __init__(self, home: Path) -> None:
-        self.disks_root = home / "disks"
+    def __init__(self, paths) -> None:
+        from ..paths import StatePaths
+
+        self.disks_root = StatePaths.of(paths).disks
         self.hosts: dict[str, Any] = {}  # vm id (lower) -> LocalVMHost
 
     # -- emulator hooks ----------------------------------------------------------------------------

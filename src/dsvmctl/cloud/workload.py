@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Sequence
 
 from ..errors import DsvmctlError, UsageError
+from ..paths import write_atomic
 from ..remote import errors as remote_errors
 from ..remote import windows as win
 
@@ -76,12 +77,12 @@ class RunNotFound(UsageError):
 
 
 def state_home_of(machine) -> Path:
-    """The state root the machine's store lives in (`<state>/machines/<cloud>` -> `<state>`)."""
-    return Path(machine.store.root).parents[1]
+    """The state root of the machine's cloud."""
+    return machine.paths.root
 
 
 def local_run_dir(machine, run_id: str) -> Path:
-    return state_home_of(machine) / "runs" / run_id
+    return machine.paths.run_dir(run_id)
 
 
 def is_windows(machine) -> bool:
@@ -134,11 +135,7 @@ def load_runs(machine) -> list[dict[str, Any]]:
 
 def _save_run(machine, entry: dict[str, Any]) -> None:
     runs = [r for r in load_runs(machine) if r.get("run_id") != entry["run_id"]] + [entry]
-    path = _runs_file(machine)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"runs": runs}, indent=2))
-    tmp.replace(path)
+    write_atomic(_runs_file(machine), json.dumps({"runs": runs}, indent=2))
 
 
 def find_run(machine, run_id: str | None) -> dict[str, Any]:
@@ -470,7 +467,7 @@ def push(machine, src: str | Path | None = None, dest: str | None = None, *, ses
     ignore: str | None = ".dsvmignore"
     if bundled:
         # An absolute ignore file path wins over the tree's own (pathlib joins it as given).
-        rules = state_home_of(machine) / "cache" / "bundled.dsvmignore"
+        rules = machine.paths.cache / "bundled.dsvmignore"
         if not rules.is_file() or rules.read_text() != BUNDLED_IGNORE:
             rules.parent.mkdir(parents=True, exist_ok=True)
             rules.write_text(BUNDLED_IGNORE)
@@ -481,7 +478,7 @@ def push(machine, src: str | Path | None = None, dest: str | None = None, *, ses
         else:
             from ..remote.sync import push as sync_push
 
-            summary = sync_push(ssh, root, dest, ignore, progress=progress)
+            summary = sync_push(ssh, root, dest, ignore, progress=progress, cache_dir=machine.paths.cache)
     return {**summary.to_json(), "src": str(root), "machine": machine.name}
 
 

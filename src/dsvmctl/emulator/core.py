@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from ..paths import write_atomic
 from . import routing
 from .faults import ConnectionResetFault, Faults
 from .wire import ArmError, Request, Response
@@ -298,10 +299,9 @@ class Emulator:
                 for op_id, op in self.operations.items()
             },
         }
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.state_file)  # atomic: a crash never leaves half a state file
+        # Whole or not at all (a kill -9 never leaves half a state file), and 0600 from the
+        # start: stored deployments and VMs hold host keys and passwords.
+        write_atomic(self.state_file, json.dumps(state), private=True)
         self._loaded_mtime = self.state_file.stat().st_mtime_ns
         self._changed = False
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from dsvmctl.paths import write_atomic
 from dsvmctl.remote.ignore import IgnoreRules
 
 MANIFEST_NAME = ".dsvmctl-manifest.json"
@@ -107,10 +108,7 @@ class HashCache:
         if self.path is None:
             return
         self._data = {p: v for p, v in self._data.items() if p in live_paths}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._data, separators=(",", ":")))
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(self._data, separators=(",", ":")))
 
 
 def scan(root: Path, rules: IgnoreRules, cache: HashCache | None = None) -> Manifest:
