@@ -75,6 +75,7 @@ class LocalBackend(ArmBackend):
         self.paths = StatePaths.of(paths)
         self.home = self.paths.root
         self.emulator = Emulator(state_dir=self.paths.local_cloud)
+        self.emulator.faults.configure_from_environment()  # DSVMCTL_FAULTS: chaos runs, tests
         self.hosts = LocalHosts(self.paths)
         self.emulator.hooks.append(self.hosts)
         self.subscription_id = self.emulator.subscription_id

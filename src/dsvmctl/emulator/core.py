@@ -121,6 +121,8 @@ class Emulator:
                 response = err.response()
             except ConnectionResetFault:
                 self.request_log.append((request.method, request.path, 0))
+                if self._changed:  # an operation finished before the fault: keep it
+                    self.save()
                 raise
             except (TypeError, AttributeError, KeyError, ValueError) as exc:
                 if not request.body:
