@@ -120,7 +120,8 @@ class Chaos:
             code, out, err = self._finish(self._spawn(args))
             if code == 0:
                 return True, out
-            message = (err.strip().splitlines() or [f"exit {code}"])[-1]
+            lines = err.strip().splitlines()
+            message = next((line for line in lines if line.startswith("error:")), lines[-1] if lines else f"exit {code}")
             if attempt < RERUNS:
                 self.report.reruns += 1
         return False, f"dsvmctl {' '.join(args)}: {message}"

@@ -21,6 +21,24 @@ if TYPE_CHECKING:
 POLLING_INTERVAL_AZURE = 5  # seconds between LRO polls on real Azure (the SDK default is 30)
 
 
+# Retries a failing call gets before the user sees an error: 5xx/429 answers and dropped
+# connections (the SDK's defaults: 3 each, and none for a POST or PATCH whose connection dropped).
+STATUS_RETRIES = 6
+CONNECTION_RETRIES = 6
+
+
+def arm_retry_policy(backoff_factor: float = 0.8):
+    """azure-core's RetryPolicy, also retrying POST and PATCH after a dropped connection: the
+    calls dsvmctl makes with them (power actions, VM updates, runCommand scripts that enable
+    services) leave the same result when repeated, as ARM's power actions are idempotent."""
+    from azure.core.pipeline.policies import RetryPolicy
+
+    policy = RetryPolicy(retry_status=STATUS_RETRIES, retry_read=CONNECTION_RETRIES,
+                         retry_connect=CONNECTION_RETRIES, retry_backoff_factor=backoff_factor)
+    policy._method_whitelist = policy._method_whitelist | {"POST", "PATCH"}  # no public knob for this
+    return policy
+
+
 class ArmBackend:
     kind = "abstract"
     subscription_id: str
@@ -81,7 +99,7 @@ class LocalBackend(ArmBackend):
         self.subscription_id = self.emulator.subscription_id
         self.credential = StaticTokenCredential()
         self.client_kwargs = {"transport": EmulatorTransport(self.emulator), "polling_interval": 0,
-                              "retry_backoff_factor": 0.05}
+                              "retry_policy": arm_retry_policy(backoff_factor=0.05)}
 
     def ssh_endpoint(self, vm: Any, public_ip: str | None) -> tuple[str, int]:
         """A local VM answers on 127.0.0.1 at its own port (its public IP is a placeholder)."""
@@ -107,7 +125,7 @@ class AzureBackend(ArmBackend):
             raise NotLoggedIn(f"azure-identity is not installed ({err})", fix="pip install dsvmctl") from None
         self.subscription_id = subscription_id
         self.credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
-        self.client_kwargs = {"polling_interval": POLLING_INTERVAL_AZURE}
+        self.client_kwargs = {"polling_interval": POLLING_INTERVAL_AZURE, "retry_policy": arm_retry_policy()}
         self._check_login()
 
     def _check_login(self) -> None:
