@@ -201,6 +201,7 @@ def run_chaos(cycles: int, rate: float, *, seed: int = 1, kill_share: float = 0.
             chaos.cycle(index)
             progress(f"cycle {index + 1}/{cycles}: completed {chaos.report.completed}, "
                      f"clean failures {chaos.report.clean_failures}, tracebacks {chaos.report.tracebacks}, "
+                     f"disks lost {chaos.report.disks_lost}, leaks {chaos.report.leaks}, "
                      f"kills {chaos.report.kills}, {time.monotonic() - started:.0f} s")
         chaos.report.seconds = round(time.monotonic() - started, 1)
         return chaos.report
