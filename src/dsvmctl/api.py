@@ -13,18 +13,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .paths import state_home
+from .paths import StatePaths
 
 UNSANDBOXED_ENV = "DSVMCTL_UNSAFE_UNSANDBOXED"
 
 
 class Cloud:
-    def __init__(self, backend, home: Path) -> None:
+    def __init__(self, backend, home: "StatePaths | Path") -> None:
         from .cloud.machines import MachineStore
 
         self.backend = backend
-        self.home = home
-        self.store = MachineStore(home, backend.kind)
+        self.paths = StatePaths.of(home)  # where every state file of this cloud lives
+        self.home = self.paths.root
+        self.store = MachineStore(self.paths, backend.kind)
 
     @classmethod
     def local(cls, home: Path | None = None, unsafe_unsandboxed: bool | None = None) -> "Cloud":
@@ -34,14 +35,15 @@ class Cloud:
 
         if unsafe_unsandboxed is None:
             unsafe_unsandboxed = os.environ.get(UNSANDBOXED_ENV, "").strip().lower() in ("1", "true", "yes")
-        home = home or state_home()
-        return cls(LocalBackend(home, unsandboxed=unsafe_unsandboxed), home)
+        paths = StatePaths.of(home)
+        return cls(LocalBackend(paths, unsandboxed=unsafe_unsandboxed), paths)
 
     @classmethod
     def azure(cls, subscription_id: str | None = None, home: Path | None = None) -> "Cloud":
         from .cloud.backend import AzureBackend
 
-        return cls(AzureBackend(subscription_id), home or state_home())
+        paths = StatePaths.of(home)  # checked first: a bad state root fails before any login
+        return cls(AzureBackend(subscription_id), paths)
 
     @classmethod
     def open(cls, kind: str, home: Path | None = None, unsafe_unsandboxed: bool | None = None) -> "Cloud":

@@ -1,4 +1,4 @@
-"""Test Azure code without Azure: `mock_azure`, moto-style, and the `azure_mock` pytest fixture.
+"""Test Azure code without Azure: `mock_azure`, moto-style, for tests and scripts.
 
     from dsvmctl.testing import mock_azure
 
@@ -17,7 +17,8 @@ Async clients take `transport=azure.async_transport()`. Pass `polling_interval=0
 like real ARM, the emulator sends no Retry-After on quick operations, and the SDK would wait
 its default 30 s between polls.
 
-This module is a pytest plugin (entry point `dsvmctl`), so it imports nothing heavy at load.
+It imports only runtime dependencies (no pytest), so it works in any test runner or script;
+the pytest fixture `azure_mock` lives in `dsvmctl.pytest_plugin` (entry point `dsvmctl`).
 """
 
 from __future__ import annotations
@@ -25,54 +26,13 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-import time
 from typing import Any, Callable
 
-import pytest
+from .emulator.credentials import AsyncStaticTokenCredential, StaticTokenCredential
 
 ARM_HOSTS = ("management.azure.com",)
 LOGIN_HOSTS = ("login.microsoftonline.com",)
 _METHODS = ("GET", "PUT", "POST", "PATCH", "DELETE", "HEAD")
-
-
-class StaticTokenCredential:
-    """A TokenCredential (sync and async) that hands out a fixed token: for tests only."""
-
-    def __init__(self, token: str = "dsvmctl-emulator-token") -> None:
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any):
-        from azure.core.credentials import AccessToken
-
-        return AccessToken(self.token, int(time.time()) + 3600)
-
-    def get_token_info(self, *scopes: str, options: Any = None):
-        from azure.core.credentials import AccessTokenInfo
-
-        return AccessTokenInfo(self.token, int(time.time()) + 3600)
-
-    def close(self) -> None: ...
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *args: Any) -> None: ...
-
-
-class AsyncStaticTokenCredential(StaticTokenCredential):
-    async def get_token(self, *scopes: str, **kwargs: Any):  # type: ignore[override]
-        return StaticTokenCredential.get_token(self, *scopes)
-
-    async def get_token_info(self, *scopes: str, options: Any = None):  # type: ignore[override]
-        return StaticTokenCredential.get_token_info(self, *scopes)
-
-    async def close(self) -> None:  # type: ignore[override]
-        ...
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *args: Any) -> None: ...
 
 
 class AzureMock:
@@ -213,10 +173,3 @@ class mock_azure:  # noqa: N801 - lower case, like moto's mock_aws
             with mock_azure(**self.options):
                 return func(*args, **kwargs)
         return wrapper
-
-
-@pytest.fixture
-def azure_mock():
-    """An in-process emulated Azure for one test (see `mock_azure`)."""
-    with mock_azure() as azure:
-        yield azure

@@ -136,7 +136,7 @@ def test_plot_without_matplotlib_says_how_to_install_it(tmp_path, gpu_bench, mon
         monkeypatch.setitem(sys.modules, module, None)  # import of a None entry raises ImportError
     with pytest.raises(DsvmctlError) as info:
         report.plot(gpu_bench[0], tmp_path / "p.png")
-    assert "pip install dsvmctl[plot]" in str(info.value)
+    assert "pip install 'dsvmctl[plot]'" in str(info.value)
     assert not (tmp_path / "p.png").exists()
 
 

@@ -18,7 +18,7 @@ def test_azure_mock_fixture_routes_default_endpoints_to_the_emulator(azure_mock)
 def test_decorator_form_gives_each_test_a_fresh_azure():
     from azure.core.exceptions import ResourceNotFoundError
 
-    from dsvmctl.testing import StaticTokenCredential
+    from dsvmctl.emulator.credentials import StaticTokenCredential
 
     client = ResourceManagementClient(StaticTokenCredential(), "00000000-0000-0000-0000-000000000001")
     try:

@@ -27,6 +27,7 @@ from .evaluator import (
     type_name,
 )
 from .functions import is_int, json_equal, _provider_path, ArgError, _looks_like_type
+from .redact import redact, secure_values
 from .source import read_json_file
 
 FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -1131,7 +1132,21 @@ def expand(
         raise TemplateError("InvalidTemplate", "the template has no 'resources' section.")
     supplied = load_parameters(parameters) if parameters else {}
     deployment = _Deployment(template, supplied, context or DeploymentContext(), resolver, warnings=[])
-    return deployment.run()
+    secrets = secure_values(template, supplied)
+    try:
+        expansion = deployment.run()
+    except TemplateError as err:
+        raise _redacted_error(err, secrets) from None
+    for warning in expansion.warnings:
+        warning.message = redact(warning.message, secrets)
+    return expansion
+
+
+def _redacted_error(err: TemplateError, secrets: set[str]) -> TemplateError:
+    """The same error, with no secure parameter value in its message (nor in its text)."""
+    err.message = redact(err.message, secrets)
+    err.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in err.args)
+    return err
 
 
 def example_parameter_values(template: dict, supplied: dict | None = None) -> dict[str, dict]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from .errors import TemplateError, TemplateFileError
 from .lint import lint
+from .redact import redact, secure_values
 from .source import read_json_file
 from .template import DeploymentContext, example_parameter_values, expand, load_parameters, load_template
 
@@ -79,7 +80,8 @@ def validate_template(path: Path, parameter_files: list[str] | None = None, temp
         report["valid"] = False
         report["errors"].append(exc.to_dict())
         return report
-    report["findings"] = [f.to_dict() for f in findings]
+    secrets = secure_values(template, supplied)  # lint quotes values; never a secure one
+    report["findings"] = [{**f.to_dict(), "message": redact(f.message, secrets)} for f in findings]
     report["resources"] = [{"type": r.type, "name": r.name, "id": r.id} for r in expansion.all_resources()]
     return report
 

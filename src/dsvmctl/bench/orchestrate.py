@@ -21,20 +21,24 @@ Progress = Callable[[str], None]
 QUICK_ARGS = {"transformer": ["--steps", "20", "--warmup", "3"], "cnn": ["--steps", "20", "--warmup", "3"]}
 
 
-def results_store(home: Path) -> ResultsStore:
-    return ResultsStore(home / "results.sqlite")
+def results_store(home) -> ResultsStore:
+    """The results database of a state root (a StatePaths or its root)."""
+    from ..paths import StatePaths
+
+    return ResultsStore(StatePaths.of(home).results_db)
 
 
-def prices_cache(home: Path) -> Path:
+def prices_cache(home) -> Path:
     """Where `dsvmctl prices --refresh` keeps prices fetched from Azure's Retail Prices API."""
-    return home / "prices.json"
+    from ..paths import StatePaths
+
+    return StatePaths.of(home).prices_cache
 
 
 def _price(machine, size: str):
-    from ..paths import state_home
     from .prices import price_per_hour
 
-    return price_per_hour(size, machine.record.location, cache_path=prices_cache(state_home()))
+    return price_per_hour(size, machine.record.location, cache_path=prices_cache(machine.paths))
 
 
 def bench(machine, *, cpu_size: str, gpu_size: str, workload: str = "transformer", args: Sequence[str] = (),
@@ -107,11 +111,12 @@ def _failed(comparison_id: str, machine, size: str, workload: str, error: str, r
                             size=size, workload=workload, run_id=run_id, price=_price(machine, size))
 
 
-def write_report(home: Path, result: dict[str, Any], plot: bool = True) -> dict[str, str]:
+def write_report(home, result: dict[str, Any], plot: bool = True) -> dict[str, str]:
     """Markdown (and, with matplotlib, a PNG) of one bench, under <state>/reports/<comparison id>/."""
+    from ..paths import StatePaths
     from .report import plot as draw, to_markdown
 
-    directory = home / "reports" / result["comparison_id"]
+    directory = StatePaths.of(home).report_dir(result["comparison_id"])
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": str(directory / "report.md")}
     (directory / "report.md").write_text(to_markdown(result["runs"], result["comparison"]))

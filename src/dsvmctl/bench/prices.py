@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from os import getpid, replace  # (not `import os`: price_per_hour has an `os` argument)
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,7 +144,6 @@ def _read_cache(path: Path) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp.{getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    replace(tmp, path)  # readers never see half a file
+    from ..paths import write_atomic
+
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")  # readers never see half a file

@@ -159,7 +159,7 @@ def plot(runs: Sequence[RunRecord], path: str | Path, comparison: Comparison | N
         from matplotlib.figure import Figure
     except ImportError as e:
         raise DsvmctlError("plotting needs matplotlib, which is not installed",
-                           fix="pip install dsvmctl[plot]") from e
+                           fix="pip install 'dsvmctl[plot]'") from e
     # Figure + Agg canvas directly: no pyplot, so a caller's interactive backend is left alone.
     fig = Figure(figsize=(10, 4.8), layout="constrained")
     FigureCanvasAgg(fig)

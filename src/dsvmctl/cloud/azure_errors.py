@@ -30,10 +30,11 @@ def describe(err: Exception) -> tuple[str, str, list[str]]:
 
 
 @contextmanager
-def azure_call(what: str, *, missing_ok: bool = False) -> Iterator[None]:
+def azure_call(what: str, *, missing_ok: bool = False, passthrough: tuple[str, ...] = ()) -> Iterator[None]:
     """Run SDK calls; an Azure error becomes a CloudError saying what failed and how to fix it.
 
-    missing_ok: let ResourceNotFoundError through, for callers that treat "gone" as an answer."""
+    missing_ok: let ResourceNotFoundError through, for callers that treat "gone" as an answer;
+    passthrough: error codes let through as they are, for callers that handle them."""
     from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
     try:
@@ -42,6 +43,8 @@ def azure_call(what: str, *, missing_ok: bool = False) -> Iterator[None]:
         if missing_ok and isinstance(err, ResourceNotFoundError):
             raise
         code, message, details = describe(err)
+        if code in passthrough:
+            raise
         detail_codes = [d.split(":", 1)[0] for d in details]
         fix = next((FIXES[c] for c in [code, *detail_codes] if c in FIXES), None)
         text = f"{what} failed: {code}: {message}" + "".join(f"\n  - {d}" for d in details)

@@ -11,11 +11,32 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NotLoggedIn
 
+if TYPE_CHECKING:
+    from ..paths import StatePaths
+
 POLLING_INTERVAL_AZURE = 5  # seconds between LRO polls on real Azure (the SDK default is 30)
+
+
+# Retries a failing call gets before the user sees an error: 5xx/429 answers and dropped
+# connections (the SDK's defaults: 3 each, and none for a POST or PATCH whose connection dropped).
+STATUS_RETRIES = 6
+CONNECTION_RETRIES = 6
+
+
+def arm_retry_policy(backoff_factor: float = 0.8):
+    """azure-core's RetryPolicy, also retrying POST and PATCH after a dropped connection: the
+    calls dsvmctl makes with them (power actions, VM updates, runCommand scripts that enable
+    services) leave the same result when repeated, as ARM's power actions are idempotent."""
+    from azure.core.pipeline.policies import RetryPolicy
+
+    policy = RetryPolicy(retry_status=STATUS_RETRIES, retry_read=CONNECTION_RETRIES,
+                         retry_connect=CONNECTION_RETRIES, retry_backoff_factor=backoff_factor)
+    policy._method_whitelist = policy._method_whitelist | {"POST", "PATCH"}  # no public knob for this
+    return policy
 
 
 class ArmBackend:
@@ -62,20 +83,23 @@ class ArmBackend:
 class LocalBackend(ArmBackend):
     kind = "local"
 
-    def __init__(self, home: Path, unsandboxed: bool = False) -> None:
+    def __init__(self, paths: "StatePaths | Path", unsandboxed: bool = False) -> None:
         from ..emulator.core import Emulator
         from ..emulator.transport import EmulatorTransport
-        from ..testing import StaticTokenCredential
+        from ..emulator.credentials import StaticTokenCredential
+        from ..paths import StatePaths
         from .localhosts import LocalHosts
 
-        self.home = home
-        self.emulator = Emulator(state_dir=home / "local-cloud")
-        self.hosts = LocalHosts(home, unsandboxed=unsandboxed)
+        self.paths = StatePaths.of(paths)
+        self.home = self.paths.root
+        self.emulator = Emulator(state_dir=self.paths.local_cloud)
+        self.emulator.faults.configure_from_environment()  # DSVMCTL_FAULTS: chaos runs, tests
+        self.hosts = LocalHosts(self.paths, unsandboxed=unsandboxed)
         self.emulator.hooks.append(self.hosts)
         self.subscription_id = self.emulator.subscription_id
         self.credential = StaticTokenCredential()
         self.client_kwargs = {"transport": EmulatorTransport(self.emulator), "polling_interval": 0,
-                              "retry_backoff_factor": 0.05}
+                              "retry_policy": arm_retry_policy(backoff_factor=0.05)}
 
     def ssh_endpoint(self, vm: Any, public_ip: str | None) -> tuple[str, int]:
         """A local VM answers on 127.0.0.1 at its own port (its public IP is a placeholder)."""
@@ -101,7 +125,7 @@ class AzureBackend(ArmBackend):
             raise NotLoggedIn(f"azure-identity is not installed ({err})", fix="pip install dsvmctl") from None
         self.subscription_id = subscription_id
         self.credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
-        self.client_kwargs = {"polling_interval": POLLING_INTERVAL_AZURE}
+        self.client_kwargs = {"polling_interval": POLLING_INTERVAL_AZURE, "retry_policy": arm_retry_policy()}
         self._check_login()
 
     def _check_login(self) -> None:
@@ -116,7 +140,7 @@ class AzureBackend(ArmBackend):
                                   "for a service principal); or try everything offline with --cloud local") from None
 
 
-def open_backend(kind: str, home: Path, subscription_id: str | None = None) -> ArmBackend:
+def open_backend(kind: str, home: "StatePaths | Path", subscription_id: str | None = None) -> ArmBackend:
     if kind == "local":
         return LocalBackend(home)
     if kind == "azure":

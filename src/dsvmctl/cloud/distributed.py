@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import CloudError, DsvmctlError, UsageError
+from ..paths import write_atomic
 from . import workload
 from .fleet import Fleet, in_parallel
 
@@ -168,11 +169,7 @@ def load_runs(fleet: Fleet) -> list[dict[str, Any]]:
 
 def _save_run(fleet: Fleet, entry: dict[str, Any]) -> None:
     runs = [r for r in load_runs(fleet) if r["run_id"] != entry["run_id"]] + [entry]
-    path = _runs_file(fleet)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"runs": runs}, indent=2))
-    tmp.replace(path)
+    write_atomic(_runs_file(fleet), json.dumps({"runs": runs}, indent=2))
 
 
 def find_run(fleet: Fleet, run_id: str | None) -> dict[str, Any]:

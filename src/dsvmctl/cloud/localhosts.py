@@ -29,10 +29,13 @@ from ..errors import CloudError, DsvmctlError
 
 
 class LocalHosts:
-    def __init__(self, home: Path, unsandboxed: bool = False) -> None:
-        self.home = home
-        self.disks_root = home / "disks"
-        self.sandboxes_root = home / "local-cloud" / "sandboxes"
+    def __init__(self, paths, unsandboxed: bool = False) -> None:
+        from ..paths import StatePaths
+
+        state = StatePaths.of(paths)
+        self.home = state.root
+        self.disks_root = state.disks
+        self.sandboxes_root = state.local_cloud / "sandboxes"
         self.unsandboxed = unsandboxed
         self.hosts: dict[str, Any] = {}  # vm id (lower) -> LocalVMHost
 

@@ -32,6 +32,11 @@ class Machine:
         self.record = record
 
     @property
+    def paths(self):
+        """Where this machine's state lives (the cloud's StatePaths)."""
+        return self.store.paths
+
+    @property
     def name(self) -> str:
         return self.record.name
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..paths import private_file
+from ..paths import StatePaths, private_file, write_atomic
 
 
 @dataclass
@@ -44,12 +44,13 @@ class MachineRecord:
 
 
 class MachineStore:
-    def __init__(self, home: Path, cloud: str) -> None:
-        self.root = home / "machines" / cloud
+    def __init__(self, paths: StatePaths | Path, cloud: str) -> None:
+        self.paths = StatePaths.of(paths)
+        self.root = self.paths.machines(cloud)
         self.cloud = cloud
 
     def dir(self, name: str) -> Path:
-        return self.root / name
+        return self.paths.machine(self.cloud, name)
 
     def load(self, name: str) -> MachineRecord | None:
         path = self.dir(name) / "machine.json"
@@ -73,9 +74,7 @@ class MachineStore:
     def save(self, record: MachineRecord) -> None:
         directory = self.dir(record.name)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = directory / "machine.json.tmp"
-        tmp.write_text(json.dumps(asdict(record), indent=2))
-        tmp.replace(directory / "machine.json")
+        write_atomic(directory / "machine.json", json.dumps(asdict(record), indent=2))
 
     def names(self) -> list[str]:
         if not self.root.exists():

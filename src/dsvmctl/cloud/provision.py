@@ -126,8 +126,8 @@ def up(backend: ArmBackend, store: MachineStore, spec: EnvironmentSpec, *, what_
         fleets.Fleet(backend, store, record).remove_nodes(spec.nodes, progress)
     progress(f"deploying {spec.template_file} ({spec.size}, {spec.image_info.alias}) into {spec.resource_group}"
              + (f" as {spec.nodes} nodes" if suffixed else ""))
-    with azure_call(f"deploying {spec.name}"):
-        backend.deployments.deployments.begin_create_or_update(spec.resource_group, deployment, body).result()
+    _wait_for_active_deployment(backend, spec.resource_group, deployment, progress)
+    _deploy(backend, spec, deployment, body, progress)
     if suffixed:
         return _finish_fleet(backend, store, record, spec, progress, ssh_retries)
     machine = Machine(backend, store, record)
@@ -169,6 +169,56 @@ def _finish_fleet(backend: ArmBackend, store: MachineStore, record: MachineRecor
 
     fleets.in_parallel(wait, endpoints)
     return fleet
+
+
+ACTIVE_STATES = {"accepted", "running", "deploying", "creating", "updating", "waiting", "validating"}
+
+
+def _deploy(backend: ArmBackend, spec: EnvironmentSpec, deployment: str, body: dict[str, Any],
+            progress: Progress) -> None:
+    """Deploy; if our own deployment of that name is still active (an earlier `up` of this
+    machine, interrupted), wait for it and deploy again: the incremental mode changes nothing
+    it already made."""
+    from azure.core.exceptions import HttpResponseError
+
+    for attempt in range(3):
+        try:
+            with azure_call(f"deploying {spec.name}", passthrough=("DeploymentActive",)):
+                backend.deployments.deployments.begin_create_or_update(spec.resource_group, deployment, body).result()
+            return
+        except HttpResponseError:  # DeploymentActive only (see passthrough)
+            if attempt == 2:
+                raise CloudError(f"deploying {spec.name} failed: its deployment {deployment} stays active",
+                                 fix=f"wait for it to finish (az deployment group show -g {spec.resource_group} "
+                                     f"-n {deployment}), then run dsvmctl up {spec.name} again") from None
+            _wait_for_active_deployment(backend, spec.resource_group, deployment, progress)
+
+
+def _wait_for_active_deployment(backend: ArmBackend, group: str, deployment: str, progress: Progress,
+                                timeout: float = 1800) -> None:
+    """Wait until deployment `deployment` (ours: named after the machine) is no longer active."""
+    import time
+
+    from azure.core.exceptions import ResourceNotFoundError
+
+    interval = 0.2 if backend.kind == "local" else 10.0
+    deadline = time.monotonic() + timeout
+    told = False
+    while True:
+        try:
+            with azure_call(f"reading deployment {deployment}", missing_ok=True):
+                state = backend.deployments.deployments.get(group, deployment).properties.provisioning_state
+        except ResourceNotFoundError:
+            return
+        if str(getattr(state, "value", state) or "").lower() not in ACTIVE_STATES:
+            return
+        if time.monotonic() > deadline:
+            raise CloudError(f"deployment {deployment} in {group} is still {state} after {timeout:.0f} s",
+                             fix="check it in the Azure portal, then run dsvmctl up again")
+        if not told:
+            progress(f"waiting for the deployment {deployment} an earlier run started ({state})")
+            told = True
+        time.sleep(interval)
 
 
 def _ensure_group(backend: ArmBackend, spec: EnvironmentSpec, *, create: bool, progress: Progress = lambda _: None):

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..errors import CloudError, UsageError
+from ..paths import write_atomic
 from .azure_errors import azure_call, describe
 from .power import PowerState
 from .preflight import Problem, QuotaInfo, SkuInfo, alternatives, generation_problem, quota_problem, temp_disk_problem
@@ -142,12 +143,7 @@ class Journal:
 
     def save(self) -> None:
         self.data["updated_at"] = _now()
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "w") as handle:
-            handle.write(json.dumps(self.data, indent=2))
-            handle.flush()
-            os.fsync(handle.fileno())  # survive a power loss, not only a kill -9
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(self.data, indent=2))  # fsynced: survives a power loss too
 
     def steps(self, phase: str) -> list[dict[str, Any]]:
         return self.data["steps"] if phase == "forward" else self.data["rollback"]["steps"]

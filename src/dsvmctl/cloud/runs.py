@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..paths import write_atomic
 
 RUN_ID_FORM = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,63}")
 
@@ -47,12 +48,12 @@ def now() -> str:
 
 
 def state_home_of(machine) -> Path:
-    """The state root the machine's store lives in (`<state>/machines/<cloud>` -> `<state>`)."""
-    return Path(machine.store.root).parents[1]
+    """The state root of the machine's cloud."""
+    return machine.paths.root
 
 
 def local_run_dir(machine, run_id: str) -> Path:
-    return state_home_of(machine) / "runs" / check_run_id(run_id)
+    return machine.paths.run_dir(check_run_id(run_id))
 
 
 def _runs_file(machine) -> Path:
@@ -72,11 +73,7 @@ def load_runs(machine) -> list[dict[str, Any]]:
 def save_run(machine, entry: dict[str, Any]) -> None:
     """Add or replace the run's entry (by run_id); the file is replaced atomically."""
     runs = [r for r in load_runs(machine) if r.get("run_id") != entry["run_id"]] + [entry]
-    path = _runs_file(machine)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"runs": runs}, indent=2))
-    tmp.replace(path)
+    write_atomic(_runs_file(machine), json.dumps({"runs": runs}, indent=2))
 
 
 def find_run(machine, run_id: str | None) -> dict[str, Any]:

@@ -141,7 +141,7 @@ def push(machine, src: str | Path | None = None, dest: str | None = None, *, ses
     ignore: str | None = ".dsvmignore"
     if bundled:
         # An absolute ignore file path wins over the tree's own (pathlib joins it as given).
-        rules = state_home_of(machine) / "cache" / "bundled.dsvmignore"
+        rules = machine.paths.cache / "bundled.dsvmignore"
         if not rules.is_file() or rules.read_text() != BUNDLED_IGNORE:
             rules.parent.mkdir(parents=True, exist_ok=True)
             rules.write_text(BUNDLED_IGNORE)
@@ -150,7 +150,8 @@ def push(machine, src: str | Path | None = None, dest: str | None = None, *, ses
 
     check_dest(dest, confined=not dest_absolute, windows=is_windows(machine))  # before connecting
     with _session(machine, session) as ssh:
-        summary = target(machine, ssh).push(root, dest, ignore, progress=progress, absolute=dest_absolute)
+        summary = target(machine, ssh).push(root, dest, ignore, progress=progress, absolute=dest_absolute,
+                                           cache_dir=machine.paths.cache)
     return {**summary.to_json(), "src": str(root), "machine": machine.name}
 
 

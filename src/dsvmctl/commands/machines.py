@@ -252,6 +252,12 @@ def start(ctx, name, node, output):
 def down(ctx, name, yes, keep_disk, output):
     """Delete what dsvmctl created for NAME (found by its tags). Asks first unless --yes."""
     with open_cloud(ctx) as cloud:
+        if cloud.store.load(name) is None:  # already down: like ARM's DELETE of a missing resource, done
+            if output == "json":
+                emit_json({"name": name, "deleted": [], "kept": [], "already_gone": True})
+            else:
+                click.echo(f"{name} is already gone from the {cloud.kind} cloud: nothing to delete")
+            return
         machine = cloud.machine(name)
         owned = machine.owned_resources()
         if not yes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from pathlib import Path
 
 from cryptography import x509
@@ -14,8 +13,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
-    os.chmod(path, 0o600)
+    from ..paths import write_atomic
+
+    write_atomic(path, data, private=True)
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:

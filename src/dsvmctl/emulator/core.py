@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from ..paths import write_atomic
 from . import routing
 from .faults import ConnectionResetFault, Faults
 from .wire import ArmError, Request, Response
@@ -115,6 +116,7 @@ class Emulator:
         self.state_file = Path(state_dir, "state.json") if state_dir else None
         self._loaded_mtime: int | None = None
         self._lock_depth = 0  # the file lock is taken once per outermost request
+        self._changed = False  # state changed outside a write request (an operation finished on a GET poll)
         self.providers = routing.load_providers(self)
         if self.state_file and self.state_file.exists():
             self._load()
@@ -131,12 +133,14 @@ class Emulator:
                 response = err.response()
             except ConnectionResetFault:
                 self.request_log.append((request.method, request.path, 0))
+                if self._changed:  # an operation finished before the fault: keep it
+                    self.save()
                 raise
             # Any other exception is a bug in the emulator and propagates: in-process it fails the
             # test that found it; the HTTPS door answers 500 and logs the traceback. Client input
             # is validated explicitly (providers/common.py), never excused by catching its fallout.
             self.request_log.append((request.method, request.path, response.status))
-            if request.method != "GET" and response.status < 400:
+            if self._changed or (request.method != "GET" and response.status < 400):
                 self.save()
             return response
 
@@ -237,6 +241,7 @@ class Emulator:
                 self.finalizers[op.finalizer](self, op)
         op.status = "Failed" if op.error else "Succeeded"
         op.end_time = utc_now()
+        self._changed = True  # often finished by a GET poll: that GET must save what it changed
 
     def operation_url(self, base_url: str, op: Operation, api_version: str, *, monitor: bool = False) -> str:
         provider = {"microsoft.compute": "Microsoft.Compute", "microsoft.network": "Microsoft.Network"}.get(
@@ -340,11 +345,11 @@ class Emulator:
                 for op_id, op in self.operations.items()
             },
         }
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.state_file)  # atomic: a crash never leaves half a state file
+        # Whole or not at all (a kill -9 never leaves half a state file), and 0600 from the
+        # start: stored deployments and VMs hold host keys and passwords.
+        write_atomic(self.state_file, json.dumps(state), private=True)
         self._loaded_mtime = self.state_file.stat().st_mtime_ns
+        self._changed = False
 
     def _load(self) -> None:
         self._loaded_mtime = self.state_file.stat().st_mtime_ns
@@ -359,3 +364,8 @@ class Emulator:
         default.registered |= set(state.get("registered", []))
         default.quota_limits = state.get("quota_limits", default.quota_limits)
         self.operations = {op_id: Operation(**fields) for op_id, fields in state.get("operations", {}).items()}
+        for op in self.operations.values():
+            # Saved mid-finalizer by a process that died (the file lock held it alone): run it
+            # again, as ARM carries on with an operation whatever happens to its caller.
+            if op.status == "Finalizing":
+                op.status = "InProgress"

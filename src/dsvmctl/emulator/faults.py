@@ -6,16 +6,30 @@
     faults.allocation_failure("POST", "/start")      # the LRO ends Failed, AllocationFailed
 
 Paths are regular expressions matched case-insensitively against the request path (no query).
+
+For the local cloud, where each dsvmctl command is its own process, rules also come from the
+environment: DSVMCTL_FAULTS holds a JSON list of rules, each naming one of the methods above,
+
+    DSVMCTL_FAULTS='[{"fault": "server_error", "status": 503, "probability": 0.05, "times": null},
+                     {"fault": "allocation_failure", "method": "POST", "path": "/start$", "probability": 0.1}]'
+
+and DSVMCTL_FAULT_SEED seeds their dice (each process adds its pid, so runs differ but repeat).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import re
 import threading
 from dataclasses import dataclass, field
 
 from .wire import ArmError, Request
+
+
+FAULTS_ENV = "DSVMCTL_FAULTS"
+FAULT_SEED_ENV = "DSVMCTL_FAULT_SEED"
 
 
 class ConnectionResetFault(Exception):
@@ -99,6 +113,36 @@ class Faults:
                     "http://aka.ms/allocation-guidance",
             times=times, probability=probability,
         ))
+
+    def configure(self, rules: list[dict]) -> None:
+        """Add rules given as data: {"fault": "throttle" | "server_error" | "connection_reset" |
+        "allocation_failure", "method": ..., "path": ..., and the method's keyword arguments}."""
+        makers = {"throttle": self.throttle, "server_error": self.server_error,
+                  "connection_reset": self.connection_reset, "allocation_failure": self.allocation_failure}
+        for raw in rules:
+            options = dict(raw)
+            kind = options.pop("fault", None)
+            if kind not in makers:
+                raise ValueError(f"unknown fault {kind!r}: use one of {', '.join(makers)}")
+            makers[kind](options.pop("method", None), options.pop("path", None), **options)
+
+    def configure_from_environment(self, environ=os.environ) -> None:
+        text = environ.get(FAULTS_ENV)
+        if not text:
+            return
+        seed = environ.get(FAULT_SEED_ENV)
+        if seed is not None:
+            self._random.seed(int(seed) * 100_003 + os.getpid())
+        try:
+            rules = json.loads(text)
+            if not isinstance(rules, list):
+                raise ValueError("not a JSON list")
+            self.configure(rules)
+        except (ValueError, TypeError) as err:
+            from ..errors import UsageError
+
+            raise UsageError(f"{FAULTS_ENV} is not a list of fault rules ({err})",
+                             fix=f"unset {FAULTS_ENV}, or see dsvmctl/emulator/faults.py for its shape") from None
 
     def take(self, request: Request, kinds: tuple[str, ...]) -> FaultRule | None:
         """The first live rule of one of `kinds` that fires for this request (counted as a hit)."""

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from ..paths import write_atomic
 from .certs import ensure_certificates
 from .core import Emulator
 from .faults import ConnectionResetFault
@@ -48,9 +49,7 @@ def load_credentials(state_dir: Path) -> dict[str, str]:
         return json.loads(path.read_text())
     creds = {"client_id": "d5f0e5b1-0000-4000-8000-00000000c11e", "client_secret": secrets.token_urlsafe(32),
              "signing_key": secrets.token_hex(32)}
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(creds))
-    os.chmod(path, 0o600)
+    write_atomic(path, json.dumps(creds), private=True)
     return creds
 
 
@@ -108,10 +107,7 @@ class EmulatorServer:
 
     def write_endpoint(self) -> Path:
         path = self.state_dir / "endpoint.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.endpoint(), indent=2))
-        os.chmod(tmp, 0o600)  # it holds the client secret
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(self.endpoint(), indent=2), private=True)  # it holds the client secret
         return path
 
     def start(self) -> "EmulatorServer":

@@ -11,11 +11,11 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from dsvmctl.paths import write_atomic
 from dsvmctl.remote.ignore import IgnoreRules
 
 MANIFEST_NAME = ".dsvmctl-manifest.json"
@@ -108,12 +108,7 @@ class HashCache:
         if self.path is None:
             return
         self._data = {p: v for p, v in self._data.items() if p in live_paths}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # A temp name of its own: a fleet pushes one tree to several nodes at once, each saving this cache.
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps(self._data, separators=(",", ":")))
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(self._data, separators=(",", ":")))
 
 
 def scan(root: Path, rules: IgnoreRules, cache: HashCache | None = None) -> Manifest:

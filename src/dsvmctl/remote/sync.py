@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
+from dsvmctl.paths import write_atomic
 from dsvmctl.remote import errors, posix, windows
 from dsvmctl.remote.channel import pump
 from dsvmctl.remote.manifest import HashCache, Manifest, Plan, plan, scan
@@ -97,11 +98,8 @@ class _Caches:
         self.hashes.save(set(local.entries))
         if self._state_path is None or state is None or manifest is None:
             return
-        self._state_path.parent.mkdir(parents=True, exist_ok=True)
         body = {"state": state, "manifest": json.loads(manifest.to_bytes())}
-        tmp = self._state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(body, separators=(",", ":")))
-        os.replace(tmp, self._state_path)
+        write_atomic(self._state_path, json.dumps(body, separators=(",", ":")))
 
 
 def push(

@@ -198,9 +198,8 @@ def run_deployment(em, op) -> None:
     failures = []
     for step in meta.get("plan", []):
         version = step["api_version"] or "2025-04-01"
-        request = Request("PUT", f"https://management.azure.com{step['id']}?api-version={version}",
-                          {"content-type": "application/json"}, json.dumps(step["body"]).encode())
-        response = em.handle(request)
+        response = _put_with_retries(em, f"https://management.azure.com{step['id']}?api-version={version}",
+                                     json.dumps(step["body"]).encode())
         error = response.body.get("error") if isinstance(response.body, dict) and response.status >= 400 else None
         if error is None:
             error = _finish_child_operation(em, response)
@@ -225,6 +224,28 @@ def run_deployment(em, op) -> None:
     record["properties"]["outputs"] = _final_outputs(em, record, meta)
     record["properties"]["outputResources"] = [{"id": s["id"]} for s in meta["plan"]]
     record["properties"]["duration"] = "PT1S"
+
+
+TRANSIENT = {429, 500, 502, 503, 504}
+ATTEMPTS = 4
+
+
+def _put_with_retries(em, url: str, body: bytes) -> Response:
+    """ARM retries a resource provider's transient failures (throttling, 5xx, a dropped
+    connection) inside a deployment before it fails the deployment; so do we."""
+    from ..faults import ConnectionResetFault
+
+    response = None
+    for _attempt in range(ATTEMPTS):
+        try:
+            response = em.handle(Request("PUT", url, {"content-type": "application/json"}, body))
+        except ConnectionResetFault:
+            response = Response(500, {"error": {"code": "InternalServerError",
+                                                "message": "The connection to the resource provider was reset."}})
+            continue
+        if response.status not in TRANSIENT:
+            return response
+    return response
 
 
 def _final_outputs(em, record: dict, meta: dict) -> dict:

@@ -246,7 +246,7 @@ class NetworkProvider(Provider):
         body["properties"] = {
             **props, "securityRules": rules,
             "defaultSecurityRules": [_default_rule(body["id"], *rule) for rule in DEFAULT_RULES],
-            "resourceGuid": _guid(),
+            "resourceGuid": ((existing or {}).get("properties") or {}).get("resourceGuid") or _guid(),  # kept, as ARM does
             "networkInterfaces": ((existing or {}).get("properties") or {}).get("networkInterfaces", []),
         }
 
@@ -288,6 +288,9 @@ class NetworkProvider(Provider):
                            "least one IP configuration.", target="properties.ipConfigurations")
         old = (existing or {}).get("properties") or {}
         release_nic(call.em, existing)
+        # A dynamic private address stays with its IP configuration across updates, as in Azure.
+        previous = {(c.get("name", "").lower(), ((c.get("properties") or {}).get("subnet") or {}).get("id", "").lower()):
+                    (c.get("properties") or {}).get("privateIPAddress") for c in old.get("ipConfigurations") or []}
         built = []
         for index, raw in enumerate(configs):
             cprops = dict(raw.get("properties") or {})
@@ -304,7 +307,10 @@ class NetworkProvider(Provider):
                 cprops["publicIPAddress"] = {"id": ip["id"]}
             subnet["properties"].setdefault("ipConfigurations", []).append({"id": config_id})
             cprops["subnet"] = {"id": subnet["id"]}
-            cprops["privateIPAddress"] = cprops.get("privateIPAddress") or _next_private_address(call, subnet)
+            cprops["privateIPAddress"] = (cprops.get("privateIPAddress")
+                                          or previous.get((raw.get("name", f"ipconfig{index + 1}").lower(),
+                                                           subnet["id"].lower()))
+                                          or _next_private_address(call, subnet))
             cprops.setdefault("privateIPAllocationMethod", "Dynamic")
             cprops.setdefault("privateIPAddressVersion", "IPv4")
             cprops["primary"] = index == 0
