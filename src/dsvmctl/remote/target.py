@@ -125,10 +125,13 @@ class PosixTarget:
         return int(text) if status == 0 and text.lstrip("-").isdigit() else None
 
     def push(self, root: Path, dest: str, ignore_file: str | None, *,
-             progress: Callable[[int], None] | None = None, absolute: bool = False) -> "PushSummary":
+             progress: Callable[[int], None] | None = None, absolute: bool = False,
+             cache_dir: "Path | bool" = True) -> "PushSummary":
+        """cache_dir: where the local hash cache lives (the cloud's state paths), True for the user cache."""
         from dsvmctl.remote.sync import push
 
-        return push(self.session, root, dest, ignore_file, progress=progress, confined=not absolute)
+        return push(self.session, root, dest, ignore_file, progress=progress, confined=not absolute,
+                    cache_dir=cache_dir)
 
     def fetch_run(self, run_id: str, local_dir: Path, limits: FetchLimits = DEFAULT_LIMITS) -> "FetchSummary":
         """The run directory's contents into `local_dir` (the VM is not trusted: see untar.py)."""
@@ -184,8 +187,9 @@ class WindowsTarget(PosixTarget):
         return windows.exit_code_command(self.path(RUNS_DIR, run_id))
 
     def push(self, root: Path, dest: str, ignore_file: str | None, *,
-             progress: Callable[[int], None] | None = None, absolute: bool = False) -> "PushSummary":
-        from dsvmctl.remote.sync import push_windows
+             progress: Callable[[int], None] | None = None, absolute: bool = False,
+             cache_dir: "Path | bool" = True) -> "PushSummary":
+        from dsvmctl.remote.sync import push_windows  # reads the stored manifest: no local cache
 
         return push_windows(self.session, root, dest.replace("/", "\\"), ignore_file, progress=progress)
 
