@@ -2,16 +2,22 @@
 
 Plugged into the emulator as a hook: it hears about power changes and disk deletions, so a
 deallocated VM stops answering and a deleted disk's directory goes away. Hosts are started on
-demand, inside the dsvmctl process that needs one (no daemon), from what the VM was created
-with: the host key from its cloud-init custom data, the authorized keys from its osProfile.
+demand from what the VM was created with (`host_spec`): the host key from its cloud-init custom
+data, the authorized keys from its osProfile, the port it was given when it started (kept in
+the emulator's state, so it stays the same across commands and agent restarts).
+
+Where a host runs: in the per-user agent (dsvmctl.agent), so the VM answers between commands,
+as a cloud VM does; in this process when the agent is off (DSVMCTL_AGENT=off) or cannot start.
 """
 
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,21 +27,35 @@ from ..errors import CloudError
 
 
 class LocalHosts:
-    def __init__(self, home: Path) -> None:
-        self.disks_root = home / "disks"
-        self.hosts: dict[str, Any] = {}  # vm id (lower) -> LocalVMHost
+    def __init__(self, home: Path, use_agent: bool | None = None) -> None:
+        from ..agent.client import agent_enabled
+
+        self.home = home
+        self.disks_root = self.disks_root_of(home)
+        self.use_agent = agent_enabled() if use_agent is None else use_agent
+        self.hosts: dict[str, Any] = {}  # vm id (lower) -> LocalVMHost, the ones hosted in this process
+
+    @staticmethod
+    def disks_root_of(home: Path) -> Path:
+        return home / "disks"
 
     # -- emulator hooks ----------------------------------------------------------------------------
 
+    def vm_started(self, em, vm: dict[str, Any]) -> None:
+        """Powering on gives the VM its port (kept while it is free, as a VM keeps its address)."""
+        meta = em.meta_of(vm["id"])
+        if not meta.get("ssh_port") or not port_is_free(int(meta["ssh_port"])):
+            meta["ssh_port"] = free_port()
+
     def vm_stopped(self, em, vm: dict[str, Any], deallocated: bool) -> None:
-        self._stop(vm["id"])
+        self._stop(vm["id"], f"VM {vm['name']} was {'deallocated' if deallocated else 'stopped'}")
 
     def vm_deleted(self, em, vm: dict[str, Any]) -> None:
-        self._stop(vm["id"])
+        self._stop(vm["id"], f"VM {vm['name']} was deleted")
 
     def vm_restarted(self, em, vm: dict[str, Any]) -> None:
-        if vm["id"].lower() in self.hosts:  # a restart drops connections, as a reboot does
-            self._stop(vm["id"])
+        # A restart drops connections, as a reboot does.
+        if self._stop(vm["id"], f"VM {vm['name']} restarted"):
             self.ensure(em, vm)
 
     def disk_deleted(self, em, disk: dict[str, Any]) -> None:
@@ -64,40 +84,93 @@ class LocalHosts:
     def ensure(self, em, vm: dict[str, Any]) -> int:
         """Start (if needed) the SSH server of a running VM; return its port on 127.0.0.1."""
         key = vm["id"].lower()
-        meta = em.meta_of(vm["id"])
-        if meta.get("power") != "running":
-            raise CloudError(f"VM {vm['name']} is {meta.get('power', 'not running')}: it does not answer SSH",
-                             fix=f"start it first: dsvmctl start {vm['name']}")
-        if meta.get("os_type") == "Windows":
-            raise CloudError(f"VM {vm['name']} is a Windows DSVM: the local cloud emulates its provisioning but "
-                             "runs no Windows guest, so there is no SSH server to reach",
-                             fix="use an Ubuntu image on the local cloud, or --cloud azure for Windows")
+        spec = host_spec(em, vm, self.disks_root)
         host = self.hosts.get(key)
         if host is not None and host.running:
             return host.port
+        if self.use_agent:
+            from ..agent.client import AgentUnavailable, ensure
+
+            try:
+                return int(ensure(self.home).request("host", spec=spec)["port"])
+            except AgentUnavailable as exc:
+                print(f"dsvmctl: no agent ({exc}); VM {vm['name']} answers only while this command runs",
+                      file=sys.stderr)
+                self.use_agent = False
         from ..emulator.vmhost import LocalVMHost
 
-        profile = vm["properties"].get("osProfile", {})
-        keys = [k["keyData"] for k in profile.get("linuxConfiguration", {}).get("ssh", {}).get("publicKeys", [])]
-        host_key = _host_key_from_custom_data(meta.get("custom_data"))
-        if host_key is None:
-            raise CloudError(f"VM {vm['name']} was created without an SSH host key in its custom data, so its "
-                             "host key cannot be pinned", fix="recreate it with dsvmctl up")
-        disk = em.get(vm["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"])
-        host = LocalVMHost(self.disk_dir(disk), host_key, keys, profile.get("adminUsername", "azureuser"),
-                           path=image_path())
-        host.start()
+        host = LocalVMHost(Path(spec["disk_dir"]), spec["host_key"], spec["authorized_keys"], spec["admin_user"],
+                           port=spec["port"], path=spec["path"], strict_port=bool(spec["port"]))
+        try:
+            host.start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise port_taken_error(vm["name"], spec["port"]) from None
+            raise
         self.hosts[key] = host
         return host.port
 
-    def _stop(self, vm_id: str) -> None:
+    def _stop(self, vm_id: str, reason: str = "stopped") -> bool:
+        """Stop the VM's host, here and in the agent; True when one was running."""
         host = self.hosts.pop(vm_id.lower(), None)
         if host is not None:
             host.stop()
+        stopped = host is not None
+        if self.use_agent:
+            from ..agent.client import find
+
+            agent = find(self.home)  # never start an agent just to tell it nothing runs
+            if agent is not None:
+                stopped = bool(agent.request("unhost", vm_id=vm_id, reason=reason).get("stopped")) or stopped
+        return stopped
 
     def close(self) -> None:
         for vm_id in list(self.hosts):
             self._stop(vm_id)
+
+
+def host_spec(em, vm: dict[str, Any], disks_root: Path) -> dict[str, Any]:
+    """What an SSH server for this running VM needs (JSON, so the agent can be sent it)."""
+    meta = em.meta_of(vm["id"])
+    if meta.get("power") != "running":
+        raise CloudError(f"VM {vm['name']} is {meta.get('power', 'not running')}: it does not answer SSH",
+                         fix=f"start it first: dsvmctl start {vm['name']}")
+    if meta.get("os_type") == "Windows":
+        raise CloudError(f"VM {vm['name']} is a Windows DSVM: the local cloud emulates its provisioning but "
+                         "runs no Windows guest, so there is no SSH server to reach",
+                         fix="use an Ubuntu image on the local cloud, or --cloud azure for Windows")
+    profile = vm["properties"].get("osProfile", {})
+    keys = [k["keyData"] for k in profile.get("linuxConfiguration", {}).get("ssh", {}).get("publicKeys", [])]
+    host_key = _host_key_from_custom_data(meta.get("custom_data"))
+    if host_key is None:
+        raise CloudError(f"VM {vm['name']} was created without an SSH host key in its custom data, so its "
+                         "host key cannot be pinned", fix="recreate it with dsvmctl up")
+    disk = em.get(vm["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"])
+    return {"vm_id": vm["id"].lower(), "name": vm["name"], "disk_dir": str(disks_root / disk["properties"]["uniqueId"]),
+            "host_key": host_key, "authorized_keys": keys, "admin_user": profile.get("adminUsername", "azureuser"),
+            "port": int(meta.get("ssh_port") or 0), "path": image_path()}
+
+
+def port_taken_error(name: str, port: int) -> CloudError:
+    return CloudError(f"127.0.0.1:{port}, the SSH port of VM {name}, is taken by another program, so the VM "
+                      "cannot answer there",
+                      fix=f"stop that program (`ss -ltnp 'sport = :{port}'` names it), or give the VM a new port "
+                          f"with `dsvmctl stop {name} && dsvmctl start {name}`")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def image_path() -> str:

@@ -478,6 +478,8 @@ def push(machine, src: str | Path | None = None, dest: str | None = None, *, ses
     with _session(machine, session) as ssh:
         if is_windows(machine):
             summary = push_windows(ssh, root, dest.replace("/", "\\"), ignore, progress=progress)
+        elif hasattr(ssh, "push_tree") and progress is None:
+            summary = ssh.push_tree(root, dest, ignore)  # the agent pushes over its warm connection
         else:
             from ..remote.sync import push as sync_push
 

@@ -29,8 +29,14 @@ def push(ctx, name, src, dest, output):
     one, never a mix). Files matched by SRC/.dsvmignore (gitignore rules) stay behind; files
     that exist only on the VM (e.g. run outputs) are kept.
     """
-    with open_cloud(ctx) as cloud:
-        summary = cloud.machine(name).push(src, dest)
+    from ..agent.route import agent_target
+
+    routed = agent_target(ctx.find_root().obj["cloud"], name)
+    if routed is not None:  # the agent pushes over its warm connection: no cloud to open
+        summary = _push_via_agent(ctx, name, routed, src, dest)
+    else:
+        with open_cloud(ctx) as cloud:
+            summary = cloud.machine(name).push(src, dest)
     if output == "json":
         emit_json(summary)
         return
@@ -40,6 +46,25 @@ def push(ctx, name, src, dest, output):
         click.echo(f"pushed {summary['files_sent']} files ({summary['bytes_sent']:,} bytes) to {summary['dest']} "
                    f"on {name} in {summary['seconds']:.2f} s; {summary['deleted']} deleted, "
                    f"{summary['unchanged']} unchanged")
+
+
+def _push_via_agent(ctx, name, routed, src, dest):
+    from ..agent.session import AgentSession
+    from ..cloud.machine import Machine
+    from ..cloud.machines import MachineStore
+    from ..cloud.workload import push as push_workload
+    from ..paths import state_home
+
+    agent, target = routed
+    store = MachineStore(state_home(), ctx.find_root().obj["cloud"])
+    machine = Machine(None, store, store.require(name))  # the record is all a push needs
+
+    def direct():
+        from ..remote import connect
+
+        return connect(target["host"], target["port"], target["user"], target["key_path"], host_key=target["host_key"])
+
+    return push_workload(machine, src, dest, session=AgentSession(agent, target, direct))
 
 
 @click.command(context_settings={"ignore_unknown_options": True})

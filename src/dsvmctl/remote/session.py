@@ -276,13 +276,15 @@ class Session:
         stdin: StdinSource = None,
         timeout: float | None = None,
         kill_grace: float = 2.0,
+        cancel: threading.Event | None = None,
     ) -> int:
         """Run `command` in the remote login shell, streaming stdout/stderr live; return its exit code.
 
         `stdout`/`stderr` take a callback `f(bytes)`, a binary stream or a text stream (None
         discards). `stdin` takes bytes, str or a binary file (None: stdin is closed at once).
         On timeout (CommandTimeout) or KeyboardInterrupt the remote process group is stopped
-        first. A command the shell cannot find returns 127, as in any shell.
+        first. A command the shell cannot find returns 127, as in any shell. `cancel` set from
+        another thread acts as Ctrl-C (the agent sets it when its client goes away).
         """
         feed_out, feed_err = _sink(stdout), _sink(stderr)
         channel = self.open_exec(wrap_command(command))
@@ -310,6 +312,9 @@ class Session:
                     progressed = True
                 if progressed:
                     continue
+                if cancel is not None and cancel.is_set():
+                    self._stop_group(pgid, kill_grace)
+                    raise KeyboardInterrupt
                 if channel.exit_status_ready() and (channel.eof_received or channel.closed):
                     break
                 if channel.closed or not self.transport.is_active():
