@@ -13,7 +13,6 @@ import fcntl
 import os
 import socket
 import stat
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -245,7 +244,9 @@ def _remove_stale_socket(home: Path) -> None:
         fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _spawn(home: Path) -> subprocess.Popen:
+def _spawn(home: Path):
+    import subprocess
+
     log = open(home / LOG_NAME, "ab")
     os.chmod(home / LOG_NAME, 0o600)
     env = {**os.environ, "DSVMCTL_HOME": str(home)}

@@ -74,9 +74,14 @@ class AgentSession:
 
     def push_tree(self, src: Any, dest: str, ignore_file: str | None, cache_dir: str | None = None):
         """remote.sync.push, run by the agent (it reads the local tree itself)."""
+        import os
+        from pathlib import Path
+
         from ..remote.sync import PushSummary
 
-        return PushSummary(**self.agent.push(self.target, str(src), dest, ignore_file, cache_dir))
+        # The caller's cache (what it pushed before), not the one of whoever started the agent.
+        cache_dir = cache_dir or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dsvmctl")
+        return PushSummary(**self.agent.push(self.target, str(Path(src).resolve()), dest, ignore_file, cache_dir))
 
     def close(self) -> None:
         if self._direct is not None:

@@ -33,38 +33,18 @@ def push(ctx, name, src, dest, output):
 
     routed = agent_target(ctx.find_root().obj["cloud"], name)
     if routed is not None:  # the agent pushes over its warm connection: no cloud to open
-        summary = _push_via_agent(ctx, name, routed, src, dest)
+        from .pushing import push_via_agent
+
+        summary = push_via_agent(ctx.find_root().obj["cloud"], name, routed, src, dest)
     else:
         with open_cloud(ctx) as cloud:
             summary = cloud.machine(name).push(src, dest)
     if output == "json":
         emit_json(summary)
         return
-    if summary["method"] == "none":
-        click.echo(f"{summary['dest']} on {name} is up to date ({summary['unchanged']} unchanged)")
-    else:
-        click.echo(f"pushed {summary['files_sent']} files ({summary['bytes_sent']:,} bytes) to {summary['dest']} "
-                   f"on {name} in {summary['seconds']:.2f} s; {summary['deleted']} deleted, "
-                   f"{summary['unchanged']} unchanged")
+    from ..fastpath import push_message
 
-
-def _push_via_agent(ctx, name, routed, src, dest):
-    from ..agent.session import AgentSession
-    from ..cloud.machine import Machine
-    from ..cloud.machines import MachineStore
-    from ..cloud.workload import push as push_workload
-    from ..paths import state_home
-
-    agent, target = routed
-    store = MachineStore(state_home(), ctx.find_root().obj["cloud"])
-    machine = Machine(None, store, store.require(name))  # the record is all a push needs
-
-    def direct():
-        from ..remote import connect
-
-        return connect(target["host"], target["port"], target["user"], target["key_path"], host_key=target["host_key"])
-
-    return push_workload(machine, src, dest, session=AgentSession(agent, target, direct))
+    click.echo(push_message(summary, name))
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
