@@ -274,3 +274,32 @@ def test_the_vm_forwards_only_to_its_own_loopback(lab):
         with pytest.raises(paramiko.ChannelException) as refused:
             session.transport.open_channel("direct-tcpip", ("192.0.2.1", 80), ("127.0.0.1", 0), timeout=10)
         assert refused.value.code == 1  # administratively prohibited
+
+
+def test_jupyter_forwards_a_jupyter_that_listens_on_the_vm_and_prints_its_url(lab):
+    import http.server
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"jupyter here")
+
+        def log_message(self, *args):
+            pass
+
+    try:
+        server = http.server.HTTPServer(("127.0.0.1", 8888), Hello)
+    except OSError:
+        pytest.skip("port 8888 is busy on this machine")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        opened = json.loads(cli("jupyter", "lab", "--detach", "-o", "json", check=True).stdout)
+        assert opened["remote_port"] == 8888 and opened["url"] == f"http://127.0.0.1:{opened['local_port']}/"
+        import urllib.request
+
+        assert urllib.request.urlopen(opened["url"], timeout=10).read() == b"jupyter here"
+        cli("tunnel", "--close", opened["id"], check=True)
+    finally:
+        server.shutdown()
+        server.server_close()

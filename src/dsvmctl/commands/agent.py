@@ -158,16 +158,20 @@ def tunnel(ctx, name, remote_port, local_port, detach, list_only, close_id, outp
         _tunnel_via_agent(client, target, remote_port, local_port, detach, output)
 
 
-def _announce(document: dict, output: str, detach: bool) -> None:
+def _announce(document: dict, output: str, detach: bool, scheme: str | None = None) -> None:
+    if scheme:
+        document = {**document, "url": f"{scheme}://127.0.0.1:{document['local_port']}/"}
     if output == "json":
         emit_json(document)
         return
+    if scheme:
+        click.echo(f"open {document['url']}")
     click.echo(f"127.0.0.1:{document['local_port']} -> {document['machine']}:{document['remote_port']}"
                + (f"  (tunnel {document['id']}; close: dsvmctl tunnel --close {document['id']})" if detach
                   else "  (Ctrl-C ends it)"))
 
 
-def _tunnel_via_agent(client, target, remote_port, local_port, detach, output) -> None:
+def _tunnel_via_agent(client, target, remote_port, local_port, detach, output, scheme: str | None = None) -> None:
     from ..agent import protocol
     from ..agent.client import raise_error
 
@@ -181,7 +185,7 @@ def _tunnel_via_agent(client, target, remote_port, local_port, detach, output) -
                 if "error" in document:
                     raise_error(document["error"])
                 if "tunnel" in document:
-                    _announce(document["tunnel"], output, detach)
+                    _announce(document["tunnel"], output, detach, scheme)
                     if detach:
                         return
                 if "ended" in document:
@@ -246,7 +250,7 @@ def jupyter(ctx, name, local_port, detach, output):
                     f"--port 8888 --ServerApp.ip=127.0.0.1 > jupyter.log 2>&1 &' (its token is in ~/jupyter.log)")
         port, scheme, what = found
         if output != "json":
-            click.echo(f"{what} on {name}:{port}; open {scheme}://127.0.0.1:<local port>/ "
-                       + ("(self-signed certificate; log in as the VM's user)" if what == "JupyterHub"
-                          else "(token: see the server's log on the VM)"))
-        _tunnel_via_agent(client, target, port, local_port, detach, output)
+            click.echo(f"{what} answers on {name}:{port} "
+                       + ("(self-signed certificate; log in as the VM's admin user)" if what == "JupyterHub"
+                          else "(its token is in the server's log on the VM)"))
+        _tunnel_via_agent(client, target, port, local_port, detach, output, scheme)
