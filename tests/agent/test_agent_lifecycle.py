@@ -206,3 +206,30 @@ def test_without_an_agent_that_can_start_commands_still_work(home, monkeypatch, 
         assert machine.exec("echo in-process", stdout=out.append) == 0
     assert b"".join(out) == b"in-process\n"
     assert find(home) is None
+
+
+def test_without_the_agent_a_foreground_tunnel_runs_in_the_command_until_ctrl_c(home, monkeypatch):
+    monkeypatch.setenv("DSVMCTL_AGENT", "off")
+    with Cloud.local(home) as cloud:
+        cloud.up(EnvironmentSpec.from_dict({"name": "lab"}))
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    tunnel = subprocess.Popen([*DSVMCTL, "tunnel", "lab", str(server.getsockname()[1])], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        line = tunnel.stdout.readline()
+        local_port = int(line.split()[0].rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", local_port), timeout=10) as conn:
+            accepted, _ = server.accept()
+            conn.sendall(b"hello")
+            assert accepted.recv(10) == b"hello"
+            accepted.close()
+        tunnel.send_signal(signal.SIGINT)
+        _, err = tunnel.communicate(timeout=30)
+    finally:
+        server.close()
+        if tunnel.poll() is None:
+            tunnel.kill()
+    assert tunnel.returncode == 0 and "tunnel closed" in err
+    assert find(home) is None
