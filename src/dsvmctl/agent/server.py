@@ -341,11 +341,10 @@ class Agent:
                 # A connection that broke while idle is found out here; reopen once if nothing ran yet.
                 if attempt or started.is_set() or session.active:
                     raise
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # cancelled: the remote process group was stopped
                 code = 130
                 break
-        with send_lock:
-            return {"exit": code}
+        return {"exit": code}
 
     def op_connect(self, conn, request) -> dict[str, Any]:
         """Open (or check) the pooled connection: a dead VM or a changed host key fails here."""

@@ -13,7 +13,6 @@ as a cloud VM does; in this process when the agent is off (DSVMCTL_AGENT=off) or
 from __future__ import annotations
 
 import base64
-import errno
 import json
 import os
 import shutil
@@ -99,14 +98,11 @@ class LocalHosts:
                 self.use_agent = False
         from ..emulator.vmhost import LocalVMHost
 
+        # In-process, another command (or another Cloud in this process) may host the same VM
+        # right now on its port: then this one takes any free port, for as long as it runs.
         host = LocalVMHost(Path(spec["disk_dir"]), spec["host_key"], spec["authorized_keys"], spec["admin_user"],
-                           port=spec["port"], path=spec["path"], strict_port=bool(spec["port"]))
-        try:
-            host.start()
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise port_taken_error(vm["name"], spec["port"]) from None
-            raise
+                           port=spec["port"], path=spec["path"])
+        host.start()
         self.hosts[key] = host
         return host.port
 
