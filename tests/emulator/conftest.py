@@ -23,10 +23,11 @@ class Door:
     verify: Any
     client_kwargs: dict[str, Any] = field(default_factory=dict)
     token: str | None = None
+    subscription: str | None = None  # a subscription of the test's own; the emulator's default otherwise
 
     @property
     def subscription_id(self) -> str:
-        return self.emulator.subscription_id
+        return self.subscription or self.emulator.subscription_id
 
     @property
     def faults(self):

@@ -1,8 +1,14 @@
-"""Data Science VM images (publisher microsoft-dsvm) and the aliases users type for them."""
+"""Marketplace images: the Data Science VM images (publisher microsoft-dsvm) with the aliases
+dsvmctl users type for them, and Azure's marketplace listing from the bundled catalog data
+(publishers, offers, SKUs, versions and the alias document `az vm create` reads)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
+
+from .sizes import catalog_data
 
 DSVM_PUBLISHER = "microsoft-dsvm"
 
@@ -49,3 +55,55 @@ def resolve_alias(alias_or_urn: str) -> Image | None:
     if len(parts) in (3, 4):
         return find_image(*parts[:3])
     return None
+
+
+# -- the marketplace, from data/catalog.json -------------------------------------------------------------
+
+def publishers() -> list[str]:
+    return catalog_data()["images"]["publishers"]
+
+
+def _match(names, wanted: str) -> str | None:
+    return next((n for n in names if n.lower() == wanted.lower()), None)
+
+
+def offers(publisher: str) -> dict[str, dict[str, Any]] | None:
+    """The publisher's offers (offer -> sku -> facts); None when the catalog has no listing for it."""
+    listed = catalog_data()["images"]["offers"]
+    name = _match(listed, publisher)
+    return listed[name] if name else None
+
+
+def canonical_publisher(publisher: str) -> str | None:
+    return _match(catalog_data()["images"]["offers"], publisher) or _match(publishers(), publisher)
+
+
+def skus(publisher: str, offer: str) -> dict[str, dict[str, Any]] | None:
+    listed = offers(publisher) or {}
+    name = _match(listed, offer)
+    return listed[name] if name else None
+
+
+def sku_facts(publisher: str, offer: str, sku: str) -> tuple[str, str, str, dict[str, Any]] | None:
+    """(publisher, offer, sku) in Azure's casing and the SKU's facts (versions, generation, ...)."""
+    pub = canonical_publisher(publisher)
+    listed = offers(publisher) or {}
+    offer_name = _match(listed, offer)
+    if pub is None or offer_name is None:
+        return None
+    sku_name = _match(listed[offer_name], sku)
+    return (pub, offer_name, sku_name, listed[offer_name][sku_name]) if sku_name else None
+
+
+def version_key(version: str) -> list:
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.]", version)]
+
+
+def os_of(publisher: str, offer: str) -> str:
+    text = f"{publisher} {offer}".lower()
+    return "Windows" if "windows" in text or "-win-" in text or offer.lower().startswith("dsvm-win") else "Linux"
+
+
+def vm_image_alias_doc() -> dict[str, Any]:
+    """The aliases document (UbuntuLTS, Win2022Datacenter, ...) as `az vm create --image` reads it."""
+    return catalog_data()["aliases"]

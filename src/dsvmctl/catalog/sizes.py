@@ -1,14 +1,21 @@
-"""VM sizes dsvmctl knows: a bundled snapshot of what Azure's resourceSkus API reports.
+"""VM sizes dsvmctl knows: Azure's catalog from data, plus dsvmctl's own facts about its sizes.
 
-The snapshot feeds three things: the emulator (which serves it as resourceSkus / vmSizes /
-usages), the preflight and resize planner (temp disk, Hyper-V generation, quota family), and
-the cost report. Prices are approximate Linux pay-as-you-go prices in eastus; Azure's Retail
-Prices API is the authority, so the date of this snapshot travels with every report.
+Every size Azure offers in the modelled regions comes from `data/catalog.json`, which
+scripts/build_catalog.py regenerates from real resourceSkus / vmSizes / list-skus dumps (loaded
+lazily, once). The sizes dsvmctl plans with (`CURATED`: the GPU sizes and their CPU partners) add
+what no dump says: the hardware cluster a running VM can move within, the GPU model, a price.
+The catalog feeds the emulator (resourceSkus / vmSizes / usages), preflight and the resize
+planner, and the cost report. Prices are approximate Linux pay-as-you-go prices in eastus;
+Azure's Retail Prices API is the authority, so the date of this snapshot travels with every report.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from importlib import resources
 
 PRICES_AS_OF = "2026-11-01"
 PRICES_SOURCE = "bundled snapshot (approximate Linux pay-as-you-go, eastus)"
@@ -72,7 +79,7 @@ G12 = ("V1", "V2")
 G2 = ("V2",)
 G1 = ("V1",)
 
-SIZES: dict[str, Size] = _sizes(
+CURATED: dict[str, Size] = _sizes(
     # NC T4 v3 (AMD EPYC + NVIDIA T4)
     Size("Standard_NC4as_T4_v3", "standardNCASv3_T4Family", "nc-t4-v3", 4, 28, 176, G12, 1, "Tesla T4", 16, 0.526),
     Size("Standard_NC8as_T4_v3", "standardNCASv3_T4Family", "nc-t4-v3", 8, 56, 352, G12, 1, "Tesla T4", 16, 0.752),
@@ -113,19 +120,74 @@ SIZES: dict[str, Size] = _sizes(
 )
 
 
+# The regions the catalog models (each with its own size list in the data file).
+REGIONS = ("eastus", "eastus2", "westus", "westus2", "westeurope", "northeurope", "southcentralus")
+
+
+@functools.lru_cache(maxsize=1)
+def catalog_data() -> dict:
+    """The bundled catalog file, parsed once."""
+    return json.loads(resources.files("dsvmctl").joinpath("data/catalog.json").read_text())
+
+
+def _from_record(name: str, record: list, retired: str | None) -> Size:
+    fields = dict(zip(catalog_data()["size_fields"], record))
+    return Size(name, fields["family"], fields["family"].lower(), fields["vcpus"], fields["memory_gb"],
+                fields["temp_disk_gb"], tuple(fields["generations"].split(",")), fields["gpus"],
+                accelerated_networking=fields["accelerated_networking"], premium_io=fields["premium_io"],
+                retired=retired)
+
+
+@functools.lru_cache(maxsize=1)
+def _all_sizes() -> dict[str, Size]:
+    data = catalog_data()
+    sizes = {name: _from_record(name, record, data["retired"].get(name)) for name, record in data["sizes"].items()}
+    sizes.update(CURATED)  # dsvmctl's own facts win (cluster, GPU model, price)
+    return sizes
+
+
+@functools.lru_cache(maxsize=1)
+def _by_lower_name() -> dict[str, Size]:
+    return {name.lower(): size for name, size in _all_sizes().items()}
+
+
+class _Catalog(Mapping):
+    """Every size by exact name; built from the data file on first use."""
+
+    def __getitem__(self, name: str) -> Size:
+        return _all_sizes()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_all_sizes())
+
+    def __len__(self) -> int:
+        return len(_all_sizes())
+
+
+SIZES: Mapping[str, Size] = _Catalog()
+
+
 def lookup(name: str) -> Size | None:
     """Find a size by name, case-insensitively (ARM treats size names so)."""
-    size = SIZES.get(name)
-    if size is not None:
-        return size
-    lowered = name.lower()
-    return next((s for s in SIZES.values() if s.name.lower() == lowered), None)
+    return _all_sizes().get(name) or _by_lower_name().get(name.lower())
+
+
+@functools.lru_cache(maxsize=None)
+def offered_in(location: str) -> tuple[Size, ...]:
+    """The current sizes a region offers: its list in the data, plus dsvmctl's curated sizes
+    (offered in every modelled region, as before the catalog came from data)."""
+    location = location.replace(" ", "").lower()
+    if location not in REGIONS:
+        return ()
+    names = dict.fromkeys(catalog_data()["regions"].get(location, []))
+    names.update(dict.fromkeys(n for n, s in CURATED.items() if not s.retired))
+    return tuple(s for n in names if (s := _all_sizes().get(n)) is not None and not s.retired)
 
 
 def resize_partners(size: Size) -> list[Size]:
-    """Current sizes a VM of `size` could ever be resized to (same temp-disk kind)."""
+    """Current sizes dsvmctl plans with that a VM of `size` could ever be resized to (same temp-disk kind)."""
     return [
-        s for s in SIZES.values()
+        s for s in CURATED.values()
         if s.name != size.name and not s.retired and s.has_temp_disk == size.has_temp_disk
     ]
 

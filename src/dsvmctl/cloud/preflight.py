@@ -222,7 +222,7 @@ def temp_disk_partner(size: SkuInfo, *, exclude: str | None = None) -> str | Non
     """The catalog size most like `size` (same vCPUs, GPU-ness, memory, hardware) with the other
     temp-disk kind: Standard_D4s_v5 -> Standard_D4ds_v5."""
     original = size_catalog.lookup(size.name)
-    candidates = [s for s in size_catalog.SIZES.values()
+    candidates = [s for s in size_catalog.CURATED.values()  # the sizes dsvmctl plans with
                   if not s.retired and s.has_temp_disk != size.has_temp_disk and (s.gpus > 0) == (size.gpus > 0)
                   and s.name.lower() != (exclude or "").lower()]
     if not candidates:
@@ -282,7 +282,15 @@ def alternatives(size: SkuInfo | size_catalog.Size | None, offered: dict[str, Sk
     gpu = size.gpus > 0
     near = [s for s in usable if s.name.lower() != size.name.lower()
             and s.has_temp_disk == (size.temp_disk_gb > 0) and (s.gpus > 0) == gpu]
-    near.sort(key=lambda s: (abs(s.vcpus - size.vcpus), s.name))
+    import difflib
+
+    def likeness(s) -> tuple:
+        # Close vCPUs first, then the same generation (_v5) and the most similar name (D4ds_v5 ~ D4ads_v5).
+        same_version = s.name.lower().rsplit("_", 1)[-1] == size.name.lower().rsplit("_", 1)[-1]
+        return (abs(s.vcpus - size.vcpus), not same_version,
+                -difflib.SequenceMatcher(None, s.name.lower(), size.name.lower()).ratio(), s.name)
+
+    near.sort(key=likeness)
     return [s.name for s in near[:count]]
 
 

@@ -208,7 +208,7 @@ def _unknown_target(current: SkuInfo, target_name: str, location: str | None) ->
         message = f"{target_name} is not a VM size offered {where}"
         code = "unknown-size"
     # Valid partners: current sizes with the same temp-disk kind (resize_partners' rule).
-    partners = [s.name for s in size_catalog.SIZES.values() if not s.retired
+    partners = [s.name for s in size_catalog.CURATED.values() if not s.retired
                 and s.has_temp_disk == current.has_temp_disk and s.name.lower() != current.name.lower()]
     return Problem(code, message, f"sizes {current.name} can be resized to: {', '.join(partners)}", "size")
 

@@ -300,11 +300,16 @@ def sizes(ctx, location, gpu_only, output):
 
 
 @click.command()
+@click.option("--publisher", help="List this marketplace publisher's images from the catalog instead "
+              "(e.g. Canonical, MicrosoftWindowsServer, RedHat, Debian).")
 @output_option
-def images(output):
-    """DSVM images dsvmctl knows, with their Hyper-V generation."""
+def images(publisher, output):
+    """DSVM images dsvmctl knows, with their Hyper-V generation (or a marketplace publisher's)."""
     from ..catalog.images import IMAGES
 
+    if publisher:
+        _marketplace_images(publisher, output)
+        return
     rows = [{"alias": i.alias, "urn": i.urn, "os": i.os, "generation": i.generation, "description": i.description,
              "retired": i.retired} for i in IMAGES]
     if output == "json":
@@ -313,3 +318,21 @@ def images(output):
     for row in rows:
         state = f"retired {row['retired']}" if row["retired"] else "current"
         click.echo(f"{row['alias']:<18}{row['generation']:<4}{row['os']:<9}{state:<14}{row['urn']}")
+
+
+def _marketplace_images(publisher: str, output: str) -> None:
+    from ..catalog import images as catalog
+
+    offers = catalog.offers(publisher)
+    if offers is None:
+        raise click.UsageError(f"the catalog lists no images of publisher '{publisher}'; publishers with images: "
+                               "Canonical, Debian, MicrosoftWindowsServer, RedHat, microsoft-dsvm")
+    name = catalog.canonical_publisher(publisher)
+    rows = [{"urn": f"{name}:{offer}:{sku}:{max(facts['versions'], key=catalog.version_key)}",
+             "generation": facts.get("generation"), "os": catalog.os_of(name, offer), "versions": len(facts["versions"])}
+            for offer, skus in sorted(offers.items()) for sku, facts in sorted(skus.items()) if facts.get("versions")]
+    if output == "json":
+        emit_json({"publisher": name, "images": rows})
+        return
+    for row in rows:
+        click.echo(f"{row['generation']:<4}{row['os']:<9}{row['versions']:>3} versions  {row['urn']}")

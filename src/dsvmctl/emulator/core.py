@@ -28,7 +28,8 @@ from .wire import ArmError, Request, Response
 
 DEFAULT_SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000001"
 DEFAULT_TENANT_ID = "72f988bf-0000-0000-0000-00000000e0e0"
-DEFAULT_LOCATIONS = ("eastus", "westeurope", "westus")
+# The regions the emulator models (the catalog has a size list for each).
+DEFAULT_LOCATIONS = ("eastus", "eastus2", "westus", "westus2", "westeurope", "northeurope", "southcentralus")
 
 # api-versions accepted per namespace: any dated version inside the range.
 API_VERSION_RANGES = {
@@ -37,11 +38,21 @@ API_VERSION_RANGES = {
     "microsoft.network": ("2015-06-15", "2026-12-31"),
     "microsoft.devtestlab": ("2016-05-15", "2018-09-15"),
 }
+SUBSCRIPTION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2})(-preview|-beta|-privatepreview)?$", re.IGNORECASE)
 
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Subscription:
+    """One subscription's own facts; its resources live in the shared store under its id."""
+
+    id: str
+    registered: set[str] = field(default_factory=set)  # lower-case namespaces
+    quota_limits: dict[str, dict[str, int]] = field(default_factory=dict)  # location -> family -> limit
 
 
 @dataclass
@@ -59,6 +70,7 @@ class Operation:
     end_time: str | None = None
     error: dict[str, Any] | None = None
     result: Any = None  # what the monitor (Location) URL answers once done
+    subscription: str = ""  # the subscription the operation belongs to (its finalizer acts for it)
 
     def status_document(self) -> dict[str, Any]:
         if self.namespace == "microsoft.network":
@@ -95,8 +107,9 @@ class Emulator:
         self.resources: dict[str, dict[str, Any]] = {}  # lower-case id -> wire body
         self.meta: dict[str, dict[str, Any]] = {}  # lower-case id -> emulator-only facts
         self.operations: dict[str, Operation] = {}
-        self.registered: set[str] = set()
-        self.quota_limits: dict[str, dict[str, int]] = {}  # location -> family -> limit
+        # Any subscription appears on first use (moto-style); `subscription_id` is the default one.
+        self.subscriptions: dict[str, Subscription] = {subscription_id.lower(): Subscription(subscription_id)}
+        self._active_subscription: str | None = None  # the subscription of the request being handled
         self.linked_templates: dict[str, Any] = {}  # templateLink uri -> template (offline store)
         self.finalizers: dict[str, Callable[[Emulator, Operation], None]] = {}
         self.hooks: list[Any] = []  # objects told about VM power changes (local VM hosts)
@@ -137,6 +150,41 @@ class Emulator:
                 self.save()
             return response
 
+    # -- subscriptions ---------------------------------------------------------------------------
+
+    @property
+    def active_subscription(self) -> str:
+        """The subscription the current request (or finalizer) acts for; the default otherwise."""
+        return self._active_subscription or self.subscription_id
+
+    def subscription(self, subscription_id: str | None = None) -> Subscription:
+        """A subscription's state, made on first use."""
+        subscription_id = subscription_id or self.active_subscription
+        key = subscription_id.lower()
+        if key not in self.subscriptions:
+            self.subscriptions[key] = Subscription(subscription_id)
+        return self.subscriptions[key]
+
+    @contextlib.contextmanager
+    def acting_for(self, subscription_id: str | None):
+        if not subscription_id:
+            yield
+            return
+        self.subscription(subscription_id)
+        previous, self._active_subscription = self._active_subscription, self.subscription(subscription_id).id
+        try:
+            yield
+        finally:
+            self._active_subscription = previous
+
+    @property
+    def registered(self) -> set[str]:
+        return self.subscription().registered
+
+    @property
+    def quota_limits(self) -> dict[str, dict[str, int]]:
+        return self.subscription().quota_limits
+
     # -- resources -------------------------------------------------------------------------------
 
     def get(self, resource_id: str) -> dict[str, Any] | None:
@@ -154,16 +202,18 @@ class Emulator:
         return self.meta.setdefault(resource_id.lower(), {})
 
     def find(self, resource_type: str, *, resource_group: str | None = None) -> list[dict[str, Any]]:
-        """Resources of one type (case-insensitive), optionally inside one resource group."""
-        prefix = f"/subscriptions/{self.subscription_id}/resourcegroups/{resource_group}/".lower()
+        """Resources of one type (case-insensitive) in the active subscription, optionally inside
+        one resource group."""
+        prefix = f"/subscriptions/{self.active_subscription}/".lower()
+        if resource_group is not None:
+            prefix += f"resourcegroups/{resource_group}/".lower()
         return [
             body for key, body in self.resources.items()
-            if body.get("type", "").lower() == resource_type.lower()
-            and (resource_group is None or key.startswith(prefix))
+            if body.get("type", "").lower() == resource_type.lower() and key.startswith(prefix)
         ]
 
     def resource_group(self, name: str) -> dict[str, Any] | None:
-        return self.get(f"/subscriptions/{self.subscription_id}/resourceGroups/{name}")
+        return self.get(f"/subscriptions/{self.active_subscription}/resourceGroups/{name}")
 
     def public(self, body: dict[str, Any]) -> dict[str, Any]:
         """A copy safe to hand to a client (the store keeps its own)."""
@@ -174,7 +224,8 @@ class Emulator:
     def start_operation(self, namespace: str, location: str, finalizer: str | None = None,
                         **args: Any) -> Operation:
         op = Operation(str(uuid.uuid4()), namespace.lower(), location.lower(),
-                       time.monotonic() + self.operation_seconds, finalizer, args)
+                       time.monotonic() + self.operation_seconds, finalizer, args,
+                       subscription=self.active_subscription)
         self.operations[op.id] = op
         return op
 
@@ -192,7 +243,8 @@ class Emulator:
         # creates its resources), which must not finish this operation a second time.
         op.status = "Finalizing"
         if op.finalizer:
-            self.finalizers[op.finalizer](self, op)
+            with self.acting_for(op.subscription):
+                self.finalizers[op.finalizer](self, op)
         op.status = "Failed" if op.error else "Succeeded"
         op.end_time = utc_now()
 
@@ -202,7 +254,7 @@ class Emulator:
         query = f"p={op.id[:8]}&" if op.namespace == "microsoft.compute" else ""
         if monitor:
             query += "monitor=true&"
-        return (f"{base_url}/subscriptions/{self.subscription_id}/providers/{provider}/locations/"
+        return (f"{base_url}/subscriptions/{op.subscription or self.subscription_id}/providers/{provider}/locations/"
                 f"{op.location}/operations/{op.id}?{query}api-version={api_version}")
 
     def retry_after_headers(self) -> dict[str, str]:
@@ -222,9 +274,10 @@ class Emulator:
             return lowered[family.lower()]
         return DEFAULT_QUOTA.get(family.lower(), DEFAULT_QUOTA["*"])
 
-    def set_quota(self, location: str, family: str, limit: int) -> None:
+    def set_quota(self, location: str, family: str, limit: int, subscription_id: str | None = None) -> None:
         with self.lock:
-            self.quota_limits.setdefault(location.lower(), {})[family] = limit
+            limits = self.subscription(subscription_id).quota_limits
+            limits.setdefault(location.lower(), {})[family] = limit
             self.save()
 
     # -- observation helpers for tests -----------------------------------------------------------
@@ -289,8 +342,9 @@ class Emulator:
             "subscription_id": self.subscription_id,
             "resources": self.resources,
             "meta": self.meta,
-            "registered": sorted(self.registered),
-            "quota_limits": self.quota_limits,
+            "subscriptions": {key: {"id": sub.id, "registered": sorted(sub.registered),
+                                    "quota_limits": sub.quota_limits}
+                              for key, sub in self.subscriptions.items()},
             "operations": {
                 op_id: {**op.__dict__, "done_at": 0.0}
                 for op_id, op in self.operations.items()
@@ -307,6 +361,11 @@ class Emulator:
         state = json.loads(self.state_file.read_text())
         self.resources = state.get("resources", {})
         self.meta = state.get("meta", {})
-        self.registered = set(state.get("registered", []))
-        self.quota_limits = state.get("quota_limits", {})
+        self.subscriptions = {self.subscription_id.lower(): Subscription(self.subscription_id)}
+        for key, sub in state.get("subscriptions", {}).items():
+            self.subscriptions[key] = Subscription(sub["id"], set(sub.get("registered", [])),
+                                                   sub.get("quota_limits", {}))
+        default = self.subscriptions[self.subscription_id.lower()]  # state files from before subscriptions
+        default.registered |= set(state.get("registered", []))
+        default.quota_limits = state.get("quota_limits", default.quota_limits)
         self.operations = {op_id: Operation(**fields) for op_id, fields in state.get("operations", {}).items()}

@@ -128,19 +128,41 @@ def _aad_error(status: int, error: str, description: str) -> Response:
                              "trace_id": str(uuid.uuid4()), "correlation_id": str(uuid.uuid4())})
 
 
+CLOUD_NAME = "DsvmctlEmulator"
+ALIAS_DOC_PATH = "/metadata/vmImageAliasDoc"
+# Real ARM answers one cloud object from 2022-09-01 on, the list of every cloud from 2019-05-01
+# (what ARM_CLOUD_METADATA_URL names), and the old flat document before that (2015-01-01).
+_ONE_CLOUD_FROM = "2022-09-01"
+_CLOUD_LIST_FROM = "2019-05-01"
+
+
 def cloud_metadata(base_url: str, api_version: str | None) -> Any:
-    """/metadata/endpoints: what `az cloud register --endpoint-resource-manager` and SDKs read."""
+    """/metadata/endpoints: what `az cloud register --endpoint-resource-manager` and SDKs read,
+    in the shape real ARM gives for the api-version asked."""
+    version = (api_version or "")[:10]
+    authentication = {"loginEndpoint": base_url, "audiences": [base_url, f"{base_url}/"],
+                      "tenant": "common", "identityProvider": "AAD"}
+    if version < _CLOUD_LIST_FROM:
+        return {"galleryEndpoint": base_url, "graphEndpoint": base_url, "portalEndpoint": base_url,
+                "authentication": authentication}
     cloud = {
-        "portal": base_url,
-        "authentication": {"loginEndpoint": base_url, "audiences": [base_url, f"{base_url}/"],
-                           "tenant": "common", "identityProvider": "AAD"},
-        "media": base_url, "graphAudience": base_url, "graph": base_url, "name": "DsvmctlEmulator",
-        "suffixes": {"acrLoginServer": "azurecr.io", "sqlServerHostname": "database.windows.net",
-                     "keyVaultDns": "vault.azure.net", "storage": "core.windows.net"},
-        "batch": base_url, "resourceManager": base_url, "vmImageAliasDoc": "", "activeDirectoryDataLake": base_url,
-        "sqlManagement": base_url, "gallery": base_url,
+        "portal": base_url, "authentication": authentication, "media": base_url, "graphAudience": base_url,
+        "graph": base_url, "name": CLOUD_NAME,
+        "suffixes": {"azureDataLakeStoreFileSystem": "azuredatalakestore.net", "acrLoginServer": "azurecr.io",
+                     "sqlServerHostname": "database.windows.net",
+                     "azureDataLakeAnalyticsCatalogAndJob": "azuredatalakeanalytics.net",
+                     "keyVaultDns": "vault.azure.net", "storage": "core.windows.net",
+                     "azureFrontDoorEndpointSuffix": "azurefd.net", "storageSyncEndpointSuffix": "afs.azure.net",
+                     "mhsmDns": "managedhsm.azure.net", "mysqlServerEndpoint": "mysql.database.azure.com",
+                     "postgresqlServerEndpoint": "postgres.database.azure.com",
+                     "mariadbServerEndpoint": "mariadb.database.azure.com", "synapseAnalytics": "dev.azuresynapse.net",
+                     "attestationEndpoint": "attest.azure.net"},
+        "batch": base_url, "resourceManager": base_url, "vmImageAliasDoc": f"{base_url}{ALIAS_DOC_PATH}",
+        "activeDirectoryDataLake": base_url, "sqlManagement": base_url, "microsoftGraphResourceId": base_url,
+        "appInsightsResourceId": base_url, "appInsightsTelemetryChannelResourceId": base_url,
+        "attestationResourceId": base_url, "synapseAnalyticsResourceId": base_url,
+        "logAnalyticsResourceId": base_url, "ossrDbmsResourceId": base_url, "gallery": base_url,
     }
-    if api_version and api_version >= "2019-05-01":
-        return [cloud]
-    return {"galleryEndpoint": base_url, "graphEndpoint": base_url, "portalEndpoint": base_url,
-            "authentication": cloud["authentication"]}
+    if version >= _ONE_CLOUD_FROM:
+        return cloud
+    return [cloud]

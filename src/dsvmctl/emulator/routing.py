@@ -11,6 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from .normalize import normalize
 from .wire import ArmError, Request, Response
 
 if TYPE_CHECKING:
@@ -28,13 +29,14 @@ class Call:
     params: dict[str, str]  # captured pattern values, original case
     resource_group: str | None = None
     namespace: str | None = None
+    resource_type: str = ""  # lower-case, e.g. microsoft.compute/virtualmachines: what the body describes
     _body: Any = field(default=None, repr=False)
     _parsed: bool = False
 
     @property
     def body(self) -> Any:
         if not self._parsed:
-            self._body, self._parsed = self.request.json(), True
+            self._body, self._parsed = normalize(self.resource_type, self.request.json()), True
         return self._body
 
     def body_object(self) -> dict[str, Any]:
@@ -53,7 +55,7 @@ class Call:
 
     @property
     def sub(self) -> str:
-        return self.em.subscription_id
+        return self.em.active_subscription
 
     def rg_id(self) -> str:
         return f"/subscriptions/{self.sub}/resourceGroups/{self.resource_group}"
@@ -96,6 +98,15 @@ class Provider:
     def route(self, method: str, scope: str, pattern: str, handler: Handler) -> None:
         self.routes.append(Route(method.upper(), scope, pattern.strip("/").split("/"), handler))
 
+    def route_type(self, route: "Route") -> str:
+        """The resource type a route's body describes: the pattern's type segments (each followed
+        by a name), so `deployments/{name}/validate` is a deployment."""
+        segments = route.pattern
+        types = [seg for i, seg in enumerate(segments[:-1]) if not seg.startswith("{") and segments[i + 1].startswith("{")]
+        if not segments[-1].startswith("{") and (len(segments) < 2 or not segments[-2].startswith("{")):
+            types.append(segments[-1])  # a collection: GET .../virtualMachines
+        return f"{self.namespace}/{'/'.join(types)}".lower()
+
     def resource_types(self) -> set[str]:
         return {r.pattern[0].lower() for r in self.routes if r.scope != "root"}
 
@@ -112,6 +123,14 @@ def load_providers(em: "Emulator") -> dict[str, Provider]:
 def dispatch(em: "Emulator", request: Request) -> Response:
     segments = [s for s in request.path.split("/") if s]
     lower = [s.lower() for s in segments]
+    subscription = segments[1] if len(lower) >= 2 and lower[0] == "subscriptions" else None
+    if subscription is not None:
+        _check_subscription(subscription)
+    with em.acting_for(subscription):
+        return _dispatch(em, request, segments, lower)
+
+
+def _dispatch(em: "Emulator", request: Request, segments: list[str], lower: list[str]) -> Response:
 
     # Subscriptions, tenants, resource groups and provider registration are Microsoft.Resources'
     # and matched against the whole path first.
@@ -121,10 +140,10 @@ def dispatch(em: "Emulator", request: Request) -> Response:
             continue
         params = route.match(segments)
         if params is not None and route.method == request.method:
-            if "sub" in params:
-                _check_subscription(em, params["sub"])
             em.check_api_version(request, "Microsoft.Resources", segments[-1])
-            return route.handler(Call(em, request, params, resource_group=params.get("rg")))
+            resource_type = "microsoft.resources/resourcegroups" if "rg" in params else "microsoft.resources"
+            return route.handler(Call(em, request, params, resource_group=params.get("rg"),
+                                      resource_type=resource_type))
     if any(route.scope == "root" and route.match(segments) is not None for route in resources.routes):
         raise _method_not_allowed(request)
 
@@ -132,10 +151,8 @@ def dispatch(em: "Emulator", request: Request) -> Response:
     if len(lower) >= 5 and lower[0] == "subscriptions" and lower[2] == "resourcegroups" and lower[4] == "providers":
         if len(lower) < 6:
             raise _unknown_path(request)
-        _check_subscription(em, segments[1])
         return _dispatch_namespace(em, request, "rg", segments[5], segments[6:], resource_group=segments[3])
     if len(lower) >= 4 and lower[0] == "subscriptions" and lower[2] == "providers" and len(lower) > 4:
-        _check_subscription(em, segments[1])
         return _dispatch_namespace(em, request, "sub", segments[3], segments[4:])
 
     raise _unknown_path(request)
@@ -155,7 +172,8 @@ def _dispatch_namespace(em: "Emulator", request: Request, scope: str, namespace:
             if scope == "rg":
                 _require_resource_group(em, resource_group or "")
                 _require_registration(em, request, provider.namespace)
-            call = Call(em, request, params, resource_group=resource_group, namespace=provider.namespace)
+            call = Call(em, request, params, resource_group=resource_group, namespace=provider.namespace,
+                        resource_type=provider.route_type(route))
             response = route.handler(call)
             if request.method == "HEAD":
                 response = Response(204 if response.status < 400 else response.status)
@@ -169,9 +187,13 @@ def _dispatch_namespace(em: "Emulator", request: Request, scope: str, namespace:
     raise _unknown_path(request)
 
 
-def _check_subscription(em: "Emulator", subscription_id: str) -> None:
-    if subscription_id.lower() != em.subscription_id.lower():
-        raise ArmError(404, "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found.")
+def _check_subscription(subscription_id: str) -> None:
+    """Any well-formed subscription id is served (it appears on first use); others are refused."""
+    from .core import SUBSCRIPTION_ID
+
+    if not SUBSCRIPTION_ID.match(subscription_id):
+        raise ArmError(400, "InvalidSubscriptionId",
+                       f"The provided subscription identifier '{subscription_id}' is malformed or invalid.")
 
 
 def _require_resource_group(em: "Emulator", name: str) -> None:

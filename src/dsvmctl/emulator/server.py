@@ -20,7 +20,8 @@ from typing import Any
 from .certs import ensure_certificates
 from .core import Emulator
 from .faults import ConnectionResetFault
-from .identity import Identity, cloud_metadata
+from ..catalog.images import vm_image_alias_doc
+from .identity import ALIAS_DOC_PATH, Identity, cloud_metadata
 from .wire import ArmError, Request, Response
 
 LOOPBACK = "127.0.0.1"
@@ -37,6 +38,18 @@ def load_credentials(state_dir: Path) -> dict[str, str]:
     path.write_text(json.dumps(creds))
     os.chmod(path, 0o600)
     return creds
+
+
+def az_commands(base_url: str, client_id: str, client_secret: str, tenant_id: str, ca_bundle: str) -> list[str]:
+    """The commands that point an unmodified Azure CLI at this emulator and log it in."""
+    return [
+        f"export REQUESTS_CA_BUNDLE={ca_bundle}",
+        f"az cloud register -n dsvmctl-emulator --endpoint-resource-manager {base_url}",
+        "az cloud set -n dsvmctl-emulator",
+        # MSAL would ask login.microsoftonline.com to vouch for the emulator's authority: offline, it must not.
+        "az config set core.instance_discovery=false",
+        f"az login --service-principal -u {client_id} -p {client_secret} --tenant {tenant_id}",
+    ]
 
 
 class EmulatorServer:
@@ -74,6 +87,9 @@ class EmulatorServer:
             "client_secret": self.identity.client_secret,
             "credential_scope": "https://management.azure.com/.default",
             "pid": os.getpid(),
+            # The Azure CLI, unmodified: paste these (with REQUESTS_CA_BUNDLE set to ca_bundle).
+            "az_commands": az_commands(self.base_url, self.identity.client_id, self.identity.client_secret,
+                                       self.emulator.tenant_id, str(self.ca_path.resolve())),
         }
 
     def write_endpoint(self) -> Path:
@@ -109,8 +125,11 @@ class EmulatorServer:
     # -- one request -----------------------------------------------------------------------------
 
     def respond(self, request: Request) -> Response:
-        if request.path.lower() == "/metadata/endpoints":
+        metadata_path = "/" + request.path.lstrip("/").lower()  # `--endpoint-resource-manager URL/` adds a slash
+        if metadata_path == "/metadata/endpoints":
             return Response(200, cloud_metadata(self.base_url, request.api_version))
+        if metadata_path == ALIAS_DOC_PATH.lower():
+            return Response(200, vm_image_alias_doc())
         identity_response = self.identity.handle(request)
         if identity_response is not None:
             return identity_response

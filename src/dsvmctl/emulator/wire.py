@@ -7,6 +7,7 @@ into a `Request`, asks the core, and turns the `Response` back. Nothing here kno
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,12 +40,47 @@ class Request:
             return None
         try:
             return json.loads(self.body)
+        except ValueError:
+            pass
+        try:
+            return json.loads(_lenient(self.body.decode("utf-8-sig")))
         except (ValueError, UnicodeDecodeError) as exc:
             raise ArmError(
                 400,
                 "InvalidRequestContent",
                 f"The request content was invalid and could not be deserialized: '{exc}'.",
             ) from None
+
+
+_BARE_KEY = re.compile(r"[A-Za-z_$][\w$]*")
+
+
+def _lenient(text: str) -> str:
+    """ARM's JSON reader (Newtonsoft) also takes comments and unquoted property names: az sends
+    `{"properties": {..., template:{...}}}` to keep a template's text as written. Quote such
+    names and drop comments, outside string literals, so the standard parser can read it."""
+    from ..arm.source import strip_comments
+
+    text, out, i, last = strip_comments(text), [], 0, ""
+    while i < len(text):
+        char = text[i]
+        if char == '"':
+            end = i + 1
+            while end < len(text) and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            out.append(text[i:end + 1])
+            i, last = end + 1, '"'
+            continue
+        match = _BARE_KEY.match(text, i) if last in "{," else None
+        if match and text[match.end():].lstrip().startswith(":"):
+            out.append(f'"{match.group()}"')
+            i, last = match.end(), '"'
+            continue
+        out.append(char)
+        if not char.isspace():
+            last = char
+        i += 1
+    return "".join(out)
 
 
 @dataclass

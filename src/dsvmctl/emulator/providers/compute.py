@@ -12,8 +12,8 @@ import uuid
 from typing import Any
 
 from ...catalog import images as image_catalog
-from ...catalog.sizes import SIZES, Size, family_display_name, lookup
-from ..core import DEFAULT_LOCATIONS, utc_now
+from ...catalog.sizes import REGIONS, Size, family_display_name, lookup, offered_in
+from ..core import utc_now
 from ..routing import Call, Provider
 from ..wire import ArmError, Response, missing_property, not_found
 from .common import check_name, get_or_404, list_response, properties_of, require_reference, tracked_body
@@ -72,6 +72,7 @@ class ComputeProvider(Provider):
         r("GET", "sub", "locations/{loc}/vmSizes", self.location_sizes)
         r("GET", "sub", "locations/{loc}/usages", self.usages)
         r("GET", "sub", "locations/{loc}/operations/{op}", self.operation_status)
+        r("GET", "sub", "locations/{loc}/publishers", self.list_publishers)
         base = "locations/{loc}/publishers/{pub}/artifacttypes/vmimage/offers"
         r("GET", "sub", base, self.list_offers)
         r("GET", "sub", f"{base}/{{offer}}/skus", self.list_image_skus)
@@ -81,9 +82,7 @@ class ComputeProvider(Provider):
     # -- catalog: what each region offers ---------------------------------------------------------
 
     def offered(self, location: str) -> list[Size]:
-        if location.lower() not in DEFAULT_LOCATIONS:
-            return []
-        return [s for s in SIZES.values() if not s.retired]
+        return list(offered_in(location))
 
     def restriction(self, location: str, size: Size) -> str | None:
         return self.restrictions.get((location.lower(), size.name.lower()))
@@ -159,9 +158,9 @@ class ComputeProvider(Provider):
             "osDisk": {
                 "osType": os_type, "name": disk["name"],
                 "createOption": "Attach" if attach else "FromImage",
-                "caching": os_disk_in.get("caching", "ReadWrite"),
+                "caching": os_disk_in.get("caching") or "ReadWrite",
                 "managedDisk": {"storageAccountType": disk["sku"]["name"], "id": disk["id"]},
-                "deleteOption": os_disk_in.get("deleteOption", "Detach"),
+                "deleteOption": os_disk_in.get("deleteOption") or "Detach",
                 "diskSizeGB": disk["properties"]["diskSizeGB"],
             },
             "dataDisks": [],
@@ -201,24 +200,26 @@ class ComputeProvider(Provider):
             if not ref.get(key):
                 raise missing_property(f"storageProfile.imageReference.{key}")
         known = image_catalog.find_image(ref["publisher"], ref["offer"], ref["sku"])
-        urn = f"{ref['publisher']}:{ref['offer']}:{ref['sku']}:{ref.get('version', 'latest')}"
-        if known is None and ref["publisher"].lower() == image_catalog.DSVM_PUBLISHER:
+        version = str(ref.get("version") or "latest")
+        urn = f"{ref['publisher']}:{ref['offer']}:{ref['sku']}:{version}"
+        if known is not None and (known.retired or not known.versions):
             raise _image_not_found(urn)
-        if known is not None:
-            if known.retired or not known.versions:
+        listed = image_catalog.sku_facts(ref["publisher"], ref["offer"], ref["sku"])
+        if listed is None and image_catalog.offers(ref["publisher"]) is not None:
+            raise _image_not_found(urn)  # a publisher whose listing we have: the offer or SKU is not in it
+        if listed is not None:
+            publisher, offer, sku, facts = listed
+            versions = facts.get("versions") or []
+            if not versions or (version.lower() != "latest" and version not in versions):
                 raise _image_not_found(urn)
-            version = ref.get("version", "latest")
-            if version.lower() != "latest" and version not in known.versions:
-                raise _image_not_found(urn)
-            exact = known.versions[-1] if version.lower() == "latest" else version
-            os_type = "Windows" if known.os == "windows" else "Linux"
-            return ({"publisher": known.publisher, "offer": known.offer, "sku": known.sku,
-                     "version": version, "exactVersion": exact}, known.generation, os_type)
-        # Images outside the DSVM catalog (Canonical, Windows Server, ...): accepted, with the
-        # generation read the way their SKU names encode it.
+            exact = max(versions, key=image_catalog.version_key) if version.lower() == "latest" else version
+            return ({"publisher": publisher, "offer": offer, "sku": sku, "version": version, "exactVersion": exact},
+                    facts.get("generation") or "V1", image_catalog.os_of(publisher, offer))
+        # Publishers the catalog lists no offers for: accepted, with the generation read the way
+        # their SKU names encode it.
         sku = ref["sku"].lower()
         generation = "V2" if ("gen2" in sku or sku.endswith("-g2") or "-gen2" in ref["offer"].lower()) else "V1"
-        return ({**{k: ref[k] for k in ("publisher", "offer", "sku")}, "version": ref.get("version", "latest"),
+        return ({**{k: ref[k] for k in ("publisher", "offer", "sku")}, "version": version,
                  "exactVersion": "1.0.0"}, generation, _os_type(props, ref))
 
     def _check_os_profile(self, vm_name: str, profile: Any, os_type: str) -> dict[str, Any]:
@@ -281,7 +282,8 @@ class ComputeProvider(Provider):
             raise ArmError(409, "ConflictingUserInput", f"Disk {name} already exists in resource group "
                            f"{call.resource_group.upper()}. Only CreateOption.Attach is supported.",
                            target="/disks/" + name)
-        account = (os_disk_in.get("managedDisk") or {}).get("storageAccountType", "Premium_LRS")
+        # az sends explicit nulls for what it leaves to Azure's defaults.
+        account = (os_disk_in.get("managedDisk") or {}).get("storageAccountType") or "Premium_LRS"
         size_gb = int(os_disk_in.get("diskSizeGB") or (127 if os_type == "Windows" else 150))
         creation: dict[str, Any] = {"createOption": "FromImage"}
         if image is not None:
@@ -518,7 +520,7 @@ class ComputeProvider(Provider):
     def resource_skus(self, call: Call) -> Response:
         wanted = _location_filter(call.request.query.get("$filter", ""))
         items = []
-        for location in DEFAULT_LOCATIONS:
+        for location in REGIONS:
             if wanted and location != wanted:
                 continue
             for size in self.offered(location):
@@ -538,43 +540,71 @@ class ComputeProvider(Provider):
                   for f in families]
         return list_response(items)
 
+    def list_publishers(self, call: Call) -> Response:
+        self._image_region(call)
+        return Response(200, [_image_stub(call, p) for p in image_catalog.publishers()])
+
     def list_offers(self, call: Call) -> Response:
-        offers = sorted({i.offer for i in _images(call.params["pub"])})
-        return Response(200, [_image_stub(call, o) for o in offers])
+        self._image_region(call)
+        offers = image_catalog.offers(call.params["pub"])
+        if offers is None and image_catalog.canonical_publisher(call.params["pub"]) is None:
+            raise _artifact_not_found()
+        return Response(200, [_image_stub(call, o) for o in sorted(offers or {}, key=str.lower)])
 
     def list_image_skus(self, call: Call) -> Response:
-        skus = sorted({i.sku for i in _images(call.params["pub"]) if i.offer.lower() == call.params["offer"].lower()})
-        if not skus:
-            raise ArmError(404, "NotFound", "Artifact: VMImage was not found.")
-        return Response(200, [_image_stub(call, s) for s in skus])
+        self._image_region(call)
+        skus = image_catalog.skus(call.params["pub"], call.params["offer"])
+        if skus is None:
+            raise _artifact_not_found()
+        return Response(200, [{**_image_stub(call, s), "properties": {
+            "automaticOSUpgradeProperties": {"automaticOSUpgradeSupported": False}}} for s in sorted(skus)])
 
-    def _image(self, call: Call):
-        image = image_catalog.find_image(call.params["pub"], call.params["offer"], call.params["sku"])
-        if image is None or not image.versions:
-            raise ArmError(404, "NotFound", "Artifact: VMImage was not found.")
-        return image
+    def _image(self, call: Call) -> tuple[str, str, str, dict]:
+        self._image_region(call)
+        listed = image_catalog.sku_facts(call.params["pub"], call.params["offer"], call.params["sku"])
+        if listed is None:
+            raise _artifact_not_found()
+        return listed
+
+    def _image_region(self, call: Call) -> None:
+        if call.params["loc"].replace(" ", "").lower() not in REGIONS:
+            raise ArmError(400, "LocationNotAvailableForResourceType",
+                           f"The provided location '{call.params['loc']}' is not available for resource type "
+                           "'Microsoft.Compute/locations/publishers'.")
 
     def list_image_versions(self, call: Call) -> Response:
-        return Response(200, [_image_stub(call, v) for v in self._image(call).versions])
+        *_, facts = self._image(call)
+        versions = sorted(facts.get("versions") or [], key=image_catalog.version_key)
+        order = call.request.query.get("$orderby", "").lower()
+        if "desc" in order:
+            versions.reverse()
+        top = call.request.query.get("$top")
+        if top and top.isdigit():
+            versions = versions[:int(top)]
+        return Response(200, [_image_stub(call, v) for v in versions])
 
     def get_image_version(self, call: Call) -> Response:
-        image = self._image(call)
+        publisher, offer, sku, facts = self._image(call)
+        versions = facts.get("versions") or []
         version = call.params["version"]
-        if version.lower() == "latest":
-            version = image.versions[-1]
-        if version not in image.versions:
-            raise ArmError(404, "NotFound", "Artifact: VMImage was not found.")
+        if version.lower() == "latest" and versions:
+            version = max(versions, key=image_catalog.version_key)
+        if version not in versions:
+            raise _artifact_not_found()
+        generation = facts.get("generation") or "V1"
+        os_type = image_catalog.os_of(publisher, offer)
         return Response(200, {
             "name": version, "location": call.params["loc"].lower(), "id": _image_stub(call, version)["id"],
             "properties": {
-                "hyperVGeneration": image.generation,
-                "osDiskImage": {"operatingSystem": "Windows" if image.os == "windows" else "Linux",
-                                "sizeInGb": 127 if image.os == "windows" else 150},
+                "hyperVGeneration": generation,
+                "osDiskImage": {"operatingSystem": os_type, "sizeInGb": 127 if os_type == "Windows" else 30},
                 "dataDiskImages": [],
                 "automaticOSUpgradeProperties": {"automaticOSUpgradeSupported": False},
-                "architecture": "x64",
-                "features": [{"name": "SecurityType", "value": "TrustedLaunchSupported"}]
-                if image.generation == "V2" else [],
+                "architecture": facts.get("architecture", "x64"),
+                "replicaType": "Unmanaged", "disallowed": {"vmDiskType": "None"},
+                "features": [{"name": "SecurityType", "value": "TrustedLaunchSupported"},
+                             {"name": "IsAcceleratedNetworkSupported", "value": "True"}]
+                if generation == "V2" else [{"name": "IsAcceleratedNetworkSupported", "value": "True"}],
             },
         })
 
@@ -596,7 +626,7 @@ def check_accelerated_networking(nic: dict[str, Any], size: Size, vm_name: str, 
         raise ArmError(400, "VMSizeIsNotPermittedToEnableAcceleratedNetworking",
                        f"Virtual Machine size {size.name} is not in the allowed list of VM sizes for accelerated "
                        f"networking to be enabled on the VM at index {index} for VM {vm_name}. Allowed sizes: "
-                       f"{', '.join(s.name for s in SIZES.values() if s.accelerated_networking and not s.retired)}.")
+                       f"{', '.join(s.name for s in offered_in(nic['location']) if s.accelerated_networking)}.")
 
 
 def check_resize(call: Call, compute: ComputeProvider, vm: dict[str, Any], target_name: str) -> Size:
@@ -660,7 +690,7 @@ def check_quota(em, location: str, size: Size | None, exclude_vm: str | None) ->
                 f"Current Limit: {limit}, Current Usage: {current}, Additional Required: {size.vcpus}, "
                 f"(Minimum) New Limit Required: {current + size.vcpus}. Submit a request for Quota increase at "
                 "https://aka.ms/ProdportalCRP/#blade/Microsoft_Azure_Capacity/UsageAndQuota.ReactView/Parameters/"
-                f"%7B%22subscriptionId%22:%22{em.subscription_id}%22,%22command%22:%22openQuotaApprovalBlade%22,"
+                f"%7B%22subscriptionId%22:%22{em.active_subscription}%22,%22command%22:%22openQuotaApprovalBlade%22,"
                 f"%22quotas%22:[%7B%22location%22:%22{location.lower()}%22,%22providerId%22:%22Microsoft.Compute%22,"
                 f"%22resourceName%22:%22{family}%22,%22quotaRequest%22:%7B%22properties%22:%7B%22limit%22:"
                 f"{current + size.vcpus},%22unit%22:%22Count%22,%22name%22:%7B%22value%22:%22{family}%22%7D%7D%7D%7D]"
@@ -733,13 +763,13 @@ def _location_filter(text: str) -> str | None:
     return match.group(1).replace(" ", "").lower() if match else None
 
 
-def _images(publisher: str):
-    return [i for i in image_catalog.IMAGES if i.publisher.lower() == publisher.lower() and i.versions]
-
-
 def _image_stub(call: Call, name: str) -> dict[str, Any]:
     return {"name": name, "location": call.params["loc"].lower(),
             "id": call.request.path.split("?")[0] + ("" if call.request.path.endswith(name) else f"/{name}")}
+
+
+def _artifact_not_found() -> ArmError:
+    return ArmError(404, "NotFound", "Artifact: VMImage was not found.")
 
 
 def _image_not_found(urn: str) -> ArmError:

@@ -82,10 +82,6 @@ def _template_and_parameters(call: Call) -> tuple[dict[str, Any], dict[str, Any]
         raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be "
                        "deserialized: the deployment needs 'properties.template' or 'properties.templateLink'.",
                        target="properties.template")
-    mode = props.get("mode", "Incremental")
-    if mode not in ("Incremental", "Complete"):
-        raise ArmError(400, "InvalidDeploymentMode", f"The deployment mode '{mode}' is not valid. Use "
-                       "'Incremental' or 'Complete'.", target="properties.mode")
     return template, props.get("parameters") or {}, props
 
 
@@ -228,7 +224,7 @@ def _final_outputs(em, record: dict, meta: dict) -> dict:
 
     group_id = record["id"].split("/providers/Microsoft.Resources/deployments/")[0]
     group = em.get(group_id) or {}
-    context = DeploymentContext(subscription_id=em.subscription_id, tenant_id=em.tenant_id,
+    context = DeploymentContext(subscription_id=em.active_subscription, tenant_id=em.tenant_id,
                                 resource_group=group.get("name", ""), location=group.get("location", ""),
                                 deployment_name=record["name"], mode=meta.get("mode", "Incremental"))
     try:

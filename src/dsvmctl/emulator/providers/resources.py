@@ -10,6 +10,7 @@ from typing import Any
 from ..routing import Call, Provider
 from ..wire import ArmError, Response
 from .common import list_response, normalize_location
+from .deployments import DEPLOYMENT_TYPE
 
 RESOURCE_GROUP_NAME = re.compile(r"^[-\w._()]{1,90}(?<!\.)$")
 KNOWN_NAMESPACES = ("Microsoft.Compute", "Microsoft.Network", "Microsoft.Resources", "Microsoft.DevTestLab")
@@ -43,11 +44,11 @@ class ResourcesProvider(Provider):
 
     # -- subscriptions and tenants ---------------------------------------------------------------
 
-    def _subscription(self) -> dict[str, Any]:
+    def _subscription(self, subscription_id: str) -> dict[str, Any]:
         em = self.em
         return {
-            "id": f"/subscriptions/{em.subscription_id}",
-            "subscriptionId": em.subscription_id,
+            "id": f"/subscriptions/{subscription_id}",
+            "subscriptionId": subscription_id,
             "tenantId": em.tenant_id,
             "displayName": "dsvmctl emulated subscription",
             "state": "Enabled",
@@ -57,17 +58,18 @@ class ResourcesProvider(Provider):
         }
 
     def list_subscriptions(self, call: Call) -> Response:
-        return list_response([self._subscription()])
+        return list_response([self._subscription(sub.id) for sub in self.em.subscriptions.values()])
 
     def get_subscription(self, call: Call) -> Response:
-        return Response(200, self._subscription())
+        return Response(200, self._subscription(call.sub))
 
     def list_locations(self, call: Call) -> Response:
         from ..core import DEFAULT_LOCATIONS
 
-        names = {"eastus": "East US", "westeurope": "West Europe", "westus": "West US"}
+        names = {"eastus": "East US", "eastus2": "East US 2", "westus": "West US", "westus2": "West US 2",
+                 "westeurope": "West Europe", "northeurope": "North Europe", "southcentralus": "South Central US"}
         return list_response([
-            {"id": f"/subscriptions/{self.em.subscription_id}/locations/{loc}", "name": loc,
+            {"id": f"/subscriptions/{self.em.active_subscription}/locations/{loc}", "name": loc,
              "displayName": names.get(loc, loc), "regionalDisplayName": names.get(loc, loc), "type": "Region"}
             for loc in DEFAULT_LOCATIONS
         ])
@@ -80,7 +82,7 @@ class ResourcesProvider(Provider):
     # -- resource groups -------------------------------------------------------------------------
 
     def _group_id(self, name: str) -> str:
-        return f"/subscriptions/{self.em.subscription_id}/resourceGroups/{name}"
+        return f"/subscriptions/{self.em.active_subscription}/resourceGroups/{name}"
 
     def put_group(self, call: Call) -> Response:
         name = call.params["rg"]
@@ -147,7 +149,7 @@ class ResourcesProvider(Provider):
         op = self.em.start_operation("microsoft.resources", group["location"], "resources.delete_group",
                                      group_id=group["id"])
         token = base64.urlsafe_b64encode(json.dumps({"op": op.id}).encode()).decode().rstrip("=")
-        location = (f"{call.request.base_url}/subscriptions/{self.em.subscription_id}/operationresults/"
+        location = (f"{call.request.base_url}/subscriptions/{self.em.active_subscription}/operationresults/"
                     f"{token}?api-version={call.api_version}")
         return Response(202, None, {"Location": location, **self.em.retry_after_headers()})
 
@@ -169,8 +171,9 @@ class ResourcesProvider(Provider):
         return list_response([_generic(b) for b in resources_in_group(self.em, call.params["rg"])])
 
     def list_all_resources(self, call: Call) -> Response:
-        return list_response([_generic(b) for b in self.em.resources.values()
-                              if b.get("type") != "Microsoft.Resources/resourceGroups"])
+        prefix = f"/subscriptions/{call.sub}/".lower()
+        return list_response([_generic(b) for key, b in self.em.resources.items() if key.startswith(prefix)
+                              and b.get("type") not in ("Microsoft.Resources/resourceGroups", DEPLOYMENT_TYPE)])
 
     # -- providers -------------------------------------------------------------------------------
 
@@ -183,7 +186,7 @@ class ResourcesProvider(Provider):
         provider = self.em.providers.get(canonical.lower())
         types = sorted(provider.resource_types()) if provider else []
         return {
-            "id": f"/subscriptions/{self.em.subscription_id}/providers/{canonical}",
+            "id": f"/subscriptions/{self.em.active_subscription}/providers/{canonical}",
             "namespace": canonical,
             "registrationState": "Registered" if registered else "NotRegistered",
             "registrationPolicy": "RegistrationRequired",
@@ -205,7 +208,7 @@ class ResourcesProvider(Provider):
 
 def resources_in_group(em, group_name: str) -> list[dict[str, Any]]:
     """The group's resources as ARM lists them (deployment records are not resources)."""
-    prefix = f"/subscriptions/{em.subscription_id}/resourcegroups/{group_name}/providers/".lower()
+    prefix = f"/subscriptions/{em.active_subscription}/resourcegroups/{group_name}/providers/".lower()
     return [body for key, body in em.resources.items()
             if key.startswith(prefix) and body.get("type") != "Microsoft.Resources/deployments"]
 
