@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "remote"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_push import interleaved, make_small_tree  # noqa: E402
+from bench_push import _prepare_user, interleaved, make_small_tree  # noqa: E402
 from openssh_server import OpenSSHServer, ssh_tools_available, sshd_available  # noqa: E402
 from remote_helpers import make_keypair  # noqa: E402
 
@@ -37,8 +37,8 @@ DSVMCTL = [str(Path(sys.executable).with_name("dsvmctl"))]
 
 
 class Tools:
-    def __init__(self, workdir: Path, server: OpenSSHServer, key: Path, host_key_line: str):
-        self.workdir, self.server = workdir, server
+    def __init__(self, workdir: Path, server: OpenSSHServer, key: Path, host_key_line: str, user: str = "root"):
+        self.workdir, self.server, self.user = workdir, server, user
         self.home = workdir / "home"
         self.home.mkdir(mode=0o700)
         self.env = {**os.environ, "DSVMCTL_HOME": str(self.home), "DSVMCTL_AGENT": "auto",
@@ -49,7 +49,7 @@ class Tools:
                             "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "Compression=no"]
         self.counter = 0
         fingerprint = parse_public_key(host_key_line).fingerprint
-        self.dsvmctl("attach", "box", "--host", "127.0.0.1", "--port", str(server.port), "--user", "root",
+        self.dsvmctl("attach", "box", "--host", "127.0.0.1", "--port", str(server.port), "--user", user,
                      "--identity", str(key), "--host-key-fingerprint", fingerprint, "--os", "linux")
 
     def dsvmctl(self, *args: str, env: dict | None = None) -> str:
@@ -66,6 +66,8 @@ class Tools:
             shutil.rmtree(self.workdir / "dest", ignore_errors=True)
         self.counter += 1
         (self.workdir / "dest").mkdir(exist_ok=True)
+        if self.user != "root":
+            shutil.chown(self.workdir / "dest", self.user)
         return self.workdir / "dest" / f"d{self.counter}"
 
     def fresh_cache(self) -> dict:
@@ -80,7 +82,7 @@ class Tools:
         self.dsvmctl("exec", "box", "--", "true")
 
     def ssh_true(self) -> None:
-        subprocess.run(["ssh", "-p", str(self.server.port), *self.ssh_options, "root@127.0.0.1", "true"], check=True)
+        subprocess.run(["ssh", "-p", str(self.server.port), *self.ssh_options, f"{self.user}@127.0.0.1", "true"], check=True)
 
     def push(self, src: Path, dest: Path, env: dict | None = None) -> None:
         self.dsvmctl("push", "box", str(src), "--dest", str(dest), env=env)
@@ -91,11 +93,11 @@ class Tools:
 
     def rsync(self, src: Path, dest: Path) -> None:
         ssh = " ".join(["ssh", "-p", str(self.server.port), *self.ssh_options])
-        subprocess.run(["rsync", "-a", "-e", ssh, f"{src}/", f"root@127.0.0.1:{dest}/"], check=True)
+        subprocess.run(["rsync", "-a", "-e", ssh, f"{src}/", f"{self.user}@127.0.0.1:{dest}/"], check=True)
 
     def scp(self, src: Path, dest: Path) -> None:
         subprocess.run(["scp", "-q", "-r", "-P", str(self.server.port), *self.ssh_options, str(src),
-                        f"root@127.0.0.1:{dest}"], check=True)
+                        f"{self.user}@127.0.0.1:{dest}"], check=True)
 
 
 def main() -> int:
@@ -103,6 +105,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--big-mb", type=int, default=200)
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "out" / "bench_agent.json")
+    parser.add_argument("--user", default="root", help="remote user; another name is made with useradd, so its "
+                        "shell starts like a fresh VM's (root's .bashrc here runs pyenv on every command)")
     args = parser.parse_args()
     if not (sshd_available() and ssh_tools_available()):
         print("bench_agent: needs sshd, ssh, scp and rsync; run scripts/install-test-deps.sh as root", file=sys.stderr)
@@ -116,7 +120,9 @@ def main() -> int:
         host, client = make_keypair(keys, "host"), make_keypair(keys, "client")
         server = OpenSSHServer(workdir / "sshd", host.private_path, [client.public_line])
         server.start()
-        tools = Tools(workdir, server, client.private_path, host.public_line)
+        if args.user != "root":
+            _prepare_user(args.user, workdir, server)
+        tools = Tools(workdir, server, client.private_path, host.public_line, args.user)
         small, big = workdir / "small", workdir / "big"
         make_small_tree(small)
         big.mkdir()
@@ -184,7 +190,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     columns = ["dsvmctl (agent warm)", "dsvmctl (agent cold)", "ssh", "rsync -a", "scp -r"]
-    print(f"\nagent benchmark: OpenSSH on loopback, {os.cpu_count()} CPUs, whole commands, median of {r}\n")
+    print(f"\nagent benchmark: OpenSSH on loopback, {os.cpu_count()} CPUs, user {args.user}, whole commands, median of {r}\n")
     print(f"{'case':32}" + "".join(f"{c:>22}" for c in columns))
     for case, row in results.items():
         print(f"{case:32}" + "".join(f"{row[c]:>21.3f}s" if c in row else f"{'-':>22}" for c in columns))
