@@ -28,6 +28,8 @@ def require_shared(*parts: str) -> Path:
 def _isolated_home(tmp_path, monkeypatch):
     """Never touch the user's real state directory."""
     monkeypatch.setenv("DSVMCTL_HOME", str(tmp_path / "dsvmctl-home"))
+    # No per-user agent unless a test asks for one (tests/agent): each would outlive its test.
+    monkeypatch.setenv("DSVMCTL_AGENT", "off")
     yield
     # A local VM left running keeps its sandbox's processes alive, as a VM keeps running: power
     # off whatever a test left under its temp dir, so they do not pile up across the suite.

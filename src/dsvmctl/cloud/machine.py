@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import CloudError
@@ -86,8 +87,10 @@ class Machine:
         if self.record.os != "windows":
             host, port = ("127.0.0.1", None) if self.backend.kind == "local" else (public_ip, 22)
             ssh = {"host": host, "port": port, "user": self.record.admin_user, "host_key": self.record.host_public_key}
-            if self.backend.kind == "local":
+            if self.backend.kind == "local" and not getattr(self.backend.hosts, "use_agent", False):
                 ssh["note"] = "local VMs answer SSH while a dsvmctl command holds them (dsvmctl ssh NAME)"
+            elif self.backend.kind == "local" and power == "running":
+                ssh["port"] = self.ssh_endpoint()[1]
         return {
             "name": self.name,
             "cloud": self.record.cloud,
@@ -167,11 +170,37 @@ class Machine:
                 "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", f"{self.record.admin_user}@{host}"]
 
     def session(self, retries: int = 3, timeout: float = 10.0):
-        from ..remote import connect
+        """An SSH session: over the agent's pinned connection when the agent runs (it is started
+        on demand), else a direct one. Either way the host key is checked before anything else."""
+        from ..agent.client import AgentUnavailable, agent_enabled, ensure
 
         host, port = self.ssh_endpoint()
-        return connect(host, port, self.record.admin_user, self.record.key_path,
-                       host_key=self.record.host_public_key, retries=retries, timeout=timeout)
+
+        def direct():
+            from ..remote import connect
+
+            return connect(host, port, self.record.admin_user, self.record.key_path,
+                           host_key=self.record.host_public_key, retries=retries, timeout=timeout)
+
+        if self.record.os == "windows" or not agent_enabled():
+            return direct()
+        try:
+            agent = ensure(Path(self.store.root).parents[1])
+        except AgentUnavailable:
+            return direct()
+        from ..agent.session import AgentSession
+
+        target = self.ssh_target(host, port)
+        agent.request("connect", timeout=None, target={**target, "retries": retries})
+        return AgentSession(agent, target, direct)
+
+    def ssh_target(self, host: str, port: int) -> dict[str, Any]:
+        """What the agent needs to reach this machine (no secret: the key stays in its file)."""
+        target = {"name": self.name, "host": host, "port": int(port), "user": self.record.admin_user,
+                  "key_path": str(self.record.key_path), "host_key": self.record.host_public_key}
+        if self.backend.kind == "local" and not self.record.attached:
+            target["vm_id"] = (self.record.vm_id or "").lower()
+        return target
 
     def exec(self, command: str, *, stdout=None, stderr=None, timeout: float | None = None) -> int:
         """Run one command on the VM, streaming its output; return its exit code."""

@@ -150,8 +150,11 @@ def push(machine, src: str | Path | None = None, dest: str | None = None, *, ses
 
     check_dest(dest, confined=not dest_absolute, windows=is_windows(machine))  # before connecting
     with _session(machine, session) as ssh:
-        summary = target(machine, ssh).push(root, dest, ignore, progress=progress, absolute=dest_absolute,
-                                           cache_dir=machine.paths.cache)
+        if hasattr(ssh, "push_tree") and progress is None and not dest_absolute and not is_windows(machine):
+            summary = ssh.push_tree(root, dest, ignore, cache_dir=str(machine.paths.cache))  # over the agent's warm connection
+        else:
+            summary = target(machine, ssh).push(root, dest, ignore, progress=progress, absolute=dest_absolute,
+                                                cache_dir=machine.paths.cache)
     return {**summary.to_json(), "src": str(root), "machine": machine.name}
 
 

@@ -1,4 +1,4 @@
 """CLI command modules. Each exposes `register(cli)` and keeps heavy imports inside functions,
 so `dsvmctl --help` stays fast."""
 
-MODULES = ("emulator", "validate", "machines", "resize", "remote", "bench")
+MODULES = ("emulator", "validate", "machines", "resize", "remote", "bench", "agent")

@@ -184,12 +184,18 @@ def ssh(ctx, name, print_only, node):
     A fleet: node 0 unless --node."""
     with open_cloud(ctx) as cloud:
         machine = _target(cloud, name, node if node is not None or not hasattr(cloud.machine(name), "nodes") else 0)
-        command = machine.ssh_command()
+        host, port = machine.ssh_endpoint()
+        from ..cloud.sshconfig import alias_of, write_known_hosts
+
+        known_hosts = write_known_hosts(cloud.home)
+        command = ["ssh", "-i", machine.record.key_path, "-p", str(port), "-o", f"UserKnownHostsFile={known_hosts}",
+                   "-o", f"HostKeyAlias={alias_of(cloud.kind, machine.name)}", "-o", "StrictHostKeyChecking=yes",
+                   "-o", "IdentitiesOnly=yes", f"{machine.record.admin_user}@{host}"]
         if print_only:
             click.echo(shlex.join(command))
-            if cloud.kind == "local":
-                click.echo("# local cloud: the VM answers only while a dsvmctl command holds it; run "
-                           f"`dsvmctl ssh {name}` instead", err=True)
+            if cloud.kind == "local" and not getattr(cloud.backend.hosts, "use_agent", False):
+                click.echo("# local cloud without the agent (DSVMCTL_AGENT=off): the VM answers only while a "
+                           f"dsvmctl command holds it; run `dsvmctl ssh {name}` instead", err=True)
             return
         code = __import__("subprocess").call(command)
     sys.exit(code)
@@ -208,6 +214,15 @@ def exec_command(ctx, name, command, timeout, node):
     \b
     Example: dsvmctl exec lab -- python -c 'import torch; print(torch.cuda.is_available())'
     """
+    from ..agent.route import agent_target
+
+    routed = agent_target(ctx.find_root().obj["cloud"], name)
+    if routed is not None:  # the agent's warm connection: no cloud to open, no handshake
+        from ..agent.session import as_callback
+
+        agent, target = routed
+        sys.exit(agent.exec(target, shlex.join(command), stdout=as_callback(sys.stdout.buffer),
+                            stderr=as_callback(sys.stderr.buffer), timeout=timeout))
     with open_cloud(ctx) as cloud:
         machine = _target(cloud, name, node)
         targets = machine.nodes() if hasattr(machine, "nodes") else [machine]

@@ -31,25 +31,30 @@ def push(ctx, name, src, dest, dest_absolute, output):
     that exist only on the VM (e.g. run outputs) are kept. A directory already at the
     destination that dsvmctl did not push there is never replaced: the push is refused.
     """
-    from . import fleet
+    from ..agent.route import agent_target
 
-    with open_cloud(ctx) as cloud:
-        if fleet.is_fleet(cloud, name):  # every node, in parallel
-            summaries = fleet.push(cloud, name, src, dest)
-            emit_json({"name": name, "nodes": summaries}) if output == "json" else click.echo(
-                f"pushed to {len(summaries)} nodes of {name}: "
-                + ", ".join(f"{s['machine']} {s['files_sent']} files" for s in summaries))
-            return
-        summary = cloud.machine(name).push(src, dest, dest_absolute=dest_absolute)
+    routed = None if dest_absolute else agent_target(ctx.find_root().obj["cloud"], name)
+    if routed is not None:  # the agent pushes over its warm connection: no cloud to open
+        from .pushing import push_via_agent
+
+        summary = push_via_agent(ctx.find_root().obj["cloud"], name, routed, src, dest)
+    else:
+        from . import fleet
+
+        with open_cloud(ctx) as cloud:
+            if fleet.is_fleet(cloud, name):  # every node, in parallel
+                summaries = fleet.push(cloud, name, src, dest)
+                emit_json({"name": name, "nodes": summaries}) if output == "json" else click.echo(
+                    f"pushed to {len(summaries)} nodes of {name}: "
+                    + ", ".join(f"{s['machine']} {s['files_sent']} files" for s in summaries))
+                return
+            summary = cloud.machine(name).push(src, dest, dest_absolute=dest_absolute)
     if output == "json":
         emit_json(summary)
         return
-    if summary["method"] == "none":
-        click.echo(f"{summary['dest']} on {name} is up to date ({summary['unchanged']} unchanged)")
-    else:
-        click.echo(f"pushed {summary['files_sent']} files ({summary['bytes_sent']:,} bytes) to {summary['dest']} "
-                   f"on {name} in {summary['seconds']:.2f} s; {summary['deleted']} deleted, "
-                   f"{summary['unchanged']} unchanged")
+    from ..fastpath import push_message
+
+    click.echo(push_message(summary, name))
 
 
 @click.command(context_settings={"ignore_unknown_options": True})

@@ -20,8 +20,11 @@ What a client sees:
   HOME at `<disk_dir>/home/<admin_user>`.
 - Only the given authorized keys, for `admin_user`, are accepted; no passwords. The server
   presents exactly the given host key.
+- Local port forwarding (direct-tcpip, as `ssh -L` and `dsvmctl tunnel` use) to the VM's
+  loopback only (127.0.0.1, ::1, localhost): on a local VM that is this machine's loopback.
+  Other destinations are refused, as a VM's sshd would refuse what its firewall blocks.
 - Not emulated: a real pseudo-terminal (pty requests are accepted, but programs see pipes),
-  port forwarding, agent forwarding.
+  remote port forwarding, agent forwarding.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from .sandbox import VMSandbox
 READ_CHUNK = 2**16
 # After a channel closes under a running command: TERM, then KILL whatever is left this late.
 KILL_GRACE_S = 1.0
+LOOPBACK_NAMES = ("127.0.0.1", "::1", "localhost")
 
 
 class LocalVMHost:
@@ -59,10 +63,12 @@ class LocalVMHost:
         port: int = 0,
         path: str | None = None,
         sandbox: VMSandbox | bool = True,
+        strict_port: bool = False,
     ):
         self.disk_dir = Path(disk_dir)
         self.admin_user = admin_user
         self.port = port
+        self.strict_port = strict_port  # the port is the VM's address: taken means an error, not another port
         self.path = path  # PATH commands see: the "image's" programs (default: this machine's PATH)
         # True: a sandbox of its own, killed at stop(); a VMSandbox: someone else's (the local
         # cloud's, which outlives this server); False: none.
@@ -151,7 +157,7 @@ class LocalVMHost:
         try:
             return await asyncssh.create_server(lambda: _Server(self), "127.0.0.1", self.port, **options)
         except OSError as exc:
-            if self.port == 0 or exc.errno != errno.EADDRINUSE:
+            if self.port == 0 or exc.errno != errno.EADDRINUSE or self.strict_port:
                 raise
             return await asyncssh.create_server(lambda: _Server(self), "127.0.0.1", 0, **options)
 
@@ -349,6 +355,13 @@ class _Server(asyncssh.SSHServer):
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         return username == self._host.admin_user and key.public_data in self._host._authorized
+
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
+        """direct-tcpip: True lets asyncssh connect to the destination itself; loopback only."""
+        if dest_host.strip("[]").lower() in LOOPBACK_NAMES:
+            return True
+        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                                        f"this VM forwards only to its own loopback, not to {dest_host}")
 
 
 class _HomeSFTPServer(asyncssh.SFTPServer):

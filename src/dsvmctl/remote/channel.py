@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import io
 import select
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -59,12 +60,13 @@ def split_mark(head: bytes, mark: bytes) -> tuple[int | None, bytes]:
 
 def pump(channel: "paramiko.Channel", transport: Any, *, stdout: Feed, stderr: Feed, label: str,
          timeout: float | None = None, mark: bytes | None = None,
-         stop: Stop = lambda _: False) -> int:
+         stop: Stop = lambda _: False, cancel: "threading.Event | None" = None) -> int:
     """Stream the channel's output until the command exits; return its exit status.
 
     On timeout, `stop(id)` runs and CommandTimeout is raised; on KeyboardInterrupt, `stop(id)`
     runs and the interrupt goes on. A dropped connection raises SessionClosed. The channel is
-    closed on the way out."""
+    closed on the way out. `cancel`, set from another thread, acts as Ctrl-C (the agent sets it
+    when its client goes away)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     found: int | None = None
     head: bytes | None = b"" if mark else None  # stdout until the mark line is complete
@@ -88,6 +90,8 @@ def pump(channel: "paramiko.Channel", transport: Any, *, stdout: Feed, stderr: F
                 progressed = True
             if progressed:
                 continue
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt
             if channel.exit_status_ready() and (channel.eof_received or channel.closed):
                 break
             if channel.closed or not transport.is_active():

@@ -250,19 +250,21 @@ class Session:
         stdin: StdinSource = None,
         timeout: float | None = None,
         kill_grace: float = 2.0,
+        cancel: threading.Event | None = None,
     ) -> int:
         """Run `command` in the remote login shell, streaming stdout/stderr live; return its exit code.
 
         `stdout`/`stderr` take a callback `f(bytes)`, a binary stream or a text stream (None
         discards). `stdin` takes bytes, str or a binary file (None: stdin is closed at once).
         On timeout (CommandTimeout) or KeyboardInterrupt the remote process group is stopped
-        first. A command the shell cannot find returns 127, as in any shell.
+        first. A command the shell cannot find returns 127, as in any shell. `cancel` set from
+        another thread acts as Ctrl-C (the agent sets it when its client goes away).
         """
         channel = self.open_exec(wrap_command(command))
         writer = _start_stdin_writer(channel, stdin)
         try:
             return pump(channel, self.transport, stdout=sink(stdout), stderr=sink(stderr), label=command,
-                        timeout=timeout, mark=PGID_MARK, stop=lambda pgid: self._stop_group(pgid, kill_grace))
+                        timeout=timeout, mark=PGID_MARK, stop=lambda pgid: self._stop_group(pgid, kill_grace), cancel=cancel)
         finally:
             if writer is not None:
                 writer.join(timeout=1)
