@@ -199,7 +199,7 @@ def test_library_exec_goes_through_the_agent_and_without_it_connects_directly(ho
 def test_without_an_agent_that_can_start_commands_still_work(home, monkeypatch, tmp_path):
     # A Python that cannot run the agent: the command says so and hosts the VM itself.
     monkeypatch.setattr(agent_client, "START_TIMEOUT_S", 2.0)
-    monkeypatch.setattr(agent_client.sys, "executable", str(tmp_path / "no-such-python"))
+    monkeypatch.setattr(agent_client, "agent_python", lambda: str(tmp_path / "no-such-python"))
     with Cloud.local(home) as cloud:
         machine = cloud.up(EnvironmentSpec.from_dict({"name": "lab"}))
         out: list[bytes] = []

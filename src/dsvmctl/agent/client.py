@@ -244,6 +244,11 @@ def _remove_stale_socket(home: Path) -> None:
         fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def agent_python() -> str:
+    """The Python the agent runs in: this one (a seam for tests that make the agent unable to start)."""
+    return sys.executable
+
+
 def _spawn(home: Path):
     import subprocess
 
@@ -251,10 +256,11 @@ def _spawn(home: Path):
     os.chmod(home / LOG_NAME, 0o600)
     env = {**os.environ, "DSVMCTL_HOME": str(home)}
     try:
-        return subprocess.Popen([sys.executable, "-m", "dsvmctl.agent.server", str(home)], stdin=subprocess.DEVNULL,
+        python = agent_python()
+        return subprocess.Popen([python, "-m", "dsvmctl.agent.server", str(home)], stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=log, start_new_session=True, close_fds=True, env=env, cwd="/")
     except OSError as exc:
-        raise AgentUnavailable(f"cannot start the agent ({sys.executable}: {exc.strerror or exc})") from None
+        raise AgentUnavailable(f"cannot start the agent ({python}: {exc.strerror or exc})") from None
     finally:
         log.close()
 
