@@ -331,8 +331,13 @@ class NetworkProvider(Provider):
             "macAddress": old.get("macAddress", ""),
             "nicType": "Standard",
         }
-        if old.get("virtualMachine"):
+        if old.get("virtualMachine"):  # still attached: what the Network RP shows of it stays
             body["properties"]["virtualMachine"] = old["virtualMachine"]
+            if "primary" in old:
+                body["properties"]["primary"] = old["primary"]
+        if (old.get("dnsSettings") or {}).get("internalDomainNameSuffix"):
+            body["properties"].setdefault("dnsSettings", {}).setdefault(
+                "internalDomainNameSuffix", old["dnsSettings"]["internalDomainNameSuffix"])
 
 
 # -- helpers ---------------------------------------------------------------------------------------
