@@ -88,6 +88,11 @@ class Fleet:
         return self.record.name
 
     @property
+    def paths(self):
+        """Where the fleet's cloud keeps its state (as a Machine's `paths`)."""
+        return self.store.paths
+
+    @property
     def size(self) -> int:
         return node_count(self.record)
 
