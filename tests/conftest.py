@@ -9,6 +9,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# No per-user agent unless a test asks for one (tests/agent sets DSVMCTL_AGENT=auto): set here as
+# well as per test, so module-scoped fixtures (a fleet built once per module) start none either.
+os.environ["DSVMCTL_AGENT"] = "off"
+
 
 def shared_dir() -> Path | None:
     """../shared beside the checkout (CI lays it there); None on a user's fresh clone."""

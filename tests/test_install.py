@@ -62,7 +62,10 @@ def test_the_wheel_installed_with_workload_only_runs_quickstart_and_a_mock_azure
     work = tmp_path / "elsewhere"  # a cwd outside the checkout: nothing is found beside it
     work.mkdir()
     run_env = {**env, "DSVMCTL_HOME": str(tmp_path / "home"), "PATH": f"{venv / 'bin'}:{env.get('PATH', '')}"}
-    quickstart = _run([str(dsvmctl), "quickstart"], cwd=work, env=run_env)
+    try:
+        quickstart = _run([str(dsvmctl), "quickstart"], cwd=work, env=run_env)
+    finally:  # quickstart started the user's agent, as it would for a user: do not leave it running
+        subprocess.run([str(dsvmctl), "agent", "stop"], cwd=work, env=run_env, capture_output=True, timeout=60)
     assert "Traceback" not in quickstart.stdout + quickstart.stderr
 
     (work / "use_mock_azure.py").write_text(MOCK_AZURE_SCRIPT)
