@@ -16,6 +16,12 @@ How a recording is mapped onto the emulator:
 - resource groups a recording uses without creating them (its test framework made them before
   recording started) are created first; resource names are kept as recorded;
 - a location the emulator does not offer becomes its first offered location;
+- retired since the recording: Azure stopped creating Basic SKU public IPs on 30 September 2025
+  (and a Standard one must be Static), so a request that Azure accepted then for a Basic or a
+  Dynamic public IP (a PUT of the public IP, or a public IP resource of a deployment's template)
+  is replayed as its successor, sku Standard with Static allocation. The emulator refuses the
+  retired form as Azure does today. The output counts the interactions so mapped, and
+  `--as-recorded` replays them unmapped;
 - long-running operations: after each write the harness follows the *emulator's own*
   Azure-AsyncOperation / Location URL to the end; a recorded chain of polls is scored once, its
   last poll against the emulator's final poll of the same kind (status URL or result URL). The
@@ -329,6 +335,7 @@ class Report:
     outcomes: list[Outcome] = field(default_factory=list)
     out_of_scope: Counter = field(default_factory=Counter)
     unscored_polls: int = 0
+    mapped: Counter = field(default_factory=Counter)  # the documented mappings, per kind
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -373,11 +380,56 @@ def compare(recorded: Interaction, got: Reply) -> tuple[bool, str, str]:
     return True, "", ""
 
 
+RETIRED_PUBLIC_IP = "retired Basic / Dynamic public IP replayed as Standard / Static"
+
+
+def successor_public_ips(method: str, url: str, body: bytes) -> bytes | None:
+    """The request with each retired Basic or Dynamic public IP made Standard and Static; None if none."""
+    if method != "PUT" or not body.strip():
+        return None
+    data = _json(body)
+    path = urlsplit(url).path.lower()
+    if not isinstance(data, dict):
+        return None
+    if re.search(r"/providers/microsoft\.network/publicipaddresses/[^/]+$", path):
+        changed = _make_successor(data)
+    elif re.search(r"/providers/microsoft\.resources/deployments/[^/]+$", path):
+        template = (data.get("properties") or {}).get("template") or {}
+        changed = False
+        for resource in _template_resources(template.get("resources")):
+            if str(resource.get("type", "")).lower() == "microsoft.network/publicipaddresses":
+                changed = _make_successor(resource) or changed
+    else:
+        return None
+    return json.dumps(data).encode() if changed else None
+
+
+def _template_resources(resources: Any):
+    for resource in resources if isinstance(resources, list) else []:
+        if isinstance(resource, dict):
+            yield resource
+            yield from _template_resources(resource.get("resources"))
+
+
+def _make_successor(public_ip: dict[str, Any]) -> bool:
+    changed = False
+    sku = public_ip.get("sku")
+    if isinstance(sku, dict) and str(sku.get("name", "")).lower() == "basic":
+        public_ip["sku"] = {**sku, "name": "Standard"}
+        changed = True
+    props = public_ip.get("properties")
+    if isinstance(props, dict) and str(props.get("publicIPAllocationMethod", "")).lower() == "dynamic":
+        props["publicIPAllocationMethod"] = "Static"
+        changed = True
+    return changed
+
+
 class Replayer:
-    def __init__(self, door, recording: Recording, report: Report) -> None:
+    def __init__(self, door, recording: Recording, report: Report, as_recorded: bool = False) -> None:
         self.door = door
         self.rec = recording
         self.report = report
+        self.as_recorded = as_recorded
         # The recording's own poll URLs (by kind and id) -> (kind, the write, the emulator's final polls):
         # clients interleave polls of several writes, so every write's LRO is kept, not the last one.
         self.lros: dict[str, tuple[str, str, dict[str, Reply]]] = {}
@@ -419,6 +471,15 @@ class Replayer:
 
         text = re.sub(r'("location"\s*:\s*")([^"]+)(")', swap, text, flags=re.IGNORECASE)
         return re.sub(r"(/locations/)([^/?]+)(/|$|\?)", swap, text, flags=re.IGNORECASE)
+
+    def request_body(self, item: Interaction) -> bytes:
+        body = self.map_body(item.request_body)
+        # Only what Azure accepted then: a request it refused is replayed as recorded.
+        successor = None if self.as_recorded or item.status >= 400 else successor_public_ips(item.method, item.url, body)
+        if successor is not None:
+            self.report.mapped[RETIRED_PUBLIC_IP] += 1
+            return successor
+        return body
 
     # replay --------------------------------------------------------------------------------------
 
@@ -491,7 +552,7 @@ class Replayer:
             if item.request_body.strip() and _json(item.request_body) is None:
                 self.report.out_of_scope["request body not JSON as recorded (rewritten by the recorder)"] += 1
                 continue
-            got = self.door.send(item.method, self.map_url(item.url), self.map_body(item.request_body))
+            got = self.door.send(item.method, self.map_url(item.url), self.request_body(item))
             ok, cause, detail = compare(item, got)
             self.report.outcomes.append(Outcome(self.rec.name, op, ok, cause, detail))
             # One URL in both headers (DiskOperations) is a status URL: "status" is written last.
@@ -540,7 +601,7 @@ def sessions(paths: list[Path]) -> list[list[Path]]:
     return alone + list(grouped.values())
 
 
-def replay_all(paths: list[Path], door_kind: str = "inprocess") -> Report:
+def replay_all(paths: list[Path], door_kind: str = "inprocess", as_recorded: bool = False) -> Report:
     report = Report()
     for session in sessions(paths):
         door = ServeDoor() if door_kind == "serve" else InProcessDoor()
@@ -548,7 +609,7 @@ def replay_all(paths: list[Path], door_kind: str = "inprocess") -> Report:
             for path in session:
                 recording = load(path)
                 try:
-                    Replayer(door, recording, report).run()
+                    Replayer(door, recording, report, as_recorded).run()
                 except Exception as exc:  # a harness bug must not hide the other recordings
                     report.errors[recording.name] = f"{type(exc).__name__}: {exc}"
         finally:
@@ -562,6 +623,11 @@ def render(report: Report, verbose: bool = False) -> str:
              "per recording (matched/scored):"]
     for name, (ok, total) in sorted(report.per_recording().items()):
         lines.append(f"  {ok:4d}/{total:<4d} {100 * ok / total:5.1f}%  {name}")
+    lines += ["", "requests mapped onto today's Azure (scored as replayed):"]
+    for kind, count in report.mapped.most_common():
+        lines.append(f"  {count:5d}  {kind}")
+    if not report.mapped:
+        lines.append("      0  (none)")
     lines += ["", "out of scope (not scored):"]
     for reason, count in report.out_of_scope.most_common():
         lines.append(f"  {count:5d}  {reason}")
@@ -581,13 +647,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--door", choices=("inprocess", "serve"), default="serve")
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("DSVMCTL_SHARED_DIR", REPO.parent / "shared")))
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--as-recorded", action="store_true",
+                        help="replay retired Basic / Dynamic public IPs unmapped (the emulator refuses them)")
     args = parser.parse_args(argv)
     paths = args.recordings or find_recordings(args.shared)
     if not paths:
         print(f"no recordings found under {args.shared} (recordings/, recordings-more/)", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    report = replay_all(paths, args.door)
+    report = replay_all(paths, args.door, args.as_recorded)
     print(render(report, args.verbose))
     print(f"\n{len(paths)} recordings through the {args.door} door in {time.perf_counter() - started:.1f} s")
     return 0

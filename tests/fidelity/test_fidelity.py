@@ -101,3 +101,38 @@ def test_the_serve_door_scores_as_the_in_process_door(shared):
     def outcomes(door):
         return [(o.recording, o.operation, o.ok, o.cause) for o in fidelity.replay_all(paths, door).outcomes]
     assert paths and outcomes("serve") == outcomes("inprocess")
+
+
+def test_a_retired_basic_or_dynamic_public_ip_is_replayed_as_its_successor():
+    url = "https://management.azure.com/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/"
+    basic = json.dumps({"location": "westus", "sku": {"name": "Basic"},
+                        "properties": {"publicIPAllocationMethod": "Dynamic"}}).encode()
+    mapped = json.loads(fidelity.successor_public_ips("PUT", url + "publicIPAddresses/ip1?api-version=x", basic))
+    assert mapped["sku"]["name"] == "Standard" and mapped["properties"]["publicIPAllocationMethod"] == "Static"
+    standard = json.dumps({"sku": {"name": "Standard"}, "properties": {"publicIPAllocationMethod": "Static"}}).encode()
+    assert fidelity.successor_public_ips("PUT", url + "publicIPAddresses/ip1", standard) is None
+    assert fidelity.successor_public_ips("PUT", url + "networkInterfaces/nic1", basic) is None
+    template = {"properties": {"mode": "Incremental", "template": {"resources": [
+        {"type": "Microsoft.Network/publicIPAddresses", "sku": {"name": "Basic"},
+         "properties": {"publicIPAllocationMethod": "Dynamic"}},
+        {"type": "Microsoft.Network/loadBalancers", "sku": {"name": "Basic"}}]}}}
+    deployment = "https://management.azure.com/subscriptions/s/resourcegroups/rg/providers/Microsoft.Resources/" \
+                 "deployments/d1"
+    resources = json.loads(fidelity.successor_public_ips("PUT", deployment, json.dumps(template).encode()))[
+        "properties"]["template"]["resources"]
+    assert resources[0]["sku"]["name"] == "Standard" and resources[1]["sku"]["name"] == "Basic"
+
+
+def test_the_successor_mapping_is_counted_and_can_be_turned_off(tmp_path):
+    url = "https://management.azure.com/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Network/" \
+          "publicIPAddresses/ip1?api-version=2022-07-01"
+    entries = [{"RequestUri": url, "RequestMethod": "PUT", "StatusCode": 201, "ResponseHeaders": {},
+                "RequestBody": {"location": "westus", "properties": {"publicIPAllocationMethod": "Dynamic"}},
+                "ResponseBody": {"name": "ip1", "properties": {"provisioningState": "Updating"}}}]
+    path = tmp_path / "recording_pip.json"
+    path.write_text(json.dumps({"Entries": entries}))
+    mapped = fidelity.replay_all([path], "inprocess")
+    assert mapped.mapped[fidelity.RETIRED_PUBLIC_IP] == 1 and [o.ok for o in mapped.outcomes] == [True]
+    as_recorded = fidelity.replay_all([path], "inprocess", as_recorded=True)
+    assert not as_recorded.mapped and [o.cause for o in as_recorded.outcomes] == ["status 201 -> 400"]
+    assert "retired Basic / Dynamic public IP" in fidelity.render(mapped)
