@@ -180,7 +180,8 @@ class NetworkProvider(Provider):
             holder["properties"][child] = [c for c in items if c is not item]
             op = call.em.start_operation("microsoft.network", holder["location"])
             url = call.em.operation_url(call.request.base_url, op, call.api_version)
-            return Response(202, None, {"Azure-AsyncOperation": url, "Location": url})
+            return Response(202, None, {"Azure-AsyncOperation": url,
+                                        "Location": url.replace("/operations/", "/operationResults/")})
         return handler
 
     def operation_result(self, call: Call) -> Response:
@@ -276,6 +277,9 @@ class NetworkProvider(Provider):
         }
         if old.get("ipConfiguration"):
             body["properties"]["ipConfiguration"] = old["ipConfiguration"]
+        zones = call.body_object().get("zones", (existing or {}).get("zones"))
+        if zones:
+            body["zones"] = [str(z) for z in zones]
         dns = props.get("dnsSettings") or {}
         if dns.get("domainNameLabel"):
             body["properties"]["dnsSettings"] = {**dns, "fqdn": f"{dns['domainNameLabel']}.{body['location']}"

@@ -34,6 +34,10 @@ def complete(body: dict[str, Any]) -> dict[str, Any]:
         dns.setdefault("appliedDnsServers", [])
         # Azure's per-VNet internal DNS suffix: one random label under internal.cloudapp.net.
         dns.setdefault("internalDomainNameSuffix", f"{uuid.uuid4().hex[:26]}.bx.internal.cloudapp.net")
+        if dns.get("internalDnsNameLabel"):
+            dns["internalFqdn"] = f"{dns['internalDnsNameLabel']}.{dns['internalDomainNameSuffix']}"
+        else:
+            dns.pop("internalFqdn", None)
     elif kind == "publicipaddresses":
         props.setdefault("ipTags", [])
         props.setdefault("ddosSettings", {"protectionMode": "VirtualNetworkInherited"})

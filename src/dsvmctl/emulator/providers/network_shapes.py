@@ -40,7 +40,7 @@ CHILD_DEFAULTS = {
     "loadBalancingRules": {"enableFloatingIP": False, "idleTimeoutInMinutes": 4, "enableTcpReset": False,
                            "loadDistribution": "Default", "disableOutboundSnat": False},
     "inboundNatRules": {"enableFloatingIP": False, "idleTimeoutInMinutes": 4, "enableTcpReset": False},
-    "frontendIPConfigurations": {"privateIPAllocationMethod": "Dynamic"},
+    "frontendIPConfigurations": {"privateIPAllocationMethod": "Dynamic", "privateIPAddressVersion": "IPv4"},
 }
 PEERING_DEFAULTS = {"allowVirtualNetworkAccess": True, "allowForwardedTraffic": False, "allowGatewayTransit": False,
                     "useRemoteGateways": False, "doNotVerifyRemoteGateways": False, "peerCompleteVnets": True,
@@ -271,8 +271,10 @@ def check_ip_availability(call: Call) -> Response:
         raise ArmError(400, "PrivateIPAddressNotInAnySubnet", f"Private static IP address {text} does not belong to "
                        "the range of any subnet in the virtual network.")
     taken = _used_addresses(call)
-    if str(address) not in taken and subnets and _usable(address, subnets[0]):
-        return Response(200, {"available": True})
+    # The first four addresses of a subnet and its last are Azure's own.
+    reserved = bool(subnets) and not _usable(address, subnets[0])
+    if str(address) not in taken and subnets and not reserved:
+        return Response(200, {"available": True, "isPlatformReserved": False})
     free = []
     network = ipaddress.ip_network(subnets[0]["properties"]["addressPrefix"]) if subnets else None
     for host in (network.hosts() if network else []):
@@ -280,7 +282,7 @@ def check_ip_availability(call: Call) -> Response:
             free.append(str(host))
         if len(free) == 5:
             break
-    return Response(200, {"available": False, "availableIPAddresses": free})
+    return Response(200, {"available": False, "availableIPAddresses": free, "isPlatformReserved": reserved})
 
 
 def _usable(address, subnet: dict[str, Any]) -> bool:
