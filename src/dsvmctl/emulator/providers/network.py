@@ -17,6 +17,7 @@ from .common import (check_name, find_child, get_or_404, list_response, new_etag
                      require_reference, tracked_body)
 from . import network_shapes
 from .network_fields import complete, complete_child
+from .network_links import frontend_holding, present, present_child, protected_networks, subnets_using
 
 NS = "Microsoft.Network"
 DEFAULT_RULES = (
@@ -82,18 +83,18 @@ class NetworkProvider(Provider):
         op = call.em.start_operation("microsoft.network", body["location"], "network.succeeded", resource_id=body["id"])
         headers = {"Azure-AsyncOperation": call.em.operation_url(call.request.base_url, op, call.api_version),
                    **call.em.retry_after_headers()}
-        return Response(201 if created else 200, call.em.public(body), headers)
+        return Response(201 if created else 200, present(call.em, body), headers)
 
     def _getter(self, kind: str):
         def handler(call: Call) -> Response:
             name = call.params["name"]
-            return Response(200, call.em.public(get_or_404(call, self._id(call, kind, name), f"{NS}/{kind}", name)))
+            return Response(200, present(call.em, get_or_404(call, self._id(call, kind, name), f"{NS}/{kind}", name)))
         return handler
 
     def _lister(self, kind: str, whole_subscription: bool = False):
         def handler(call: Call) -> Response:
             group = None if whole_subscription else call.resource_group
-            return list_response([call.em.public(b) for b in call.em.find(f"{NS}/{kind}", resource_group=group)])
+            return list_response([present(call.em, b) for b in call.em.find(f"{NS}/{kind}", resource_group=group)])
         return handler
 
     def _tags_patcher(self, kind: str):
@@ -103,7 +104,7 @@ class NetworkProvider(Provider):
             if "tags" in call.body_object():
                 body["tags"] = call.body_object()["tags"]
             body["etag"] = new_etag()
-            return Response(200, call.em.public(body))
+            return Response(200, present(call.em, body))
         return handler
 
     def _deleter(self, kind: str):
@@ -149,7 +150,7 @@ class NetworkProvider(Provider):
             op = call.em.start_operation("microsoft.network", holder["location"], "network.succeeded",
                                          resource_id=holder["id"])
             headers = {"Azure-AsyncOperation": call.em.operation_url(call.request.base_url, op, call.api_version)}
-            return Response(201 if created else 200, call.em.public(item), headers)
+            return Response(201 if created else 200, present_child(call.em, holder, item["id"]), headers)
         return handler
 
     def _child_getter(self, parent: str, child: str):
@@ -159,12 +160,12 @@ class NetworkProvider(Provider):
             if item is None:
                 raise not_found(f"{NS}/{parent}/{child}", f"{holder['name']}/{call.params['child']}",
                                 call.resource_group or "")
-            return Response(200, call.em.public(item))
+            return Response(200, present_child(call.em, holder, item["id"]))
         return handler
 
     def _child_lister(self, parent: str, child: str):
         def handler(call: Call) -> Response:
-            return list_response(call.em.public(self._parent(call, parent)["properties"].get(child, [])))
+            return list_response(present(call.em, self._parent(call, parent))["properties"].get(child, []))
         return handler
 
     def _child_deleter(self, parent: str, child: str):
@@ -474,10 +475,19 @@ def _refuse_delete_in_use(call: Call, kind: str, body: dict[str, Any]) -> None:
     elif kind == "publicIPAddresses" and props.get("ipConfiguration"):
         raise ArmError(400, "PublicIPAddressCannotBeDeleted", f"Public IP address {body['id']} can not be deleted "
                        f"since it is still allocated to resource {props['ipConfiguration']['id']}.")
-    elif kind == "networkSecurityGroups" and props.get("networkInterfaces"):
-        raise ArmError(400, "InUseNetworkSecurityGroupCannotBeDeleted", f"Network security group {body['id']} cannot "
-                       "be deleted because it is in use by the network interfaces "
-                       f"{', '.join(n['id'] for n in props['networkInterfaces'])}.")
+    elif kind == "publicIPAddresses" and frontend_holding(call.em, body["id"]):
+        raise ArmError(400, "PublicIPAddressCannotBeDeleted", f"Public IP address {body['id']} can not be deleted "
+                       f"since it is still allocated to resource {frontend_holding(call.em, body['id'])}.")
+    elif kind == "networkSecurityGroups":
+        users = [n["id"] for n in props.get("networkInterfaces", [])]
+        users += [s["id"] for s in subnets_using(call.em, "networkSecurityGroup", body["id"])]
+        if users:
+            raise ArmError(400, "InUseNetworkSecurityGroupCannotBeDeleted", f"Network security group {body['id']} "
+                           f"cannot be deleted because it is in use by the following resources: {', '.join(users)}.")
+    elif kind == "ddosProtectionPlans" and protected_networks(call.em, body["id"]):
+        networks = ", ".join(v["id"] for v in protected_networks(call.em, body["id"]))
+        raise ArmError(400, "InUseDdosProtectionPlanCannotBeDeleted", f"DDoS Protection Plan {body['id']} cannot be "
+                       f"deleted because it is in use with virtual networks {networks}.")
     elif kind == "virtualNetworks":
         for subnet in props.get("subnets", []):
             if subnet["properties"].get("ipConfigurations"):

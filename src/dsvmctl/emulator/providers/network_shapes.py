@@ -17,6 +17,7 @@ from typing import Any
 from ..routing import Call
 from ..wire import ArmError, Response, not_found
 from .common import check_name, find_child, list_response, new_etag, properties_of
+from .network_links import present, present_child
 
 NS = "Microsoft.Network"
 
@@ -194,7 +195,7 @@ def _child_routes(provider, parent: str, child: str) -> None:
         op = call.em.start_operation("microsoft.network", owner["location"], "network.succeeded",
                                      resource_id=owner["id"])
         headers = {"Azure-AsyncOperation": call.em.operation_url(call.request.base_url, op, call.api_version)}
-        return Response(201 if created else 200, call.em.public(item), headers)
+        return Response(201 if created else 200, present_child(call.em, owner, item["id"]), headers)
 
     def get(call: Call) -> Response:
         owner = holder(call)
@@ -202,7 +203,7 @@ def _child_routes(provider, parent: str, child: str) -> None:
         if item is None:
             raise not_found(f"{NS}/{parent}/{child}", f"{owner['name']}/{call.params['child']}",
                             call.resource_group or "")
-        return Response(200, call.em.public(item))
+        return Response(200, present_child(call.em, owner, item["id"]))
 
     def delete(call: Call) -> Response:
         owner = holder(call)
@@ -219,7 +220,7 @@ def _child_routes(provider, parent: str, child: str) -> None:
                                     "Location": url.replace("/operations/", "/operationResults/")})
 
     def listing(call: Call) -> Response:
-        return list_response(call.em.public(holder(call)["properties"].get(child, [])))
+        return list_response(present(call.em, holder(call))["properties"].get(child, []))
 
     provider.route("PUT", "rg", f"{base}/{{child}}", put)
     provider.route("GET", "rg", f"{base}/{{child}}", get)

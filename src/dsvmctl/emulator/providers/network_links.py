@@ -1,0 +1,138 @@
+"""Back-references the Network RP computes from what refers to a resource, added when it is read.
+
+Azure shows on a resource the resources that point at it: a DDoS protection plan lists the
+virtual networks it protects, an NSG the subnets it is attached to, a public IP the load-balancer
+frontend that holds it, and a load balancer the scale-set instances in its backend pools, with
+one inbound NAT rule per instance for each inbound NAT pool they use (`{pool}.{instanceId}`).
+What a NIC writes is stored by the NIC's own PUT (network.py); everything here is derived from
+the referrers as they are now, so it never goes stale when they change or go away.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NS = "Microsoft.Network"
+VMSS = "Microsoft.Compute/virtualMachineScaleSets"
+
+
+def present(em, body: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a Network resource for a client, with the back-references it has now."""
+    out = em.public(body)
+    kind = out.get("type", "").split("/")[-1].lower()
+    props = out.setdefault("properties", {})
+    if kind == "ddosprotectionplans":
+        _set_list(props, "virtualNetworks", [{"id": v["id"]} for v in protected_networks(em, out["id"])])
+    elif kind == "networksecuritygroups":
+        _set_list(props, "subnets", [{"id": s["id"]} for s in subnets_using(em, "networkSecurityGroup", out["id"])])
+    elif kind == "publicipaddresses" and not props.get("ipConfiguration"):
+        holder = frontend_holding(em, out["id"])
+        if holder:
+            props["ipConfiguration"] = {"id": holder}
+    elif kind == "virtualnetworks":
+        for subnet in props.get("subnets", []):
+            _add_scale_set_configs(em, subnet)
+    elif kind == "loadbalancers":
+        _add_scale_set_members(em, out)
+    return out
+
+
+def present_child(em, parent: dict[str, Any], child_id: str) -> dict[str, Any] | None:
+    """A child resource (a subnet, a backend pool, ...) as its presented parent shows it."""
+    shown = present(em, parent)
+    for items in shown["properties"].values():
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and str(item.get("id", "")).lower() == child_id.lower():
+                return item
+    return None
+
+
+# -- who refers to what --------------------------------------------------------------------------------
+
+def protected_networks(em, plan_id: str) -> list[dict[str, Any]]:
+    return [v for v in em.find(f"{NS}/virtualNetworks")
+            if _ref(v["properties"].get("ddosProtectionPlan")) == plan_id.lower()]
+
+
+def subnets_using(em, key: str, target_id: str) -> list[dict[str, Any]]:
+    return [s for v in em.find(f"{NS}/virtualNetworks") for s in v["properties"].get("subnets", [])
+            if _ref(s["properties"].get(key)) == target_id.lower()]
+
+
+def frontend_holding(em, public_ip_id: str) -> str | None:
+    for lb in em.find(f"{NS}/loadBalancers"):
+        for frontend in lb["properties"].get("frontendIPConfigurations", []):
+            if _ref(frontend["properties"].get("publicIPAddress")) == public_ip_id.lower():
+                return frontend["id"]
+    return None
+
+
+def scale_set_ip_configs(em):
+    """(ip configuration id, its properties, the instance's ordinal) of every scale-set instance."""
+    for vmss in em.find(VMSS):
+        profile = (vmss.get("properties") or {}).get("virtualMachineProfile") or {}
+        configs = (profile.get("networkProfile") or {}).get("networkInterfaceConfigurations") or []
+        instances = sorted(em.meta_of(vmss["id"]).get("instances", {}), key=int)
+        for ordinal, instance in enumerate(instances):
+            for nic in configs:
+                for ip in (nic.get("properties") or {}).get("ipConfigurations") or []:
+                    config_id = (f"{vmss['id']}/virtualMachines/{instance}/networkInterfaces/{nic.get('name')}"
+                                 f"/ipConfigurations/{ip.get('name')}")
+                    yield config_id, ip.get("properties") or {}, instance, ordinal
+
+
+# -- what is added ---------------------------------------------------------------------------------------
+
+def _add_scale_set_configs(em, subnet: dict[str, Any]) -> None:
+    wanted = subnet["id"].lower()
+    ids = [config_id for config_id, props, _i, _o in scale_set_ip_configs(em) if _ref(props.get("subnet")) == wanted]
+    if ids:
+        subnet["properties"]["ipConfigurations"] = subnet["properties"].get("ipConfigurations", []) + [
+            {"id": i} for i in ids]
+
+
+def _add_scale_set_members(em, lb: dict[str, Any]) -> None:
+    props = lb["properties"]
+    pools = {p["id"].lower(): p for p in props.get("backendAddressPools", [])}
+    nat_pools = {p["id"].lower(): p for p in props.get("inboundNatPools", [])}
+    frontends = {f["id"].lower(): f for f in props.get("frontendIPConfigurations", [])}
+    for config_id, ip, instance, ordinal in scale_set_ip_configs(em):
+        for ref in ip.get("loadBalancerBackendAddressPools") or []:
+            pool = pools.get(_ref(ref))
+            if pool is not None:
+                pool["properties"].setdefault("backendIPConfigurations", []).append({"id": config_id})
+        for ref in ip.get("loadBalancerInboundNatPools") or []:
+            nat_pool = nat_pools.get(_ref(ref))
+            if nat_pool is None:
+                continue
+            rule = _nat_rule(lb, nat_pool, config_id, instance, ordinal)
+            props.setdefault("inboundNatRules", []).append(rule)
+            frontend = frontends.get(_ref(rule["properties"].get("frontendIPConfiguration")))
+            if frontend is not None:
+                frontend["properties"].setdefault("inboundNatRules", []).append({"id": rule["id"]})
+
+
+def _nat_rule(lb: dict[str, Any], nat_pool: dict[str, Any], config_id: str, instance: str,
+              ordinal: int) -> dict[str, Any]:
+    pool = nat_pool["properties"]
+    name = f"{nat_pool['name']}.{instance}"
+    return {"name": name, "id": f"{lb['id']}/inboundNatRules/{name}", "etag": lb.get("etag"),
+            "type": f"{NS}/loadBalancers/inboundNatRules", "properties": {
+                "provisioningState": "Succeeded", "frontendIPConfiguration": pool.get("frontendIPConfiguration"),
+                "frontendPort": int(pool.get("frontendPortRangeStart", 0)) + ordinal,
+                "backendPort": pool.get("backendPort"), "protocol": pool.get("protocol"),
+                "enableFloatingIP": pool.get("enableFloatingIP", False),
+                "idleTimeoutInMinutes": pool.get("idleTimeoutInMinutes", 4),
+                "enableTcpReset": pool.get("enableTcpReset", False),
+                "enableDestinationServiceEndpoint": False, "backendIPConfiguration": {"id": config_id}}}
+
+
+def _set_list(props: dict[str, Any], key: str, items: list[dict[str, Any]]) -> None:
+    if items:
+        props[key] = items
+    else:
+        props.pop(key, None)
+
+
+def _ref(reference: Any) -> str:
+    return str((reference or {}).get("id", "")).lower() if isinstance(reference, dict) else ""
