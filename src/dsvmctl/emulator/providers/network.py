@@ -17,7 +17,7 @@ from .common import (check_name, find_child, get_or_404, list_response, new_etag
                      require_reference, tracked_body)
 from . import network_shapes
 from .network_fields import complete, complete_child
-from .network_links import frontend_holding, present, present_child, protected_networks, subnets_using
+from .network_links import present, present_child, protected_networks, public_ip_holder, subnets_using
 
 NS = "Microsoft.Network"
 DEFAULT_RULES = (
@@ -176,8 +176,8 @@ class NetworkProvider(Provider):
             item = next((c for c in items if c["name"].lower() == name.lower()), None)
             if item is None:
                 return Response(204)
-            if child == "subnets" and item["properties"].get("ipConfigurations"):
-                raise _subnet_in_use(item)
+            if child == "subnets" and present_child(call.em, holder, item["id"])["properties"].get("ipConfigurations"):
+                raise _subnet_in_use(present_child(call.em, holder, item["id"]))
             holder["properties"][child] = [c for c in items if c is not item]
             op = call.em.start_operation("microsoft.network", holder["location"])
             url = call.em.operation_url(call.request.base_url, op, call.api_version)
@@ -475,9 +475,9 @@ def _refuse_delete_in_use(call: Call, kind: str, body: dict[str, Any]) -> None:
     elif kind == "publicIPAddresses" and props.get("ipConfiguration"):
         raise ArmError(400, "PublicIPAddressCannotBeDeleted", f"Public IP address {body['id']} can not be deleted "
                        f"since it is still allocated to resource {props['ipConfiguration']['id']}.")
-    elif kind == "publicIPAddresses" and frontend_holding(call.em, body["id"]):
+    elif kind == "publicIPAddresses" and public_ip_holder(call.em, body["id"]):
         raise ArmError(400, "PublicIPAddressCannotBeDeleted", f"Public IP address {body['id']} can not be deleted "
-                       f"since it is still allocated to resource {frontend_holding(call.em, body['id'])}.")
+                       f"since it is still allocated to resource {public_ip_holder(call.em, body['id'])}.")
     elif kind == "networkSecurityGroups":
         users = [n["id"] for n in props.get("networkInterfaces", [])]
         users += [s["id"] for s in subnets_using(call.em, "networkSecurityGroup", body["id"])]
@@ -489,7 +489,7 @@ def _refuse_delete_in_use(call: Call, kind: str, body: dict[str, Any]) -> None:
         raise ArmError(400, "InUseDdosProtectionPlanCannotBeDeleted", f"DDoS Protection Plan {body['id']} cannot be "
                        f"deleted because it is in use with virtual networks {networks}.")
     elif kind == "virtualNetworks":
-        for subnet in props.get("subnets", []):
+        for subnet in present(call.em, body)["properties"].get("subnets", []):
             if subnet["properties"].get("ipConfigurations"):
                 raise _subnet_in_use(subnet)
 

@@ -3,7 +3,8 @@
 Azure shows on a resource the resources that point at it: a DDoS protection plan lists the
 virtual networks it protects, an NSG the subnets it is attached to, a public IP the load-balancer
 frontend that holds it, and a load balancer the scale-set instances in its backend pools, with
-one inbound NAT rule per instance for each inbound NAT pool they use (`{pool}.{instanceId}`).
+one inbound NAT rule per instance for each inbound NAT pool they use (`{pool}.{instanceId}`);
+a peering that uses the remote network's gateways names them.
 What a NIC writes is stored by the NIC's own PUT (network.py); everything here is derived from
 the referrers as they are now, so it never goes stale when they change or go away.
 """
@@ -26,12 +27,14 @@ def present(em, body: dict[str, Any]) -> dict[str, Any]:
     elif kind == "networksecuritygroups":
         _set_list(props, "subnets", [{"id": s["id"]} for s in subnets_using(em, "networkSecurityGroup", out["id"])])
     elif kind == "publicipaddresses" and not props.get("ipConfiguration"):
-        holder = frontend_holding(em, out["id"])
+        holder = public_ip_holder(em, out["id"])
         if holder:
             props["ipConfiguration"] = {"id": holder}
     elif kind == "virtualnetworks":
         for subnet in props.get("subnets", []):
-            _add_scale_set_configs(em, subnet)
+            _add_other_configs(em, subnet)
+        for peering in props.get("virtualNetworkPeerings", []):
+            _set_list(peering["properties"], "remoteGateways", [{"id": g["id"]} for g in remote_gateways(em, peering)])
     elif kind == "loadbalancers":
         _add_scale_set_members(em, out)
     return out
@@ -59,12 +62,32 @@ def subnets_using(em, key: str, target_id: str) -> list[dict[str, Any]]:
             if _ref(s["properties"].get(key)) == target_id.lower()]
 
 
-def frontend_holding(em, public_ip_id: str) -> str | None:
-    for lb in em.find(f"{NS}/loadBalancers"):
-        for frontend in lb["properties"].get("frontendIPConfigurations", []):
-            if _ref(frontend["properties"].get("publicIPAddress")) == public_ip_id.lower():
-                return frontend["id"]
+def public_ip_holder(em, public_ip_id: str) -> str | None:
+    """The load-balancer frontend or gateway IP configuration holding a public IP (a NIC's is stored)."""
+    for kind, key in (("loadBalancers", "frontendIPConfigurations"), ("virtualNetworkGateways", "ipConfigurations")):
+        for holder in em.find(f"{NS}/{kind}"):
+            for config in holder["properties"].get(key, []):
+                if _ref(config["properties"].get("publicIPAddress")) == public_ip_id.lower():
+                    return config["id"]
     return None
+
+
+def gateway_ip_configs(em):
+    for gateway in em.find(f"{NS}/virtualNetworkGateways"):
+        for config in gateway["properties"].get("ipConfigurations", []):
+            yield gateway, config
+
+
+def remote_gateways(em, peering: dict[str, Any]) -> list[dict[str, Any]]:
+    """The gateways of the peered network, when the peering uses them."""
+    if not peering["properties"].get("useRemoteGateways"):
+        return []
+    remote = _ref(peering["properties"].get("remoteVirtualNetwork")) + "/subnets/"
+    found = []
+    for gateway, config in gateway_ip_configs(em):
+        if _ref(config["properties"].get("subnet")).startswith(remote) and gateway not in found:
+            found.append(gateway)
+    return found
 
 
 def scale_set_ip_configs(em):
@@ -83,9 +106,11 @@ def scale_set_ip_configs(em):
 
 # -- what is added ---------------------------------------------------------------------------------------
 
-def _add_scale_set_configs(em, subnet: dict[str, Any]) -> None:
+def _add_other_configs(em, subnet: dict[str, Any]) -> None:
+    """Scale-set instances' and gateways' IP configurations in a subnet (NICs store their own)."""
     wanted = subnet["id"].lower()
     ids = [config_id for config_id, props, _i, _o in scale_set_ip_configs(em) if _ref(props.get("subnet")) == wanted]
+    ids += [c["id"] for _g, c in gateway_ip_configs(em) if _ref(c["properties"].get("subnet")) == wanted]
     if ids:
         subnet["properties"]["ipConfigurations"] = subnet["properties"].get("ipConfigurations", []) + [
             {"id": i} for i in ids]

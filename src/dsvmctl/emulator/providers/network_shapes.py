@@ -1,6 +1,7 @@
 """Microsoft.Network resources whose rules are mostly their shape: load balancers and their
 child resources, application security groups, route tables and routes, DDoS protection plans,
-NAT gateways, IP groups, network profiles, VNet peerings; and CheckIPAddressAvailability.
+NAT gateways, IP groups, network profiles, public IP prefixes and virtual network gateways
+(what those two compute: network_gateways), VNet peerings; and CheckIPAddressAvailability.
 
 Each kind is a table entry: the computed fields Azure always returns and the child lists it
 holds inline (each child gets id, name, etag, type and provisioningState, and is also
@@ -17,6 +18,7 @@ from typing import Any
 from ..routing import Call
 from ..wire import ArmError, Response, not_found
 from .common import check_name, find_child, list_response, new_etag, properties_of
+from .network_gateways import EXTRA_BUILDERS
 from .network_links import present, present_child
 
 NS = "Microsoft.Network"
@@ -33,6 +35,8 @@ KINDS: dict[str, tuple[dict[str, Any], tuple[str, ...], dict[str, str] | None]] 
     "natGateways": ({"idleTimeoutInMinutes": 4}, (), {"name": "Standard"}),
     "ipGroups": ({"ipAddresses": [], "firewalls": [], "firewallPolicies": []}, (), None),
     "networkProfiles": ({"containerNetworkInterfaces": [], "containerNetworkInterfaceConfigurations": []}, (), None),
+    "publicIPPrefixes": ({"ipTags": []}, (), {"name": "Standard", "tier": "Regional"}),
+    "virtualNetworkGateways": ({}, (), None),  # its IP configurations are built with it (network_gateways)
 }
 NO_GUID = {"applicationSecurityGroups", "ddosProtectionPlans", "ipGroups"}
 CHILD_DEFAULTS = {
@@ -81,6 +85,8 @@ def _builder(kind: str):
             _link_lb(out)
             _keep_backends(old, out)
         body["properties"] = out
+        if kind in EXTRA_BUILDERS:
+            EXTRA_BUILDERS[kind](call, body, old)
         wanted = call.body_object().get("sku")
         if sku is not None or wanted:
             body["sku"] = {**(sku or {}), **(wanted or {})}
