@@ -186,3 +186,43 @@ def test_a_peering_that_uses_the_remote_gateways_names_them(group):
     assert uses["remoteGateways"] == [{"id": gateway.id}]
     offers = group.request("GET", peerings.format("hub", "to-spoke"), api_version="2022-01-01").json()["properties"]
     assert "remoteGateways" not in offers
+
+
+def test_a_rule_naming_its_pools_as_a_list_names_the_first_as_its_pool_too(group):
+    network = group.network_client()
+    lb_id = group.rg_path("rg", f"{NET}/loadBalancers/lb")
+    subnet = network.virtual_networks.begin_create_or_update("rg", "vnet", vnet()).result().subnets[0]
+    lb = network.load_balancers.begin_create_or_update("rg", "lb", {"location": "eastus", "properties": {
+        "frontendIPConfigurations": [{"name": "fe", "properties": {"subnet": {"id": subnet.id}}}],
+        "backendAddressPools": [{"name": "pool"}],
+        "loadBalancingRules": [{"name": "r", "properties": {
+            "frontendIPConfiguration": {"id": f"{lb_id}/frontendIPConfigurations/fe"},
+            "backendAddressPools": [{"id": f"{lb_id}/backendAddressPools/pool"}],
+            "protocol": "Tcp", "frontendPort": 80, "backendPort": 80}}]}}).result()
+    assert lb.load_balancing_rules[0].backend_address_pool.id == f"{lb_id}/backendAddressPools/pool"
+    assert [r.id for r in lb.backend_address_pools[0].load_balancing_rules] == [f"{lb_id}/loadBalancingRules/r"]
+    assert lb.backend_address_pools[0].load_balancer_backend_addresses == []
+
+
+def test_a_nat_rule_on_a_whole_pool_maps_one_port_per_member(group):
+    network = group.network_client()
+    lb_id = group.rg_path("rg", f"{NET}/loadBalancers/lb")
+    subnet = network.virtual_networks.begin_create_or_update("rg", "vnet", vnet()).result().subnets[0]
+    network.load_balancers.begin_create_or_update("rg", "lb", {"location": "eastus", "sku": {"name": "Standard"},
+        "properties": {"frontendIPConfigurations": [{"name": "fe", "properties": {"subnet": {"id": subnet.id}}}],
+                       "backendAddressPools": [{"name": "pool"}],
+                       "inboundNatPools": [{"name": "ssh", "properties": {
+                           "frontendIPConfiguration": {"id": f"{lb_id}/frontendIPConfigurations/fe"},
+                           "protocol": "Tcp", "frontendPortRangeStart": 40000, "frontendPortRangeEnd": 40099,
+                           "backendPort": 22}}]}}).result()
+    rule = network.inbound_nat_rules.begin_create_or_update("rg", "lb", "nat", {"properties": {
+        "frontendIPConfiguration": {"id": f"{lb_id}/frontendIPConfigurations/fe"},
+        "backendAddressPool": {"id": f"{lb_id}/backendAddressPools/pool"}, "protocol": "Tcp",
+        "frontendPortRangeStart": 50000, "frontendPortRangeEnd": 50099, "backendPort": 22}}).result()
+    assert (rule.frontend_port, rule.enable_floating_ip) == (0, False)
+    _scale_set_behind(group, lb_id, subnet.id)
+    addresses = network.load_balancers.get("rg", "lb").backend_address_pools[0].load_balancer_backend_addresses
+    assert [[(m.inbound_nat_rule_name, m.frontend_port) for m in a.inbound_nat_rules_port_mapping]
+            for a in addresses] == [[("nat", 50000)], [("nat", 50001)]]
+    assert addresses[1].network_interface_ip_configuration.id.endswith("/virtualMachines/1/networkInterfaces/nic"
+                                                                        "/ipConfigurations/ip")

@@ -45,6 +45,9 @@ def complete(body: dict[str, Any]) -> dict[str, Any]:
         for rule in props.get("loadBalancingRules", []) + props.get("inboundNatRules", []):
             for key, value in LB_RULE_DEFAULTS.items():
                 rule["properties"].setdefault(key, value)
+        for rule in props.get("inboundNatRules", []):
+            if "frontendPortRangeStart" in rule["properties"]:  # a rule on a whole pool has no one port
+                rule["properties"].setdefault("frontendPort", 0)
     elif kind == "natgateways":
         body.setdefault("sku", {}).setdefault("tier", "Regional")
     return body

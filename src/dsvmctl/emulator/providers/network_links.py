@@ -11,6 +11,7 @@ the referrers as they are now, so it never goes stale when they change or go awa
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 NS = "Microsoft.Network"
@@ -135,6 +136,26 @@ def _add_scale_set_members(em, lb: dict[str, Any]) -> None:
             frontend = frontends.get(_ref(rule["properties"].get("frontendIPConfiguration")))
             if frontend is not None:
                 frontend["properties"].setdefault("inboundNatRules", []).append({"id": rule["id"]})
+    for pool in pools.values():
+        _add_backend_addresses(pool, [r for r in props.get("inboundNatRules", [])
+                                      if _ref(r["properties"].get("backendAddressPool")) == pool["id"].lower()])
+
+
+def _add_backend_addresses(pool: dict[str, Any], pool_nat_rules: list[dict[str, Any]]) -> None:
+    """Each NIC-based member of a pool is also one of its backend addresses (named by a stable GUID),
+    with the port each inbound NAT rule on the whole pool gives it (the range's start + its place)."""
+    addresses = pool["properties"].setdefault("loadBalancerBackendAddresses", [])
+    for index, config in enumerate(pool["properties"].get("backendIPConfigurations", [])):
+        name = str(uuid.uuid5(uuid.NAMESPACE_URL, config["id"].lower()))
+        address = {"provisioningState": "Succeeded", "networkInterfaceIPConfiguration": {"id": config["id"]}}
+        ports = [{"inboundNatRuleName": r["name"], "backendPort": r["properties"].get("backendPort"),
+                  "frontendPort": int(r["properties"].get("frontendPortRangeStart", 0)) + index}
+                 for r in pool_nat_rules if "frontendPortRangeStart" in r["properties"]]
+        if ports:
+            address["inboundNatRulesPortMapping"] = ports
+        addresses.append({"name": name, "id": f"{pool['id']}/loadBalancerBackendAddresses/{name}",
+                          "etag": pool.get("etag"), "properties": address,
+                          "type": f"{NS}/loadBalancers/backendAddressPools/loadBalancerBackendAddresses"})
 
 
 def _nat_rule(lb: dict[str, Any], nat_pool: dict[str, Any], config_id: str, instance: str,

@@ -18,6 +18,7 @@ from typing import Any
 from ..routing import Call
 from ..wire import ArmError, Response, not_found
 from .common import check_name, find_child, list_response, new_etag, properties_of
+from .network_fields import complete
 from .network_gateways import EXTRA_BUILDERS
 from .network_links import present, present_child
 
@@ -123,13 +124,21 @@ def _link_lb(props: dict[str, Any]) -> None:
     for item in by_id.values():
         for key in ("loadBalancingRules", "inboundNatRules", "outboundRules", "inboundNatPools"):
             item["properties"].pop(key, None)
+    for rule in props.get("loadBalancingRules", []):
+        # One pool named either way is both: Azure answers with the singular and the list.
+        rp = rule["properties"]
+        if rp.get("backendAddressPools") and not rp.get("backendAddressPool"):
+            rp["backendAddressPool"] = rp["backendAddressPools"][0]
+        elif rp.get("backendAddressPool") and not rp.get("backendAddressPools"):
+            rp["backendAddressPools"] = [rp["backendAddressPool"]]
     for rule_kind in ("loadBalancingRules", "inboundNatRules", "outboundRules", "inboundNatPools"):
         for rule in props.get(rule_kind, []):
             rp = rule["properties"]
             refs = [rp.get("frontendIPConfiguration"), rp.get("backendAddressPool"), rp.get("probe")]
-            refs += rp.get("frontendIPConfigurations") or []
-            for ref in refs:
-                target = by_id.get(str((ref or {}).get("id", "")).lower())
+            refs += (rp.get("frontendIPConfigurations") or []) + (rp.get("backendAddressPools") or [])
+            targets = {str((ref or {}).get("id", "")).lower() for ref in refs if isinstance(ref, dict)}
+            for target_id in targets:
+                target = by_id.get(target_id)
                 if target is not None:
                     target["properties"].setdefault(rule_kind, []).append({"id": rule["id"]})
 
@@ -197,6 +206,7 @@ def _child_routes(provider, parent: str, child: str) -> None:
         owner["properties"][child] = [c for c in items if c["name"].lower() != name.lower()] + [item]
         if parent == "loadBalancers":
             _link_lb(owner["properties"])
+        complete(owner)  # the new child gets the fields Azure always returns
         owner["etag"] = new_etag()
         op = call.em.start_operation("microsoft.network", owner["location"], "network.succeeded",
                                      resource_id=owner["id"])
