@@ -226,3 +226,39 @@ def test_a_nat_rule_on_a_whole_pool_maps_one_port_per_member(group):
             for a in addresses] == [[("nat", 50000)], [("nat", 50001)]]
     assert addresses[1].network_interface_ip_configuration.id.endswith("/virtualMachines/1/networkInterfaces/nic"
                                                                         "/ipConfigurations/ip")
+
+
+def test_a_dns_label_is_available_until_a_public_ip_in_the_location_takes_it(group):
+    network = group.network_client()
+    assert network.check_dns_name_availability("eastus", domain_name_label="mylabel").available is True
+    network.public_ip_addresses.begin_create_or_update("rg", "ip", {
+        **public_ip(), "properties": {"publicIPAllocationMethod": "Static",
+                                      "dnsSettings": {"domainNameLabel": "mylabel"}}}).result()
+    assert network.check_dns_name_availability("eastus", domain_name_label="mylabel").available is False
+    assert network.check_dns_name_availability("westus", domain_name_label="mylabel").available is True
+
+
+def test_network_usages_count_what_the_location_holds(group):
+    network = group.network_client()
+    network.virtual_networks.begin_create_or_update("rg", "vnet", vnet()).result()
+    network.public_ip_addresses.begin_create_or_update("rg", "ip", public_ip()).result()
+    counts = {u.name.value: (u.current_value, u.limit) for u in network.usages.list("eastus")}
+    assert counts["VirtualNetworks"] == (1, 1000)
+    assert counts["StandardSkuPublicIpAddresses"][0] == counts["StaticPublicIPAddresses"][0] == 1
+    assert counts["NetworkInterfaces"] == (0, 65536)
+    assert {u.name.value: u.current_value for u in network.usages.list("westus")}["VirtualNetworks"] == 0
+
+
+def test_a_load_balancer_lists_the_nics_in_its_pools(door):
+    network_for_vm(door)
+    network = door.network_client()
+    subnet = network.virtual_networks.get("rg", "vnet").subnets[0]
+    lb_id = door.rg_path("rg", f"{NET}/loadBalancers/lb")
+    network.load_balancers.begin_create_or_update("rg", "lb", {"location": "eastus", "properties": {
+        "frontendIPConfigurations": [{"name": "fe", "properties": {"subnet": {"id": subnet.id}}}],
+        "backendAddressPools": [{"name": "pool"}]}}).result()
+    assert list(network.load_balancer_network_interfaces.list("rg", "lb")) == []
+    nic = network.network_interfaces.get("rg", "nic1")
+    nic.ip_configurations[0].load_balancer_backend_address_pools = [{"id": f"{lb_id}/backendAddressPools/pool"}]
+    network.network_interfaces.begin_create_or_update("rg", "nic1", nic).result()
+    assert [n.name for n in network.load_balancer_network_interfaces.list("rg", "lb")] == ["nic1"]

@@ -139,6 +139,9 @@ class NetworkProvider(Provider):
             siblings = [c for c in holder["properties"].get(child, []) if c["name"].lower() != name.lower()]
             created = len(siblings) == len(holder["properties"].get(child, []))
             if child == "subnets":
+                kept = next((c for c in holder["properties"].get(child, []) if c["name"].lower() == name.lower()), {})
+                if kept.get("properties", {}).get("ipConfigurations"):  # read-only: the NICs' own
+                    item["properties"]["ipConfigurations"] = kept["properties"]["ipConfigurations"]
                 _build_subnet(holder, item)
             else:
                 _build_rule(item, "properties")

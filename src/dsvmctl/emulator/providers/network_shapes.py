@@ -1,7 +1,7 @@
 """Microsoft.Network resources whose rules are mostly their shape: load balancers and their
 child resources, application security groups, route tables and routes, DDoS protection plans,
 NAT gateways, IP groups, network profiles, public IP prefixes and virtual network gateways
-(what those two compute: network_gateways), VNet peerings; and CheckIPAddressAvailability.
+(what those two compute: network_gateways), VNet peerings.
 
 Each kind is a table entry: the computed fields Azure always returns and the child lists it
 holds inline (each child gets id, name, etag, type and provisioningState, and is also
@@ -11,12 +11,12 @@ PATCH tags, DELETE 202 / 204 when missing, list) are the Network provider's own.
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from typing import Any
 
 from ..routing import Call
 from ..wire import ArmError, Response, not_found
+from . import network_queries
 from .common import check_name, find_child, list_response, new_etag, properties_of
 from .network_fields import complete
 from .network_gateways import EXTRA_BUILDERS
@@ -54,7 +54,7 @@ PEERING_DEFAULTS = {"allowVirtualNetworkAccess": True, "allowForwardedTraffic": 
 
 
 def add_routes(provider) -> None:
-    """Called by the Network provider: the kinds above, their children, peerings, IP checks."""
+    """Called by the Network provider: the kinds above, their children, peerings."""
     for kind, (_computed, children, _sku) in KINDS.items():
         build = _builder(kind)
         provider.route("PUT", "rg", f"{kind}/{{name}}", provider._writer(kind, build))
@@ -66,7 +66,7 @@ def add_routes(provider) -> None:
         for child in children:
             _child_routes(provider, kind, child)
     _child_routes(provider, "virtualNetworks", "virtualNetworkPeerings")
-    provider.route("GET", "rg", "virtualNetworks/{name}/CheckIPAddressAvailability", check_ip_availability)
+    network_queries.add_routes(provider)
 
 
 # -- parents ---------------------------------------------------------------------------------------------
@@ -268,49 +268,3 @@ def _peering(call: Call, vnet: dict[str, Any], name: str, props: dict[str, Any])
            "resourceGuid": str(uuid.uuid4()), "provisioningState": "Succeeded"}
     return {"name": name, "id": f"{vnet['id']}/virtualNetworkPeerings/{name}", "etag": new_etag(),
             "type": f"{NS}/virtualNetworks/virtualNetworkPeerings", "properties": out}
-
-
-# -- CheckIPAddressAvailability ------------------------------------------------------------------------
-
-def check_ip_availability(call: Call) -> Response:
-    vnet = call.em.get(call.resource_id("virtualNetworks", call.params["name"]))
-    if vnet is None:
-        raise not_found(f"{NS}/virtualNetworks", call.params["name"], call.resource_group or "")
-    text = call.request.query.get("ipaddress", "")
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        raise ArmError(400, "InvalidIPAddress", f"The IP address '{text}' is not valid.") from None
-    subnets = [s for s in vnet["properties"].get("subnets", [])
-               if address in ipaddress.ip_network(s["properties"]["addressPrefix"])]
-    if not subnets and not any(address in ipaddress.ip_network(p)
-                               for p in vnet["properties"]["addressSpace"]["addressPrefixes"]):
-        raise ArmError(400, "PrivateIPAddressNotInAnySubnet", f"Private static IP address {text} does not belong to "
-                       "the range of any subnet in the virtual network.")
-    taken = _used_addresses(call)
-    # The first four addresses of a subnet and its last are Azure's own.
-    reserved = bool(subnets) and not _usable(address, subnets[0])
-    if str(address) not in taken and subnets and not reserved:
-        return Response(200, {"available": True, "isPlatformReserved": False})
-    free = []
-    network = ipaddress.ip_network(subnets[0]["properties"]["addressPrefix"]) if subnets else None
-    for host in (network.hosts() if network else []):
-        if _usable(host, subnets[0]) and str(host) not in taken and host != address:
-            free.append(str(host))
-        if len(free) == 5:
-            break
-    return Response(200, {"available": False, "availableIPAddresses": free, "isPlatformReserved": reserved})
-
-
-def _usable(address, subnet: dict[str, Any]) -> bool:
-    network = ipaddress.ip_network(subnet["properties"]["addressPrefix"])
-    offset = int(address) - int(network.network_address)
-    return 4 <= offset < network.num_addresses - 1  # Azure keeps the first four and the last
-
-
-def _used_addresses(call: Call) -> set[str]:
-    used = set()
-    for nic in call.em.find(f"{NS}/networkInterfaces"):
-        for config in nic["properties"].get("ipConfigurations", []):
-            used.add(config["properties"].get("privateIPAddress"))
-    return used
