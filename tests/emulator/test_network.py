@@ -262,3 +262,15 @@ def test_a_load_balancer_lists_the_nics_in_its_pools(door):
     nic.ip_configurations[0].load_balancer_backend_address_pools = [{"id": f"{lb_id}/backendAddressPools/pool"}]
     network.network_interfaces.begin_create_or_update("rg", "nic1", nic).result()
     assert [n.name for n in network.load_balancer_network_interfaces.list("rg", "lb")] == ["nic1"]
+
+
+def test_an_ip_group_is_deleted_at_once(group):
+    network = group.network_client()
+    network.ip_groups.begin_create_or_update("rg", "ips", {"location": "eastus", "properties": {
+        "ipAddresses": ["10.0.0.0/24"]}}).result()
+    response = group.request("DELETE", group.rg_path("rg", f"{NET}/ipGroups/ips"))
+    assert (response.status_code, response.content, "Location" in response.headers) == (200, b"", False)
+    assert group.request("DELETE", group.rg_path("rg", f"{NET}/ipGroups/ips")).status_code == 204
+    network.ip_groups.begin_create_or_update("rg", "ips", {"location": "eastus"}).result()
+    network.ip_groups.begin_delete("rg", "ips").result()
+    assert list(network.ip_groups.list_by_resource_group("rg")) == []

@@ -29,6 +29,9 @@ DEFAULT_RULES = (
     ("DenyAllOutBound", 65500, "Outbound", "Deny", "*", "*"),
 )
 
+# Kinds whose DELETE Azure completes at once: 200 with no body and no operation to poll.
+SYNCHRONOUS_DELETES = {"ipGroups"}
+
 
 class NetworkProvider(Provider):
     namespace = NS
@@ -116,6 +119,8 @@ class NetworkProvider(Provider):
                 return Response(204)
             _refuse_delete_in_use(call, kind, body)
             call.em.delete(resource_id)
+            if kind in SYNCHRONOUS_DELETES:
+                return Response(200)
             op = call.em.start_operation("microsoft.network", body["location"])
             url = call.em.operation_url(call.request.base_url, op, call.api_version)
             return Response(202, None, {"Azure-AsyncOperation": url, "Location": url.replace("/operations/", "/operationResults/"),
