@@ -274,3 +274,12 @@ def test_an_ip_group_is_deleted_at_once(group):
     network.ip_groups.begin_create_or_update("rg", "ips", {"location": "eastus"}).result()
     network.ip_groups.begin_delete("rg", "ips").result()
     assert list(network.ip_groups.list_by_resource_group("rg")) == []
+
+
+def test_a_dynamic_public_ip_is_refused_as_a_standard_one_must_be_static(group):
+    """The fidelity harness replays a recorded Dynamic (and Basic) public IP as Static Standard;
+    the emulator itself refuses both, as Azure does since the Basic SKU retired (test_rules)."""
+    response = group.request("PUT", group.rg_path("rg", f"{NET}/publicIPAddresses/ip"), {
+        "location": "eastus", "properties": {"publicIPAllocationMethod": "Dynamic"}})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "StandardSkuPublicIPAddressesMustBeStatic"
