@@ -2,7 +2,8 @@
 
 Writes answer as the Network RP does: 201/200 with the body in `Updating`, an
 Azure-AsyncOperation header under Microsoft.Network/locations/{loc}/operations/{id}, and
-`etag: W/"guid"` on every resource.
+`etag: W/"guid"` on every resource. Every answer shows the back-references Azure computes
+(network_links); the other kinds are network_shapes' table, questions are network_queries.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .common import (check_name, find_child, get_or_404, list_response, new_etag
                      require_reference, tracked_body)
 from . import network_shapes
 from .network_fields import complete, complete_child
-from .network_links import present, present_child, protected_networks, public_ip_holder, subnets_using
+from .network_links import present, present_child
 
 NS = "Microsoft.Network"
 DEFAULT_RULES = (
@@ -184,8 +185,9 @@ class NetworkProvider(Provider):
             item = next((c for c in items if c["name"].lower() == name.lower()), None)
             if item is None:
                 return Response(204)
-            if child == "subnets" and present_child(call.em, holder, item["id"])["properties"].get("ipConfigurations"):
-                raise _subnet_in_use(present_child(call.em, holder, item["id"]))
+            shown = present_child(call.em, holder, item["id"])
+            if child == "subnets" and shown["properties"].get("ipConfigurations"):
+                raise _subnet_in_use(shown)
             holder["properties"][child] = [c for c in items if c is not item]
             op = call.em.start_operation("microsoft.network", holder["location"])
             url = call.em.operation_url(call.request.base_url, op, call.api_version)
@@ -473,31 +475,28 @@ def _subnet_in_use(subnet: dict[str, Any]) -> ArmError:
 
 
 def _refuse_delete_in_use(call: Call, kind: str, body: dict[str, Any]) -> None:
+    """Azure refuses to delete what others still use: what the back-references show (network_links)."""
     props = body.get("properties") or {}
+    shown = present(call.em, body)["properties"]
     if kind == "networkInterfaces":
         if props.get("virtualMachine"):
             raise ArmError(400, "NicInUse", f"Network Interface {body['id']} is used by existing resource "
                            f"{props['virtualMachine']['id']}. In order to delete the network interface, it must be "
                            "dissociated from the resource.")
         release_nic(call.em, body)
-    elif kind == "publicIPAddresses" and props.get("ipConfiguration"):
+    elif kind == "publicIPAddresses" and shown.get("ipConfiguration"):
         raise ArmError(400, "PublicIPAddressCannotBeDeleted", f"Public IP address {body['id']} can not be deleted "
-                       f"since it is still allocated to resource {props['ipConfiguration']['id']}.")
-    elif kind == "publicIPAddresses" and public_ip_holder(call.em, body["id"]):
-        raise ArmError(400, "PublicIPAddressCannotBeDeleted", f"Public IP address {body['id']} can not be deleted "
-                       f"since it is still allocated to resource {public_ip_holder(call.em, body['id'])}.")
-    elif kind == "networkSecurityGroups":
-        users = [n["id"] for n in props.get("networkInterfaces", [])]
-        users += [s["id"] for s in subnets_using(call.em, "networkSecurityGroup", body["id"])]
-        if users:
-            raise ArmError(400, "InUseNetworkSecurityGroupCannotBeDeleted", f"Network security group {body['id']} "
-                           f"cannot be deleted because it is in use by the following resources: {', '.join(users)}.")
-    elif kind == "ddosProtectionPlans" and protected_networks(call.em, body["id"]):
-        networks = ", ".join(v["id"] for v in protected_networks(call.em, body["id"]))
+                       f"since it is still allocated to resource {shown['ipConfiguration']['id']}.")
+    elif kind == "networkSecurityGroups" and (shown.get("networkInterfaces") or shown.get("subnets")):
+        users = ", ".join(r["id"] for r in shown.get("networkInterfaces", []) + shown.get("subnets", []))
+        raise ArmError(400, "InUseNetworkSecurityGroupCannotBeDeleted", f"Network security group {body['id']} "
+                       f"cannot be deleted because it is in use by the following resources: {users}.")
+    elif kind == "ddosProtectionPlans" and shown.get("virtualNetworks"):
+        networks = ", ".join(v["id"] for v in shown["virtualNetworks"])
         raise ArmError(400, "InUseDdosProtectionPlanCannotBeDeleted", f"DDoS Protection Plan {body['id']} cannot be "
                        f"deleted because it is in use with virtual networks {networks}.")
     elif kind == "virtualNetworks":
-        for subnet in present(call.em, body)["properties"].get("subnets", []):
+        for subnet in shown.get("subnets", []):
             if subnet["properties"].get("ipConfigurations"):
                 raise _subnet_in_use(subnet)
 
