@@ -2,7 +2,8 @@
 
 Azure shows on a resource the resources that point at it: a DDoS protection plan lists the
 virtual networks it protects, an NSG the subnets it is attached to, a public IP the load-balancer
-frontend that holds it, and a load balancer the scale-set instances in its backend pools, with
+frontend or gateway that holds it, a subnet the scale-set instances and gateways in it, and a
+load balancer the scale-set instances in its backend pools (also as backend addresses), with
 one inbound NAT rule per instance for each inbound NAT pool they use (`{pool}.{instanceId}`);
 a peering that uses the remote network's gateways names them.
 What a NIC writes is stored by the NIC's own PUT (network.py); everything here is derived from
