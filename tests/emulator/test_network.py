@@ -283,3 +283,33 @@ def test_a_dynamic_public_ip_is_refused_as_a_standard_one_must_be_static(group):
         "location": "eastus", "properties": {"publicIPAllocationMethod": "Dynamic"}})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "StandardSkuPublicIPAddressesMustBeStatic"
+
+
+@pytest.mark.parametrize("path, body, target", [
+    ("virtualNetworkGateways/gw", {"location": "eastus", "properties": {"ipConfigurations": "cfg"}},
+     "properties.ipConfigurations"),
+    ("loadBalancers/lb", {"location": "eastus", "properties": {"loadBalancingRules": [
+        {"name": "r", "properties": {"backendAddressPools": "pool"}}]}},
+     "properties.loadBalancingRules[0].properties.backendAddressPools"),
+    ("virtualNetworks/vnet", {**vnet(), "properties": {**vnet()["properties"], "ddosProtectionPlan": "plan"}},
+     "properties.ddosProtectionPlan"),
+])
+def test_a_reference_of_the_wrong_type_is_refused_before_anything_is_linked(group, path, body, target):
+    response = group.request("PUT", group.rg_path("rg", f"{NET}/{path}"), body)
+    assert response.status_code == 400
+    assert (response.json()["error"]["code"], response.json()["error"]["target"]) == ("InvalidRequestContent", target)
+
+
+def test_a_pool_port_sent_as_a_string_by_a_template_still_maps_to_a_number(group):
+    network = group.network_client()
+    lb_id = group.rg_path("rg", f"{NET}/loadBalancers/lb")
+    subnet = network.virtual_networks.begin_create_or_update("rg", "vnet", vnet()).result().subnets[0]
+    response = group.request("PUT", group.rg_path("rg", f"{NET}/loadBalancers/lb"), {"location": "eastus", "properties": {
+        "frontendIPConfigurations": [{"name": "fe", "properties": {"subnet": {"id": subnet.id}}}],
+        "backendAddressPools": [{"name": "pool"}],
+        "inboundNatPools": [{"name": "ssh", "properties": {
+            "frontendIPConfiguration": {"id": f"{lb_id}/frontendIPConfigurations/fe"}, "protocol": "Tcp",
+            "frontendPortRangeStart": "50000", "frontendPortRangeEnd": "50099", "backendPort": 22}}]}})
+    assert response.status_code == 201
+    _scale_set_behind(group, lb_id, subnet.id, capacity=1)
+    assert [r.frontend_port for r in network.load_balancers.get("rg", "lb").inbound_nat_rules] == [50000]

@@ -38,6 +38,16 @@ _RULE_PROPS = {"protocol": str, "access": str, "direction": str, "priority": int
                "destinationPortRange": str, "destinationPortRanges": [str]}
 _IP_CONFIG_PROPS = {"subnet": REF, "publicIPAddress": REF, "privateIPAddress": str,
                     "privateIPAllocationMethod": str, "primary": bool, "privateIPAddressVersion": str}
+# What the Network kinds refer to (their back-references are computed from these): the structure
+# only, as templates send numbers and booleans as strings that ARM converts.
+_LB_RULE_PROPS = {"frontendIPConfiguration": REF, "frontendIPConfigurations": [REF], "backendAddressPool": REF,
+                  "backendAddressPools": [REF], "probe": REF}
+_LB_PROPS = {"frontendIPConfigurations": [{"name": str, "properties": {"publicIPAddress": REF, "subnet": REF}}],
+             "backendAddressPools": [{"name": str, "properties": dict}], "probes": [{"name": str, "properties": dict}],
+             **{kind: [{"name": str, "properties": _LB_RULE_PROPS}]
+                for kind in ("loadBalancingRules", "inboundNatRules", "inboundNatPools", "outboundRules")}}
+_GATEWAY_PROPS = {"ipConfigurations": [{"name": str, "properties": {"subnet": REF, "publicIPAddress": REF}}],
+                  "sku": {"name": str, "tier": str}, "bgpSettings": dict, "vpnClientConfiguration": dict}
 _IMAGE = {"id": str, "publisher": str, "offer": str, "sku": str, "version": str}
 _OS_DISK = {"name": str, "createOption": str, "caching": str, "deleteOption": str, "diskSizeGB": int,
             "osType": str, "managedDisk": {"id": str, "storageAccountType": str}}
@@ -63,7 +73,7 @@ BODIES: dict[str, Any] = {
     "microsoft.network/virtualnetworks": {**TRACKED, "properties": {
         "addressSpace": {"addressPrefixes": [str]},
         "subnets": [{"name": str, "properties": _SUBNET_PROPS}],
-        "dhcpOptions": {"dnsServers": [str]}, "enableDdosProtection": bool}},
+        "dhcpOptions": {"dnsServers": [str]}, "enableDdosProtection": bool, "ddosProtectionPlan": REF}},
     "microsoft.network/virtualnetworks/subnets": {"name": str, "properties": _SUBNET_PROPS},
     "microsoft.network/networksecuritygroups": {**TRACKED, "properties": {
         "securityRules": [{"name": str, "properties": _RULE_PROPS}]}},
@@ -75,6 +85,13 @@ BODIES: dict[str, Any] = {
         "ipConfigurations": [{"name": str, "properties": _IP_CONFIG_PROPS}],
         "networkSecurityGroup": REF, "enableAcceleratedNetworking": bool, "enableIPForwarding": bool,
         "dnsSettings": {"dnsServers": [str]}}},
+    "microsoft.network/loadbalancers": {**TRACKED, "properties": _LB_PROPS},
+    **{f"microsoft.network/loadbalancers/{kind.lower()}": {"name": str, "properties": _LB_RULE_PROPS}
+       for kind in ("loadBalancingRules", "inboundNatRules", "outboundRules")},
+    "microsoft.network/virtualnetworkgateways": {**TRACKED, "properties": _GATEWAY_PROPS},
+    "microsoft.network/publicipprefixes": {**TRACKED, "properties": {"publicIPAddressVersion": str}},
+    "microsoft.network/virtualnetworks/virtualnetworkpeerings": {"name": str, "properties": {
+        "remoteVirtualNetwork": REF}},
     "microsoft.compute/virtualmachines": {**TRACKED, "properties": _VM_PROPS, "plan": dict, "identity": dict},
     "microsoft.compute/virtualmachines/runcommand": {"commandId": str, "script": [str],
                                                      "parameters": [{"name": str, "value": str}]},

@@ -150,7 +150,7 @@ def _add_backend_addresses(pool: dict[str, Any], pool_nat_rules: list[dict[str, 
         name = str(uuid.uuid5(uuid.NAMESPACE_URL, config["id"].lower()))
         address = {"provisioningState": "Succeeded", "networkInterfaceIPConfiguration": {"id": config["id"]}}
         ports = [{"inboundNatRuleName": r["name"], "backendPort": r["properties"].get("backendPort"),
-                  "frontendPort": int(r["properties"].get("frontendPortRangeStart", 0)) + index}
+                  "frontendPort": _number(r["properties"].get("frontendPortRangeStart")) + index}
                  for r in pool_nat_rules if "frontendPortRangeStart" in r["properties"]]
         if ports:
             address["inboundNatRulesPortMapping"] = ports
@@ -166,7 +166,7 @@ def _nat_rule(lb: dict[str, Any], nat_pool: dict[str, Any], config_id: str, inst
     return {"name": name, "id": f"{lb['id']}/inboundNatRules/{name}", "etag": lb.get("etag"),
             "type": f"{NS}/loadBalancers/inboundNatRules", "properties": {
                 "provisioningState": "Succeeded", "frontendIPConfiguration": pool.get("frontendIPConfiguration"),
-                "frontendPort": int(pool.get("frontendPortRangeStart", 0)) + ordinal,
+                "frontendPort": _number(pool.get("frontendPortRangeStart")) + ordinal,
                 "backendPort": pool.get("backendPort"), "protocol": pool.get("protocol"),
                 "enableFloatingIP": pool.get("enableFloatingIP", False),
                 "idleTimeoutInMinutes": pool.get("idleTimeoutInMinutes", 4),
@@ -179,6 +179,14 @@ def _set_list(props: dict[str, Any], key: str, items: list[dict[str, Any]]) -> N
         props[key] = items
     else:
         props.pop(key, None)
+
+
+def _number(value: Any) -> int:
+    """A port as ARM reads it: templates send numbers as strings."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _ref(reference: Any) -> str:
