@@ -83,18 +83,19 @@ def test_an_nsg_lists_the_subnets_it_guards_and_cannot_go_while_it_does(group):
     assert response.json()["error"]["code"] == "InUseNetworkSecurityGroupCannotBeDeleted"
 
 
-def _scale_set_behind(group, lb_id: str, subnet_id: str, capacity: int = 2):
+def _scale_set_behind(group, lb_id: str, subnet_id: str, capacity: int = 2, nsg_id: str | None = None):
     ip = {"subnet": {"id": subnet_id},
           "loadBalancerBackendAddressPools": [{"id": f"{lb_id}/backendAddressPools/pool"}],
           "loadBalancerInboundNatPools": [{"id": f"{lb_id}/inboundNatPools/ssh"}]}
+    nic = {"primary": True, "ipConfigurations": [{"name": "ip", "properties": ip}],
+           **({"networkSecurityGroup": {"id": nsg_id}} if nsg_id else {})}
     return group.compute_client().virtual_machine_scale_sets.begin_create_or_update("rg", "ss", {
         "location": "eastus", "sku": {"name": "Standard_D4ds_v5", "capacity": capacity},
         "properties": {"upgradePolicy": {"mode": "Manual"}, "virtualMachineProfile": {
             "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
                                                   "sku": "server", "version": "latest"}},
             "osProfile": {"computerNamePrefix": "ss", "adminUsername": "azureuser", "adminPassword": "N0t-real-Pw!"},
-            "networkProfile": {"networkInterfaceConfigurations": [{"name": "nic", "properties": {
-                "primary": True, "ipConfigurations": [{"name": "ip", "properties": ip}]}}]}}}}).result()
+            "networkProfile": {"networkInterfaceConfigurations": [{"name": "nic", "properties": nic}]}}}}).result()
 
 
 def test_a_load_balancer_shows_the_scale_set_instances_behind_it_and_their_nat_rules(group):
@@ -113,8 +114,11 @@ def test_a_load_balancer_shows_the_scale_set_instances_behind_it_and_their_nat_r
     held = group.request("DELETE", group.rg_path("rg", f"{NET}/publicIPAddresses/ip"))
     assert (held.status_code, held.json()["error"]["code"]) == (400, "PublicIPAddressCannotBeDeleted")
 
-    scale_set = _scale_set_behind(group, lb_id, subnet.id)
+    nsg = network.network_security_groups.begin_create_or_update("rg", "nsg", {"location": "eastus"}).result()
+    scale_set = _scale_set_behind(group, lb_id, subnet.id, nsg_id=nsg.id)
     config = scale_set.id + "/virtualMachines/{}/networkInterfaces/nic/ipConfigurations/ip"
+    assert [n.id for n in network.network_security_groups.get("rg", "nsg").network_interfaces] == [
+        scale_set.id + f"/virtualMachines/{i}/networkInterfaces/nic" for i in (0, 1)]
     lb = network.load_balancers.get("rg", "lb")
     assert [c.id for c in lb.backend_address_pools[0].backend_ip_configurations] == [config.format(0),
                                                                                      config.format(1)]

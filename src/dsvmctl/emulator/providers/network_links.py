@@ -1,11 +1,11 @@
 """Back-references the Network RP computes from what refers to a resource, added when it is read.
 
 Azure shows on a resource the resources that point at it: a DDoS protection plan lists the
-virtual networks it protects, an NSG the subnets it is attached to, a public IP the load-balancer
-frontend or gateway that holds it, a subnet the scale-set instances and gateways in it, and a
-load balancer the scale-set instances in its backend pools (also as backend addresses), with
-one inbound NAT rule per instance for each inbound NAT pool they use (`{pool}.{instanceId}`);
-a peering that uses the remote network's gateways names them.
+virtual networks it protects, an NSG the subnets and scale-set NICs it guards, a public IP the
+load-balancer frontend or gateway that holds it, a subnet the scale-set instances and gateways
+in it, and a load balancer the scale-set instances in its backend pools (also as backend
+addresses), with one inbound NAT rule per instance for each inbound NAT pool they use
+(`{pool}.{instanceId}`); a peering that uses the remote network's gateways names them.
 What a NIC writes is stored by the NIC's own PUT (network.py); everything here is derived from
 the referrers as they are now, so it never goes stale when they change or go away.
 """
@@ -28,6 +28,9 @@ def present(em, body: dict[str, Any]) -> dict[str, Any]:
         _set_list(props, "virtualNetworks", [{"id": v["id"]} for v in protected_networks(em, out["id"])])
     elif kind == "networksecuritygroups":
         _set_list(props, "subnets", [{"id": s["id"]} for s in subnets_using(em, "networkSecurityGroup", out["id"])])
+        _set_list(props, "networkInterfaces", props.get("networkInterfaces", []) + [
+            {"id": nic_id} for nic_id, nic in scale_set_nics(em)
+            if _ref(nic.get("networkSecurityGroup")) == out["id"].lower()])
     elif kind == "publicipaddresses" and not props.get("ipConfiguration"):
         holder = public_ip_holder(em, out["id"])
         if holder:
@@ -92,18 +95,28 @@ def remote_gateways(em, peering: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def scale_set_ip_configs(em):
-    """(ip configuration id, its properties, the instance's ordinal) of every scale-set instance."""
+def _scale_set_instance_nics(em):
+    """(NIC id, its configuration's properties, instance id, the instance's ordinal) of every scale-set instance."""
     for vmss in em.find(VMSS):
         profile = (vmss.get("properties") or {}).get("virtualMachineProfile") or {}
         configs = (profile.get("networkProfile") or {}).get("networkInterfaceConfigurations") or []
         instances = sorted(em.meta_of(vmss["id"]).get("instances", {}), key=int)
         for ordinal, instance in enumerate(instances):
             for nic in configs:
-                for ip in (nic.get("properties") or {}).get("ipConfigurations") or []:
-                    config_id = (f"{vmss['id']}/virtualMachines/{instance}/networkInterfaces/{nic.get('name')}"
-                                 f"/ipConfigurations/{ip.get('name')}")
-                    yield config_id, ip.get("properties") or {}, instance, ordinal
+                nic_id = f"{vmss['id']}/virtualMachines/{instance}/networkInterfaces/{nic.get('name')}"
+                yield nic_id, nic.get("properties") or {}, instance, ordinal
+
+
+def scale_set_nics(em):
+    for nic_id, props, _instance, _ordinal in _scale_set_instance_nics(em):
+        yield nic_id, props
+
+
+def scale_set_ip_configs(em):
+    """(ip configuration id, its properties, instance id, the instance's ordinal) of every scale-set instance."""
+    for nic_id, props, instance, ordinal in _scale_set_instance_nics(em):
+        for ip in props.get("ipConfigurations") or []:
+            yield f"{nic_id}/ipConfigurations/{ip.get('name')}", ip.get("properties") or {}, instance, ordinal
 
 
 # -- what is added ---------------------------------------------------------------------------------------
