@@ -1,6 +1,6 @@
 """Fidelity: replay real recorded Azure traffic against the emulator and score what matches.
 
-    .venv/bin/python benchmarks/fidelity.py [--door serve|inprocess] [--verbose] [RECORDING ...]
+    .venv/bin/python benchmarks/fidelity.py [--door serve|inprocess] [--verbose] [--as-recorded] [RECORDING ...]
 
 Reads every recording under ../shared/recordings/ and ../shared/recordings-more/ (vcrpy YAML,
 Azure test-proxy JSON, Java track-1 session records), replays each one in order against a fresh
