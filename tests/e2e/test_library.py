@@ -4,6 +4,7 @@ and the quickstart's typed result."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -32,14 +33,27 @@ def lab(cloud):
     return cloud.up(EnvironmentSpec.from_dict({"name": "lab"}))
 
 
-def test_ssh_command_pins_the_host_key_in_a_known_hosts_file_of_the_machine(lab):
+def test_ssh_command_pins_the_host_key_by_alias_in_dsvmctls_known_hosts(lab):
     argv = lab.ssh_command()
-    options = [argv[i + 1] for i, word in enumerate(argv) if word == "-o"]
-    assert "StrictHostKeyChecking=yes" in options
-    known_hosts = Path(next(o for o in options if o.startswith("UserKnownHostsFile=")).split("=", 1)[1])
-    assert known_hosts.parent == lab.store.dir("lab")
-    assert known_hosts.read_text().split(None, 1)[1].strip() == lab.record.host_public_key
+    options = dict(argv[i + 1].split("=", 1) for i, word in enumerate(argv) if word == "-o")
+    assert options["StrictHostKeyChecking"] == "yes" and options["HostKeyAlias"] == "dsvmctl-local-lab"
+    known_hosts = Path(options["UserKnownHostsFile"])
+    assert known_hosts == lab.paths.root / "known_hosts"
+    entries = dict(line.split(None, 1) for line in known_hosts.read_text().splitlines())
+    assert entries["dsvmctl-local-lab"].split()[:2] == lab.record.host_public_key.split()[:2]
     assert argv[-1] == f"{lab.record.admin_user}@127.0.0.1"
+
+
+def test_ssh_command_is_what_ssh_print_shows(lab):
+    from click.testing import CliRunner
+
+    from dsvmctl.cli import cli
+
+    def without_port(argv: list[str]) -> list[str]:  # each process hosts the VM on a port of its own
+        return argv[:argv.index("-p")] + argv[argv.index("-p") + 2:]
+
+    printed = shlex.split(CliRunner().invoke(cli, ["ssh", "lab", "--print"]).stdout.splitlines()[0])
+    assert without_port(printed) == without_port(lab.ssh_command())
 
 
 @pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client (apt-get install openssh-client)")

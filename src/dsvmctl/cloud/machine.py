@@ -160,14 +160,15 @@ class Machine:
     def ssh_command(self) -> list[str]:
         """The OpenSSH command line (argv) that opens a shell on the machine, its host key pinned.
 
-        Writes the pinned key to a known_hosts file of the machine's own (StrictHostKeyChecking):
-        no trust on first use, and the user's ~/.ssh/known_hosts is left alone."""
+        Rewrites the state directory's known_hosts (every machine's pinned key, by HostKeyAlias:
+        cloud/sshconfig.py) and checks against it only (StrictHostKeyChecking): no trust on first
+        use, and the user's ~/.ssh/known_hosts is left alone."""
+        from .sshconfig import pinned_options, write_known_hosts
+
         host, port = self.ssh_endpoint()
-        known_hosts = self.store.dir(self.name) / "known_hosts"
-        marker = f"[{host}]:{port}" if port != 22 else host
-        known_hosts.write_text(f"{marker} {self.record.host_public_key}\n")
-        return ["ssh", "-i", self.record.key_path, "-p", str(port), "-o", f"UserKnownHostsFile={known_hosts}",
-                "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", f"{self.record.admin_user}@{host}"]
+        known_hosts = write_known_hosts(self.paths.root)
+        options = [word for key, value in pinned_options(self.record, known_hosts) for word in ("-o", f"{key}={value}")]
+        return ["ssh", "-i", str(self.record.key_path), "-p", str(port), *options, f"{self.record.admin_user}@{host}"]
 
     def session(self, retries: int = 3, timeout: float = 10.0):
         """An SSH session: over the agent's pinned connection when the agent runs (it is started

@@ -184,13 +184,7 @@ def ssh(ctx, name, print_only, node):
     A fleet: node 0 unless --node."""
     with open_cloud(ctx) as cloud:
         machine = _target(cloud, name, node if node is not None or not hasattr(cloud.machine(name), "nodes") else 0)
-        host, port = machine.ssh_endpoint()
-        from ..cloud.sshconfig import alias_of, write_known_hosts
-
-        known_hosts = write_known_hosts(cloud.home)
-        command = ["ssh", "-i", machine.record.key_path, "-p", str(port), "-o", f"UserKnownHostsFile={known_hosts}",
-                   "-o", f"HostKeyAlias={alias_of(cloud.kind, machine.name)}", "-o", "StrictHostKeyChecking=yes",
-                   "-o", "IdentitiesOnly=yes", f"{machine.record.admin_user}@{host}"]
+        command = machine.ssh_command()
         if print_only:
             click.echo(shlex.join(command))
             if cloud.kind == "local" and not getattr(cloud.backend.hosts, "use_agent", False):
