@@ -15,6 +15,7 @@ from dsvmctl import Cloud, EnvironmentSpec
 from dsvmctl.bench.quickstart import QuickstartResult, quickstart
 from dsvmctl.bench.compare import compare_runs
 from dsvmctl.bench.store import RunRecord
+from dsvmctl.catalog.sizes import can_resize_between
 from dsvmctl.cloud.power import PowerState
 from dsvmctl.cloud.resize import ResizeIncomplete, journal_path
 from dsvmctl.errors import UsageError
@@ -69,6 +70,17 @@ def test_ssh_command_of_a_deallocated_vm_says_to_start_it(lab):
     lab.stop()
     with pytest.raises(Exception, match="deallocated: it does not answer SSH"):
         lab.ssh_command()
+
+
+def test_cloud_sizes_pairs_cpu_sizes_with_gpu_sizes_by_the_catalogs_rule(cloud):
+    listing = cloud.sizes("eastus")
+    by_name = {size.name: size for size in listing.sizes}
+    assert GPU in by_name["Standard_D4ds_v5"].gpu_partners
+    assert by_name["Standard_D4s_v5"].gpu_partners == []  # no temp disk: no NC size takes it
+    assert all(can_resize_between(by_name[name], by_name[partner])
+               for name in by_name for partner in by_name[name].gpu_partners)
+    assert listing.to_json()["sizes"][0].keys() >= {"name", "quota_left", "gpu_partners"}
+    assert all(size.gpus for size in cloud.sizes("eastus", gpu_only=True).sizes)
 
 
 def test_machine_resume_finishes_a_resize_the_network_interrupted(cloud, lab):

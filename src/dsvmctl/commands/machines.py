@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import emit_json, open_cloud, output_option, progress
+from .common import emit, emit_json, open_cloud, output_option, progress
 
 SPEC_HELP = "Environment spec (TOML) a team lead keeps; flags override it. See examples/team-dsvm.toml."
 
@@ -321,47 +321,30 @@ def gc(ctx, yes, output):
 @click.pass_context
 def sizes(ctx, location, gpu_only, output):
     """The region's sizes: vCPU, memory, GPU, temp disk, generations, price, quota left, GPU partners."""
-    from ..catalog.sizes import PRICES_AS_OF, PRICES_SOURCE, SIZES, gpu_partners
-    from ..cloud.provision import region_facts
-
     with open_cloud(ctx) as cloud:
-        offered, quota = region_facts(cloud.backend, location)
-    rows = []
-    for name, sku in sorted(offered.items(), key=lambda kv: (kv[1].gpus, kv[1].vcpus, kv[0])):
-        if gpu_only and not sku.gpus:
-            continue
-        catalog = SIZES.get(name)
-        family = quota.get(sku.family)
-        partners = gpu_partners(sku, offered.values())  # the catalog's resize-partner rule
-        rows.append({
-            "name": name, "vcpus": sku.vcpus, "memory_gb": catalog.memory_gb if catalog else None,
-            "gpus": sku.gpus, "gpu_model": catalog.gpu_model if catalog else None,
-            "temp_disk_gb": sku.temp_disk_gb, "generations": list(sku.generations),
-            "price_per_hour": catalog.price_per_hour if catalog else None,
-            "quota_left": family.free if family else None, "restricted": sku.restricted_reason,
-            "gpu_partners": partners,
-        })
-    if output == "json":
-        emit_json({"location": location, "sizes": rows, "prices": {"source": PRICES_SOURCE, "as_of": PRICES_AS_OF}})
-        return
+        listing = cloud.sizes(location, gpu_only=gpu_only)
+    emit(listing, output, table=_sizes_table)
+
+
+def _sizes_table(listing) -> None:
     click.echo(f"{'size':<26}{'vCPU':>5}{'GiB':>6}  {'GPU':<18}{'temp GiB':>9}  {'gen':<6}{'$/h':>7}"
                f"{'quota left':>11}  note")
-    for row in rows:
-        gpu = f"{row['gpus']}x {row['gpu_model']}" if row["gpus"] else "-"
-        price = f"{row['price_per_hour']:.3f}" if row["price_per_hour"] else "?"
-        note = f"restricted ({row['restricted']})" if row["restricted"] else (
-            "no temp disk: cannot pair with NC sizes" if not row["temp_disk_gb"] else "")
-        click.echo(f"{row['name']:<26}{row['vcpus']:>5}{row['memory_gb'] or 0:>6.0f}  {gpu:<18}"
-                   f"{row['temp_disk_gb']:>9}  {','.join(row['generations']):<6}{price:>7}"
-                   f"{row['quota_left'] if row['quota_left'] is not None else '?':>11}  {note}")
-    cpu_rows = [row for row in rows if not row["gpus"]]
-    if cpu_rows:
+    for size in listing.sizes:
+        gpu = f"{size.gpus}x {size.gpu_model}" if size.gpus else "-"
+        price = f"{size.price_per_hour:.3f}" if size.price_per_hour else "?"
+        note = f"restricted ({size.restricted})" if size.restricted else (
+            "no temp disk: cannot pair with NC sizes" if not size.temp_disk_gb else "")
+        click.echo(f"{size.name:<26}{size.vcpus:>5}{size.memory_gb or 0:>6.0f}  {gpu:<18}"
+                   f"{size.temp_disk_gb:>9}  {','.join(size.generations):<6}{price:>7}"
+                   f"{size.quota_left if size.quota_left is not None else '?':>11}  {note}")
+    cpu_sizes = [size for size in listing.sizes if not size.gpus]
+    if cpu_sizes:
         click.echo("\nCPU sizes and the GPU sizes they can be resized to (temp disk and Hyper-V generation allow it; "
                    "Gen2-only sizes need a Gen2 image):")
-        for row in cpu_rows:
-            pairs = ", ".join(row["gpu_partners"]) or ("none: no temp disk" if not row["temp_disk_gb"] else "none")
-            click.echo(f"  {row['name']:<24} -> {pairs}")
-    click.echo(f"prices: {PRICES_SOURCE}, as of {PRICES_AS_OF}")
+        for size in cpu_sizes:
+            pairs = ", ".join(size.gpu_partners) or ("none: no temp disk" if not size.temp_disk_gb else "none")
+            click.echo(f"  {size.name:<24} -> {pairs}")
+    click.echo(f"prices: {listing.prices_source}, as of {listing.prices_as_of}")
 
 
 @click.command()
