@@ -137,6 +137,37 @@ class Fleet:
         in_parallel(lambda m: m.start(progress=progress, wait_for_ssh=wait_for_ssh), self.nodes())
         return self.status()
 
+    # -- workloads (every node: see cloud/distributed.py) --------------------------------------------
+
+    def push(self, src=None, dest=None) -> list[dict[str, Any]]:
+        """Push to every node in parallel, one session each; each node's push summary, in node order."""
+        from . import workload
+
+        nodes = self.nodes()
+        sessions = [m.session() for m in nodes]
+        try:
+            return in_parallel(lambda pair: workload.push(pair[0], src, dest, session=pair[1]),
+                               list(zip(nodes, sessions)))
+        finally:
+            for session in sessions:
+                session.close()
+
+    def run(self, workload: str = "transformer", device: str = "auto", args=(), **options: Any) -> dict[str, Any]:
+        """The workload on the fleet's nodes with torchrun (options: nodes, procs_per_node, port, ...)."""
+        from . import distributed
+
+        return distributed.run(self, workload, device=device, args=list(args), **options)
+
+    def logs(self, run_id: str | None = None, follow: bool = False, **options: Any) -> dict[str, Any]:
+        from . import distributed
+
+        return distributed.logs(self, run_id, follow, **options)
+
+    def collect(self, run_id: str | None = None) -> dict[str, Any]:
+        from . import distributed
+
+        return distributed.collect(self, run_id)
+
     # -- teardown ----------------------------------------------------------------------------------
 
     def down(self, keep_disk: bool = False, progress: Progress = _quiet) -> dict[str, Any]:

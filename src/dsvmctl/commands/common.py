@@ -31,6 +31,12 @@ def emit(result: Any, output: str, table: Callable[[Any], None] | None = None) -
         table(result)
 
 
+def live_output(output: str) -> Any:
+    """Where a command streams a remote run's output: stderr under -o json (stdout carries the one
+    JSON document only); None (this terminal's stdout) otherwise."""
+    return sys.stderr.buffer if output == "json" else None
+
+
 @contextmanager
 def open_cloud(ctx: click.Context) -> Iterator[Any]:
     """The cloud chosen with --cloud / DSVMCTL_CLOUD, closed (local VM hosts stopped) at the end."""

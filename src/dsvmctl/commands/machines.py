@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import emit, emit_json, open_cloud, output_option, progress
+from .common import emit, open_cloud, output_option, progress
 
 SPEC_HELP = "Environment spec (TOML) a team lead keeps; flags override it. See examples/team-dsvm.toml."
 
@@ -56,22 +56,24 @@ def up(ctx, name, spec_path, image, size, gpu_size, location, allow_from, nodes,
         with progress(output) as report:
             result = cloud.up(spec, what_if=what_if, progress=report, remove_nodes=remove)
         if what_if:
-            if output == "json":
-                emit_json({"name": spec.name, "changes": result})
-            else:
-                for change in result:
-                    click.echo(f"{change['change_type']:>9}  {change['resource_id']}")
+            emit({"name": spec.name, "changes": result}, output, table=_print_changes)
             return
         state = result.status()
-    if output == "json":
-        emit_json(state)
-        return
-    click.echo(f"{spec.name} is {state['power_state']} ({state['size']}) in {state['resource_group']}"
+    emit(state, output, table=lambda state: _print_up(state, ctx.find_root().obj["cloud"]))
+
+
+def _print_changes(document: dict[str, Any]) -> None:
+    for change in document["changes"]:
+        click.echo(f"{change['change_type']:>9}  {change['resource_id']}")
+
+
+def _print_up(state: dict[str, Any], cloud: str) -> None:
+    click.echo(f"{state['name']} is {state['power_state']} ({state['size']}) in {state['resource_group']}"
                + (f": {state['node_count']} nodes" if state.get("fleet") else ""))
     if state.get("fleet"):
         _print_nodes(state)
         return
-    _print_connect_hint(state, ctx.find_root().obj["cloud"])
+    _print_connect_hint(state, cloud)
 
 
 def _confirm_node_removal(cloud, spec) -> bool:
@@ -129,9 +131,10 @@ def status(ctx, name, node, output):
     with open_cloud(ctx) as cloud:
         machine = cloud.machine(name)
         state = machine.status(node=node) if hasattr(machine, "nodes") else _target(cloud, name, node).status()
-    if output == "json":
-        emit_json(state)
-        return
+    emit(state, output, table=_print_status)
+
+
+def _print_status(state: dict[str, Any]) -> None:
     if state.get("fleet"):
         click.echo(f"{state['name']}: fleet of {state['node_count']} nodes in {state['resource_group']} "
                    f"({state['power_state']})")
@@ -165,12 +168,13 @@ def list_machines(ctx, output):
             rows.append({"name": machine.name, "resource_group": machine.record.resource_group,
                          "size": vm.hardware_profile.vm_size if vm else None,
                          "power_state": machine.power_state(vm), "os": machine.record.os})
-    if output == "json":
-        emit_json({"machines": rows})
-        return
-    if not rows:
+    emit({"machines": rows}, output, table=_print_machines)
+
+
+def _print_machines(document: dict[str, Any]) -> None:
+    if not document["machines"]:
         click.echo("no machines yet: dsvmctl up NAME")
-    for row in rows:
+    for row in document["machines"]:
         click.echo(f"{row['name']:<20} {row['power_state']:<12} {row['size'] or '-':<24} {row['resource_group']}")
 
 
@@ -237,7 +241,7 @@ def stop(ctx, name, node, output):
     """Deallocate NAME, every node of a fleet (a stopped-but-allocated VM still bills; a deallocated one does not)."""
     with open_cloud(ctx) as cloud, progress(output) as report:
         state = _target(cloud, name, node).stop(progress=report)
-    emit_json(state) if output == "json" else click.echo(f"{name} is {state['power_state']}; its OS disk is kept.")
+    emit(state, output, table=lambda state: click.echo(f"{name} is {state['power_state']}; its OS disk is kept."))
 
 
 @click.command()
@@ -249,7 +253,7 @@ def start(ctx, name, node, output):
     """Start NAME (every node of a fleet) and wait until SSH answers with its pinned host key."""
     with open_cloud(ctx) as cloud, progress(output) as report:
         state = _target(cloud, name, node).start(progress=report)
-    emit_json(state) if output == "json" else click.echo(f"{name} is {state['power_state']} ({state['size']})")
+    emit(state, output, table=lambda state: click.echo(f"{name} is {state['power_state']} ({state['size']})"))
 
 
 @click.command()
@@ -262,10 +266,8 @@ def down(ctx, name, yes, keep_disk, output):
     """Delete what dsvmctl created for NAME (found by its tags). Asks first unless --yes."""
     with open_cloud(ctx) as cloud:
         if cloud.store.load(name) is None:  # already down: like ARM's DELETE of a missing resource, done
-            if output == "json":
-                emit_json({"name": name, "deleted": [], "kept": [], "already_gone": True})
-            else:
-                click.echo(f"{name} is already gone from the {cloud.kind} cloud: nothing to delete")
+            emit({"name": name, "deleted": [], "kept": [], "already_gone": True}, output,
+                 table=lambda _: click.echo(f"{name} is already gone from the {cloud.kind} cloud: nothing to delete"))
             return
         machine = cloud.machine(name)
         owned = machine.owned_resources()
@@ -281,11 +283,8 @@ def down(ctx, name, yes, keep_disk, output):
                           + "?", abort=True)
         with progress(output) as report:
             result = machine.down(keep_disk=keep_disk, progress=report)
-    if output == "json":
-        emit_json(result)
-    else:
-        click.echo(f"deleted {len(result['deleted'])} resources of {name}"
-                   + (f"; kept {len(result['kept'])}" if result["kept"] else ""))
+    emit(result, output, table=lambda result: click.echo(
+        f"deleted {len(result['deleted'])} resources of {name}" + (f"; kept {len(result['kept'])}" if result["kept"] else "")))
 
 
 @click.command()
@@ -302,15 +301,17 @@ def gc(ctx, yes, output):
         if yes and orphans:
             with progress(output) as report:
                 deleted = delete_orphans(cloud.backend, orphans, report)
-    if output == "json":
-        emit_json({"orphans": orphans, "deleted": deleted})
-        return
+    emit({"orphans": orphans, "deleted": deleted}, output, table=lambda document: _print_orphans(document, yes))
+
+
+def _print_orphans(document: dict[str, Any], asked_to_delete: bool) -> None:
+    orphans, deleted = document["orphans"], document["deleted"]
     if not orphans:
         click.echo("no orphans")
     for orphan in orphans:
         click.echo(f"{'deleted' if orphan['id'] in deleted else 'orphan':>8}  {orphan['type']}  {orphan['name']} "
                    f"(machine {orphan['machine']}, group {orphan['resource_group']})")
-    if orphans and not yes:
+    if orphans and not asked_to_delete:
         click.echo("rerun with --yes to delete them")
 
 
@@ -360,10 +361,11 @@ def images(publisher, output):
         return
     rows = [{"alias": i.alias, "urn": i.urn, "os": i.os, "generation": i.generation, "description": i.description,
              "retired": i.retired} for i in IMAGES]
-    if output == "json":
-        emit_json({"images": rows})
-        return
-    for row in rows:
+    emit({"images": rows}, output, table=_print_images)
+
+
+def _print_images(document: dict[str, Any]) -> None:
+    for row in document["images"]:
         state = f"retired {row['retired']}" if row["retired"] else "current"
         click.echo(f"{row['alias']:<18}{row['generation']:<4}{row['os']:<9}{state:<14}{row['urn']}")
 
@@ -379,8 +381,9 @@ def _marketplace_images(publisher: str, output: str) -> None:
     rows = [{"urn": f"{name}:{offer}:{sku}:{max(facts['versions'], key=catalog.version_key)}",
              "generation": facts.get("generation"), "os": catalog.os_of(name, offer), "versions": len(facts["versions"])}
             for offer, skus in sorted(offers.items()) for sku, facts in sorted(skus.items()) if facts.get("versions")]
-    if output == "json":
-        emit_json({"publisher": name, "images": rows})
-        return
-    for row in rows:
+    emit({"publisher": name, "images": rows}, output, table=_print_marketplace_images)
+
+
+def _print_marketplace_images(document: dict[str, Any]) -> None:
+    for row in document["images"]:
         click.echo(f"{row['generation']:<4}{row['os']:<9}{row['versions']:>3} versions  {row['urn']}")

@@ -110,19 +110,17 @@ def _resize_fleet(ctx, fleet, size, dry_run, start, output, report) -> None:
     try:
         result = resize_fleet(fleet, size, dry_run=dry_run, start=start, progress=report)
     except FleetResizeRefused as refused:
-        if output == "json":
-            emit_json(refused.result)
-        else:
-            click.echo(str(refused), err=True)
+        emit(refused.result, output, table=lambda _: click.echo(str(refused), err=True))
         ctx.exit(2)
     _show_fleet(result, output)
     ctx.exit(0 if result.get("dry_run") or result["verified"] else 1)
 
 
 def _show_fleet(result: dict[str, Any], output: str) -> None:
-    if output == "json":
-        emit_json(result)
-        return
+    emit(result, output, table=_fleet_text)
+
+
+def _fleet_text(result: dict[str, Any]) -> None:
     if result.get("dry_run"):
         for plan in result["plans"]:
             click.echo(_plan_text(plan, done=False))
