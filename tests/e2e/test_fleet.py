@@ -304,6 +304,20 @@ def test_fleet_resize_is_refused_for_every_node_before_any_change_when_quota_is_
         made.down()
 
 
+def test_fleet_resize_under_o_json_prints_one_document_for_a_plan_and_for_a_refusal():
+    with Cloud.local() as cloud:
+        cloud.up(EnvironmentSpec.from_dict({"name": "rj", "nodes": 2}))
+    planned = invoke("resize", "rj", "--size", "Standard_NC4as_T4_v3", "--dry-run", "-o", "json")
+    assert planned.exit_code == 0
+    plan = json.loads(planned.stdout)
+    assert plan["dry_run"] is True and [p["kind"] for p in plan["plans"]] == ["deallocate_resize_start"] * 2
+    refused = invoke("resize", "rj", "--size", "Standard_D4s_v5", "-o", "json")  # no temp disk: never
+    assert refused.exit_code == 2
+    blockers = json.loads(refused.stdout)["blockers"]
+    assert [b["name"] for b in blockers] == ["rj-0", "rj-1"]
+    assert {b["code"] for b in blockers} == {"temp-disk-pairing"}
+
+
 # -- scaling bench ------------------------------------------------------------------------------------------
 
 
