@@ -90,8 +90,8 @@ def test_machine_resume_finishes_a_resize_the_network_interrupted(cloud, lab):
     cloud.backend.emulator.faults.clear()
 
     result = lab.resume()
-    assert result["resumed"] and result["verified"] and result["size"] == GPU
-    assert result["power_state"] is PowerState.RUNNING
+    assert result.resumed and result.verified and result.size == GPU
+    assert result.power_state is PowerState.RUNNING
 
 
 def test_resize_with_abandon_forgets_an_unfinished_resize_to_another_size(cloud, lab):
@@ -103,7 +103,7 @@ def test_resize_with_abandon_forgets_an_unfinished_resize_to_another_size(cloud,
         lab.resize("Standard_D8ds_v5")
 
     result = lab.resize("Standard_D8ds_v5", abandon=True)
-    assert result["verified"] and result["size"] == "Standard_D8ds_v5" and not result.get("resumed")
+    assert result.verified and result.size == "Standard_D8ds_v5" and not result.resumed
     assert '"to": "Standard_D8ds_v5"' in journal_path(lab).read_text()
 
 

@@ -238,12 +238,12 @@ def resize_fleet(fleet: Fleet, size: str, *, dry_run: bool = False, start: bool 
     progress(f"planning the resize of {len(nodes)} nodes to {size}")
     plans = [single.resize(m, size, dry_run=True) for m in nodes]  # GETs only
     blockers = [{"node": k, "name": m.name, **b} for k, (m, p) in enumerate(zip(nodes, plans))
-                for b in p["plan"]["blockers"]]
+                for b in p.plan["blockers"]]
     quota = _fleet_quota_problem(fleet, plans, size)
     if quota is not None:
         blockers.append(quota)
     result: dict[str, Any] = {"name": fleet.name, "fleet": True, "to": size, "node_count": len(nodes),
-                              "plans": [p["plan"] for p in plans], "blockers": blockers}
+                              "plans": [p.plan for p in plans], "blockers": blockers}
     if blockers:
         body = "\n".join(f"  - {b.get('name', fleet.name)}: {b['message']}\n    fix: {b['fix']}" for b in blockers)
         raise FleetResizeRefused(f"cannot resize fleet {fleet.name} to {size}; no node was changed:\n{body}", result)
@@ -252,7 +252,8 @@ def resize_fleet(fleet: Fleet, size: str, *, dry_run: bool = False, start: bool 
 
     def one(machine) -> dict[str, Any]:
         try:
-            return single.resize(machine, size, start=start, progress=lambda m: progress(f"{machine.name}: {m}"))
+            return single.resize(machine, size, start=start,
+                                 progress=lambda m: progress(f"{machine.name}: {m}")).to_json()
         except (single.ResizeIncomplete, DsvmctlError) as err:
             return {"name": machine.name, "verified": False, "error": str(err),
                     "incomplete": isinstance(err, single.ResizeIncomplete)}
@@ -273,7 +274,7 @@ def resume_fleet(fleet: Fleet, *, parallel: int = RESIZE_PARALLEL, progress: Pro
         if journal is None or not journal.is_open:
             return {"name": machine.name, "verified": True, "nothing_to_resume": True}
         try:
-            return single.resume(machine, progress=lambda m: progress(f"{machine.name}: {m}"))
+            return single.resume(machine, progress=lambda m: progress(f"{machine.name}: {m}")).to_json()
         except (single.ResizeIncomplete, DsvmctlError) as err:
             return {"name": machine.name, "verified": False, "error": str(err)}
 
@@ -293,12 +294,12 @@ class FleetResizeRefused(UsageError):
         self.result = result
 
 
-def _fleet_quota_problem(fleet: Fleet, plans: list[dict[str, Any]], size: str) -> dict[str, Any] | None:
+def _fleet_quota_problem(fleet: Fleet, plans: list[Any], size: str) -> dict[str, Any] | None:
     """Each node's plan checks the quota for itself; the fleet needs it for all nodes at once."""
     from ..catalog.sizes import SIZES
     from .provision import region_facts
 
-    moving = [p for p in plans if p["plan"]["kind"] not in ("noop", "impossible")]
+    moving = [p.plan for p in plans if p.kind not in ("noop", "impossible")]
     target = SIZES.get(size) or next((s for name, s in SIZES.items() if name.lower() == size.lower()), None)
     if not moving or target is None:
         return None
@@ -306,8 +307,8 @@ def _fleet_quota_problem(fleet: Fleet, plans: list[dict[str, Any]], size: str) -
     info = {k.lower(): v for k, v in quota.items()}.get(target.family.lower())
     if info is None:
         return None
-    same_family = [p for p in moving if (SIZES.get(p["plan"]["from_size"]) or target).family == target.family]
-    freed = sum((SIZES[p["plan"]["from_size"]].vcpus if p["plan"]["from_size"] in SIZES else 0) for p in same_family)
+    same_family = [p for p in moving if (SIZES.get(p["from_size"]) or target).family == target.family]
+    freed = sum((SIZES[p["from_size"]].vcpus if p["from_size"] in SIZES else 0) for p in same_family)
     needed = target.vcpus * len(moving)
     if needed <= info.free + freed:
         return None

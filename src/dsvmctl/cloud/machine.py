@@ -5,13 +5,16 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import CloudError
 from .azure_errors import azure_call
 from .backend import ArmBackend
 from .machines import MachineRecord, MachineStore
 from .power import PowerState
+
+if TYPE_CHECKING:
+    from .resize import ResizeResult
 
 Progress = Callable[[str], None]
 
@@ -128,7 +131,7 @@ class Machine:
         return self.status()
 
     def resize(self, size: str, dry_run: bool = False, start: bool | None = None, abandon: bool = False,
-               progress: Progress = _quiet) -> dict[str, Any]:
+               progress: Progress = _quiet) -> ResizeResult:
         """Move to `size` keeping the OS disk (plan, journal, steps, verification): see cloud/resize.py.
 
         abandon: forget an unfinished resize to another size (its journal) and plan afresh."""
@@ -136,7 +139,7 @@ class Machine:
 
         return resize(self, size, dry_run=dry_run, start=start, abandon=abandon, progress=progress)
 
-    def resume(self, progress: Progress = _quiet) -> dict[str, Any]:
+    def resume(self, progress: Progress = _quiet) -> ResizeResult:
         """Finish an interrupted resize from its journal, repeating no step: see cloud/resize.py."""
         from .resize import resume
 
