@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from click.testing import CliRunner
 
 from dsvmctl import Cloud, EnvironmentSpec
 from dsvmctl.cli import cli
-from dsvmctl.cloud import distributed, workload
+from dsvmctl.cloud import distributed
 from dsvmctl.cloud.fleet import Fleet
 from dsvmctl.errors import UsageError
 
@@ -64,10 +63,7 @@ def invoke(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-@pytest.fixture(autouse=True)
-def _remote_env(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv(workload.PYTHON_ENV, sys.executable)
+pytestmark = pytest.mark.usefixtures("remote_env")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ and the quickstart's typed result."""
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import subprocess
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from dsvmctl import Cloud, EnvironmentSpec
 from dsvmctl.bench.quickstart import QuickstartResult, quickstart
 from dsvmctl.bench.compare import compare_runs
 from dsvmctl.bench.store import RunRecord
@@ -21,17 +19,6 @@ from dsvmctl.cloud.resize import ResizeIncomplete, journal_path
 from dsvmctl.errors import UsageError
 
 GPU = "Standard_NC4as_T4_v3"
-
-
-@pytest.fixture
-def cloud():
-    with Cloud.local(home=Path(os.environ["DSVMCTL_HOME"])) as cloud:  # per test (tests/conftest.py)
-        yield cloud
-
-
-@pytest.fixture
-def lab(cloud):
-    return cloud.up(EnvironmentSpec.from_dict({"name": "lab"}))
 
 
 def test_ssh_command_pins_the_host_key_by_alias_in_dsvmctls_known_hosts(lab):
