@@ -71,7 +71,7 @@ def dsvmctl(home: Path, *args: str, crash_after: str | None = None) -> subproces
 
 
 def test_cpu_to_gpu_and_back_keeps_the_os_disk_and_the_files_on_it(lab):
-    disk_id = lab.status()["os_disk_id"]
+    disk_id = lab.status().os_disk_id
     began = time.monotonic()
 
     to_gpu = lab.resize(GPU)
@@ -89,7 +89,7 @@ def test_cpu_to_gpu_and_back_keeps_the_os_disk_and_the_files_on_it(lab):
         assert result.os_disk_id_before == result.os_disk_id_after == disk_id
         assert Path(result.journal).name == "resize-journal.json"
     assert (to_gpu.from_size, to_cpu.from_size) == (CPU, GPU)
-    assert lab.status()["size"] == CPU and lab.status()["os_disk_id"] == disk_id
+    assert lab.status().size == CPU and lab.status().os_disk_id == disk_id
     assert round_trip < 10, f"CPU -> GPU -> CPU took {round_trip:.1f} s on the local cloud"
 
 
@@ -136,7 +136,7 @@ def test_impossible_resize_is_refused_before_any_write_with_the_fix(cloud, image
     assert writes(cloud) == before
     assert code in [b.code for b in refused.value.plan.blockers]
     assert fix in str(refused.value) and refused.value.exit_code == 2
-    assert machine.status()["size"] == CPU and machine.status()["power_state"] == "running"
+    assert machine.status().size == CPU and machine.status().power_state == "running"
     assert not Path(refused.value.result.journal).exists()
 
 
@@ -146,7 +146,7 @@ def test_dry_run_returns_the_plan_and_writes_nothing(cloud, lab):
     assert writes(cloud) == before
     assert result.dry_run and result.plan["steps"] == ["deallocate", "resize", "start"]
     assert any("temp disk" in w for w in result.plan["warnings"])
-    assert lab.status()["size"] == CPU and not Path(result.journal).exists()
+    assert lab.status().size == CPU and not Path(result.journal).exists()
 
 
 # --- crashes, interruptions and resume -----------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_killed_resize_converges_when_run_again_without_repeating_a_step(home, c
     with Cloud.local(home=home) as cloud:
         machine = cloud.up(EnvironmentSpec.from_dict({"name": "lab"}))
         run(machine, "echo kept-across-resizes > ~/work.txt")
-        disk_id = machine.status()["os_disk_id"]
+        disk_id = machine.status().os_disk_id
 
     killed = dsvmctl(home, "resize", "lab", "--size", GPU, crash_after=crash_after)
     assert killed.returncode == 137, killed.stderr
@@ -188,7 +188,7 @@ def test_ctrl_c_midway_says_the_vm_is_deallocated_and_resume_finishes(lab):
     with pytest.raises(ResizeIncomplete) as stopped:
         lab.resize(GPU, progress=interrupt_after_deallocate)
     assert "VM is deallocated" in str(stopped.value) and "dsvmctl resume lab" in str(stopped.value)
-    assert stopped.value.exit_code == 130 and lab.status()["power_state"] == "deallocated"
+    assert stopped.value.exit_code == 130 and lab.status().power_state == "deallocated"
 
     with pytest.raises(UsageError, match="unfinished") as other_target:
         lab.resize(CPU_BIGGER)
@@ -239,7 +239,7 @@ def test_resume_without_an_unfinished_resize_says_so(lab):
 
 
 def test_no_capacity_for_the_new_size_rolls_back_to_the_old_one_running(cloud, lab):
-    disk_id = lab.status()["os_disk_id"]
+    disk_id = lab.status().os_disk_id
     cloud.backend.emulator.faults.allocation_failure("POST", "/virtualMachines/lab/start$")
     result = lab.resize(GPU)
     assert result.rolled_back and result.error["azure_code"] == "AllocationFailed"

@@ -50,7 +50,7 @@ def bench(machine, *, cpu_size: str, gpu_size: str, workload: str = "transformer
     runs: list[RunRecord] = []
 
     def move_to(size: str) -> bool:
-        if machine.status()["size"].lower() == size.lower():
+        if (machine.status().size or "").lower() == size.lower():
             return True
         progress(f"resizing {machine.name} to {size} (OS disk kept and checked)")
         try:

@@ -191,7 +191,7 @@ def rendezvous_address(fleet: Fleet, node0) -> str:
         return "127.0.0.1"
     from .fleet import node_status
 
-    address = node_status(node0).get("private_ip")
+    address = node_status(node0).private_ip
     if not address:
         raise CloudError(f"{node0.name} has no private address for the rendezvous", fix="check its NIC")
     return address

@@ -21,6 +21,8 @@ from ..errors import DsvmctlError, UsageError
 from .backend import ArmBackend
 from .machine import DELETE_ORDER, Machine, delete_resource
 from .machines import MachineRecord, MachineStore
+from .power import PowerState
+from .status import FleetStatus, NodeStatus
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
@@ -111,29 +113,23 @@ class Fleet:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def status(self, node: int | None = None) -> dict[str, Any]:
+    def status(self, node: int | None = None) -> FleetStatus:
+        """Every node's status (with `node`, that node's only)."""
         nodes = [self.node(node)] if node is not None else self.nodes()
-        states = [node_status(m) for m in nodes]
-        powers = {s["power_state"] for s in states}
-        return {
-            "name": self.name, "cloud": self.record.cloud, "resource_group": self.record.resource_group,
-            "fleet": True, "node_count": self.size,
-            "power_state": powers.pop() if len(powers) == 1 else "mixed",
-            "size": states[0]["size"] if states and len({s["size"] for s in states}) == 1 else "mixed",
-            "gpu_size": self.record.gpu_size, "os": self.record.os, "image": self.record.image,
-            "nodes": states,
-        }
+        return FleetStatus(self.name, self.record.cloud, self.record.resource_group, [node_status(m) for m in nodes],
+                           node_count=self.size, gpu_size=self.record.gpu_size, os=self.record.os,
+                           image=self.record.image)
 
     def owned_resources(self) -> list[Any]:
         return Machine(self.backend, self.store, self.record).owned_resources()
 
     # -- power -----------------------------------------------------------------------------------
 
-    def stop(self, progress: Progress = _quiet) -> dict[str, Any]:
+    def stop(self, progress: Progress = _quiet) -> FleetStatus:
         in_parallel(lambda m: m.stop(progress=progress), self.nodes())
         return self.status()
 
-    def start(self, progress: Progress = _quiet, wait_for_ssh: bool = True) -> dict[str, Any]:
+    def start(self, progress: Progress = _quiet, wait_for_ssh: bool = True) -> FleetStatus:
         in_parallel(lambda m: m.start(progress=progress, wait_for_ssh=wait_for_ssh), self.nodes())
         return self.status()
 
@@ -195,26 +191,23 @@ class Fleet:
         return deleted
 
 
-def node_status(machine: Machine) -> dict[str, Any]:
+def node_status(machine: Machine) -> NodeStatus:
     """One node's line: size, power state, OS disk, private and public address."""
     from .azure_errors import azure_call
 
     vm = machine.vm(instance_view=True)
     index = machine.record.extra.get("node")
     if vm is None:
-        return {"node": index, "name": machine.name, "power_state": "absent", "size": None, "os_disk_id": None,
-                "private_ip": None, "public_ip": None}
+        return NodeStatus(index, machine.name, PowerState.ABSENT)
     with azure_call(f"reading the network of {machine.name}"):
         nic, ip, _nsg = machine._network(vm)
-    return {
-        "node": index, "name": machine.name, "size": vm.hardware_profile.vm_size,
-        "power_state": machine.power_state(vm), "provisioning_state": vm.provisioning_state,
-        "os_disk_id": vm.storage_profile.os_disk.managed_disk.id,
-        "private_ip": nic.ip_configurations[0].private_ip_address if nic.ip_configurations else None,
-        "public_ip": ip.ip_address if ip else None,
-        "accelerated_networking": bool(getattr(nic, "enable_accelerated_networking", False)),
-        "proximity_placement_group": (vm.proximity_placement_group.id if vm.proximity_placement_group else None),
-    }
+    return NodeStatus(
+        index, machine.name, machine.power_state(vm), size=vm.hardware_profile.vm_size,
+        os_disk_id=vm.storage_profile.os_disk.managed_disk.id,
+        private_ip=nic.ip_configurations[0].private_ip_address if nic.ip_configurations else None,
+        public_ip=ip.ip_address if ip else None, provisioning_state=vm.provisioning_state,
+        accelerated_networking=bool(getattr(nic, "enable_accelerated_networking", False)),
+        proximity_placement_group=vm.proximity_placement_group.id if vm.proximity_placement_group else None)
 
 
 def open_machine(backend: ArmBackend, store: MachineStore, record: MachineRecord) -> Machine | Fleet:

@@ -67,10 +67,11 @@ def _print_changes(document: dict[str, Any]) -> None:
         click.echo(f"{change['change_type']:>9}  {change['resource_id']}")
 
 
-def _print_up(state: dict[str, Any], cloud: str) -> None:
-    click.echo(f"{state['name']} is {state['power_state']} ({state['size']}) in {state['resource_group']}"
-               + (f": {state['node_count']} nodes" if state.get("fleet") else ""))
-    if state.get("fleet"):
+def _print_up(state, cloud: str) -> None:
+    fleet = _is_fleet_status(state)
+    click.echo(f"{state.name} is {state.power_state} ({state.size}) in {state.resource_group}"
+               + (f": {state.node_count} nodes" if fleet else ""))
+    if fleet:
         _print_nodes(state)
         return
     _print_connect_hint(state, cloud)
@@ -89,21 +90,27 @@ def _confirm_node_removal(cloud, spec) -> bool:
     return click.confirm(f"Delete nodes {', '.join(doomed)} of {spec.name} (their VMs and OS disks)?")
 
 
-def _print_nodes(state: dict[str, Any]) -> None:
+def _is_fleet_status(state) -> bool:
+    from ..cloud.status import FleetStatus
+
+    return isinstance(state, FleetStatus)
+
+
+def _print_nodes(state) -> None:
     click.echo(f"{'node':<6}{'name':<22}{'size':<24}{'power':<13}{'private':<16}{'public':<16}os disk")
-    for node in state["nodes"]:
-        disk = (node.get("os_disk_id") or "-").rsplit("/", 1)[-1]
-        click.echo(f"{node['node']!s:<6}{node['name']:<22}{node['size'] or '-':<24}{node['power_state']:<13}"
-                   f"{node.get('private_ip') or '-':<16}{node.get('public_ip') or '-':<16}{disk}")
+    for node in state.nodes:
+        disk = (node.os_disk_id or "-").rsplit("/", 1)[-1]
+        click.echo(f"{node.node!s:<6}{node.name:<22}{node.size or '-':<24}{node.power_state:<13}"
+                   f"{node.private_ip or '-':<16}{node.public_ip or '-':<16}{disk}")
 
 
-def _print_connect_hint(state: dict[str, Any], cloud: str) -> None:
+def _print_connect_hint(state, cloud: str) -> None:
     prefix = "dsvmctl" if cloud == "local" else "dsvmctl --cloud azure"
-    if state.get("ssh"):
-        click.echo(f"connect:  {prefix} ssh {state['name']}      run: {prefix} exec {state['name']} -- nvidia-smi")
+    if state.ssh:
+        click.echo(f"connect:  {prefix} ssh {state.name}      run: {prefix} exec {state.name} -- nvidia-smi")
     else:
-        click.echo(f"Windows: RDP to {state['public_ip']}; the admin password is in dsvmctl's state directory "
-                   f"(dsvmctl status {state['name']} -o json never prints it).")
+        click.echo(f"Windows: RDP to {state.public_ip}; the admin password is in dsvmctl's state directory "
+                   f"(dsvmctl status {state.name} -o json never prints it).")
 
 
 NODE_OPTION = click.option("--node", type=int, help="A fleet: only node K (0-based).")
@@ -134,20 +141,19 @@ def status(ctx, name, node, output):
     emit(state, output, table=_print_status)
 
 
-def _print_status(state: dict[str, Any]) -> None:
-    if state.get("fleet"):
-        click.echo(f"{state['name']}: fleet of {state['node_count']} nodes in {state['resource_group']} "
-                   f"({state['power_state']})")
+def _print_status(state) -> None:
+    if _is_fleet_status(state):
+        click.echo(f"{state.name}: fleet of {state.node_count} nodes in {state.resource_group} ({state.power_state})")
         _print_nodes(state)
         return
     for key in ("name", "cloud", "resource_group", "location", "image", "size", "gpu_size", "power_state",
                 "os_disk_id", "public_ip"):
-        click.echo(f"{key:>15}: {state.get(key)}")
-    if state.get("ssh"):
-        ssh = state["ssh"]
-        click.echo(f"{'ssh':>15}: {ssh['user']}@{ssh['host']}" + (f":{ssh['port']}" if ssh.get("port") else ""))
-    for rule in state.get("inbound_rules", []):
-        click.echo(f"{'inbound':>15}: port {rule['port']} from {rule['source']} ({rule['name']})")
+        click.echo(f"{key:>15}: {getattr(state, key)}")
+    if state.ssh:
+        ssh = state.ssh
+        click.echo(f"{'ssh':>15}: {ssh.user}@{ssh.host}" + (f":{ssh.port}" if ssh.port else ""))
+    for rule in state.inbound_rules:
+        click.echo(f"{'inbound':>15}: port {rule.port} from {rule.source} ({rule.name})")
 
 
 @click.command("list")
@@ -161,8 +167,8 @@ def list_machines(ctx, output):
             if hasattr(machine, "nodes"):  # a fleet
                 state = machine.status()
                 rows.append({"name": machine.name, "resource_group": machine.record.resource_group,
-                             "size": state["size"], "power_state": state["power_state"], "os": machine.record.os,
-                             "nodes": state["node_count"]})
+                             "size": state.size, "power_state": state.power_state, "os": machine.record.os,
+                             "nodes": state.node_count})
                 continue
             vm = machine.vm(instance_view=True)
             rows.append({"name": machine.name, "resource_group": machine.record.resource_group,
@@ -241,7 +247,7 @@ def stop(ctx, name, node, output):
     """Deallocate NAME, every node of a fleet (a stopped-but-allocated VM still bills; a deallocated one does not)."""
     with open_cloud(ctx) as cloud, progress(output) as report:
         state = _target(cloud, name, node).stop(progress=report)
-    emit(state, output, table=lambda state: click.echo(f"{name} is {state['power_state']}; its OS disk is kept."))
+    emit(state, output, table=lambda state: click.echo(f"{name} is {state.power_state}; its OS disk is kept."))
 
 
 @click.command()
@@ -253,7 +259,7 @@ def start(ctx, name, node, output):
     """Start NAME (every node of a fleet) and wait until SSH answers with its pinned host key."""
     with open_cloud(ctx) as cloud, progress(output) as report:
         state = _target(cloud, name, node).start(progress=report)
-    emit(state, output, table=lambda state: click.echo(f"{name} is {state['power_state']} ({state['size']})"))
+    emit(state, output, table=lambda state: click.echo(f"{name} is {state.power_state} ({state.size})"))
 
 
 @click.command()
