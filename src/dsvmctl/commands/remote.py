@@ -1,4 +1,5 @@
-"""Remote execution: push, run, logs, collect, attach (thin wrappers over cloud/workload.py)."""
+"""Remote execution: push, run, logs, collect, attach (thin wrappers over cloud/workload.py, and for a
+fleet's NAME over cloud/fleet.py and cloud/distributed.py)."""
 
 from __future__ import annotations
 
@@ -131,8 +132,8 @@ def _print_run(result: dict, name: str, detach: bool, fleet: bool) -> None:
         click.echo(f"follow:   dsvmctl logs {name} {run_id} --follow")
         click.echo(f"collect:  dsvmctl collect {name} {run_id}")
     elif result["exit_code"] == 0:
-        size = f" on {result['nodes']} nodes (world size {result['world_size']})" if fleet else ""
-        click.echo(f"run {run_id} finished{size}; get its metrics with `dsvmctl collect {name} {run_id}`", err=True)
+        spread = f" on {result['nodes']} nodes (world size {result['world_size']})" if fleet else ""
+        click.echo(f"run {run_id} finished{spread}; get its metrics with `dsvmctl collect {name} {run_id}`", err=True)
     elif fleet:
         click.echo(f"run {run_id} failed: {result.get('error') or result['exit_code']}", err=True)
     else:
