@@ -156,15 +156,16 @@ def _print_tunnels(document: dict) -> None:
         click.echo("no tunnels")
 
 
-def _announce(document: dict, output: str, detach: bool, scheme: str | None = None, found: str | None = None) -> None:
+def _announce(document: dict, output: str, detach: bool, scheme: str | None = None, note: str | None = None) -> None:
+    """The tunnel's document under -o json; else (after `note`, what answers there) where to connect."""
     if scheme:
         document = {**document, "url": f"{scheme}://127.0.0.1:{document['local_port']}/"}
-    emit(document, output, table=lambda document: _print_tunnel(document, detach, found))
+    emit(document, output, table=lambda document: _print_tunnel(document, detach, note))
 
 
-def _print_tunnel(document: dict, detach: bool, found: str | None) -> None:
-    if found:
-        click.echo(found)
+def _print_tunnel(document: dict, detach: bool, note: str | None) -> None:
+    if note:
+        click.echo(note)
     if "url" in document:
         click.echo(f"open {document['url']}")
     click.echo(f"127.0.0.1:{document['local_port']} -> {document['machine']}:{document['remote_port']}"
@@ -173,7 +174,7 @@ def _print_tunnel(document: dict, detach: bool, found: str | None) -> None:
 
 
 def _tunnel_via_agent(client, target, remote_port, local_port, detach, output, scheme: str | None = None,
-                      found: str | None = None) -> None:
+                      note: str | None = None) -> None:
     from ..agent import protocol
     from ..agent.client import raise_error
 
@@ -187,7 +188,7 @@ def _tunnel_via_agent(client, target, remote_port, local_port, detach, output, s
                 if "error" in document:
                     raise_error(document["error"])
                 if "tunnel" in document:
-                    _announce(document["tunnel"], output, detach, scheme, found)
+                    _announce(document["tunnel"], output, detach, scheme, note)
                     if detach:
                         return
                 if "ended" in document:
@@ -251,7 +252,7 @@ def jupyter(ctx, name, local_port, detach, output):
                     f"install jupyterlab; dsvmctl exec {name} -- sh -c 'nohup python -m jupyter lab --no-browser "
                     f"--port 8888 --ServerApp.ip=127.0.0.1 > jupyter.log 2>&1 &' (its token is in ~/jupyter.log)")
         port, scheme, what = found
-        found_line = f"{what} answers on {name}:{port} " + (
+        answers = f"{what} answers on {name}:{port} " + (
             "(self-signed certificate; log in as the VM's admin user)" if what == "JupyterHub"
             else "(its token is in the server's log on the VM)")
-        _tunnel_via_agent(client, target, port, local_port, detach, output, scheme, found_line)
+        _tunnel_via_agent(client, target, port, local_port, detach, output, scheme, answers)
