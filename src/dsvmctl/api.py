@@ -58,6 +58,12 @@ class Cloud:
 
         return up(self.backend, self.store, spec, **options)
 
+    def sizes(self, location: str = "eastus", *, gpu_only: bool = False):
+        """The sizes `location` offers, with quota left and each CPU size's GPU partners (cloud/sizes.py)."""
+        from .cloud.sizes import region_sizes
+
+        return region_sizes(self.backend, location, gpu_only=gpu_only)
+
     def machine(self, name: str):
         """The machine NAME: a Machine, or a Fleet (cloud/fleet.py) when NAME is a fleet."""
         from .cloud.fleet import open_machine

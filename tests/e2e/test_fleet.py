@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from click.testing import CliRunner
 
 from dsvmctl import Cloud, EnvironmentSpec
 from dsvmctl.cli import cli
-from dsvmctl.cloud import distributed, workload
+from dsvmctl.cloud import distributed
 from dsvmctl.cloud.fleet import Fleet
 from dsvmctl.errors import UsageError
 
@@ -64,10 +63,7 @@ def invoke(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-@pytest.fixture(autouse=True)
-def _remote_env(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv(workload.PYTHON_ENV, sys.executable)
+pytestmark = pytest.mark.usefixtures("remote_env")
 
 
 @pytest.fixture(scope="module")
@@ -148,16 +144,16 @@ def test_quota_short_for_n_nodes_is_refused_before_any_write():
 def test_up_grows_a_fleet_and_shrinks_it_from_the_top_only_when_confirmed():
     with Cloud.local() as cloud:
         made = cloud.up(EnvironmentSpec.from_dict({"name": "grow", "nodes": 2}))
-        disks = {n["name"]: n["os_disk_id"] for n in made.status()["nodes"]}
+        disks = {n.name: n.os_disk_id for n in made.status().nodes}
         grown = cloud.up(EnvironmentSpec.from_dict({"name": "grow", "nodes": 3}))
         state = grown.status()
-        assert [n["name"] for n in state["nodes"]] == ["grow-0", "grow-1", "grow-2"]
-        assert {n["name"]: n["os_disk_id"] for n in state["nodes"][:2]} == disks  # the first two untouched
+        assert [n.name for n in state.nodes] == ["grow-0", "grow-1", "grow-2"]
+        assert {n.name: n.os_disk_id for n in state.nodes[:2]} == disks  # the first two untouched
         with pytest.raises(UsageError, match="would delete grow-2"):
             cloud.up(EnvironmentSpec.from_dict({"name": "grow", "nodes": 2}))
         assert cloud.machine("grow").size == 3
         shrunk = cloud.up(EnvironmentSpec.from_dict({"name": "grow", "nodes": 2}), remove_nodes=True)
-        assert [n["name"] for n in shrunk.status()["nodes"]] == ["grow-0", "grow-1"]
+        assert [n.name for n in shrunk.status().nodes] == ["grow-0", "grow-1"]
         names = {r.name for r in shrunk.owned_resources()}
         assert not any(n.startswith("grow-2") or n.endswith("grow-2") for n in names)
         again = cloud.up(EnvironmentSpec.from_dict({"name": "grow"}))  # no node count given: keeps 2
@@ -169,7 +165,7 @@ def test_up_grows_a_fleet_and_shrinks_it_from_the_top_only_when_confirmed():
 def test_single_vm_is_still_named_without_suffix_and_cannot_become_a_fleet_in_place():
     with Cloud.local() as cloud:
         single = cloud.up(EnvironmentSpec.from_dict({"name": "solo"}))
-        assert single.status()["name"] == "solo" and single.vm().name == "solo"
+        assert single.status().name == "solo" and single.vm().name == "solo"
         assert not any(r.name.startswith("solo-0") for r in single.owned_resources())
         with pytest.raises(UsageError, match="single VM"):
             cloud.up(EnvironmentSpec.from_dict({"name": "solo", "nodes": 2}))
@@ -273,7 +269,7 @@ def test_fleet_resize_moves_every_node_keeping_each_os_disk_and_its_files():
         from dsvmctl.cloud.fleet import resize_fleet
 
         made = cloud.up(EnvironmentSpec.from_dict({"name": "rs", "nodes": 2}))
-        before = {n["name"]: n["os_disk_id"] for n in made.status()["nodes"]}
+        before = {n.name: n.os_disk_id for n in made.status().nodes}
         result = resize_fleet(made, "Standard_NC4as_T4_v3")
         assert result["verified"] is True and result["failed"] == []
         assert [r["name"] for r in result["nodes"]] == ["rs-0", "rs-1"]
@@ -281,8 +277,8 @@ def test_fleet_resize_moves_every_node_keeping_each_os_disk_and_its_files():
             assert node["checks"]["os_disk_kept"] is True and node["checks"]["marker"] is True
             assert node["os_disk_id_after"] == before[node["name"]]
         state = made.status()
-        assert [n["size"] for n in state["nodes"]] == ["Standard_NC4as_T4_v3"] * 2
-        assert {n["name"]: n["os_disk_id"] for n in state["nodes"]} == before
+        assert [n.size for n in state.nodes] == ["Standard_NC4as_T4_v3"] * 2
+        assert {n.name: n.os_disk_id for n in state.nodes} == before
         assert cloud.store.load("rs").size == "Standard_NC4as_T4_v3"
         # Each node kept its own journal.
         assert all((cloud.store.dir(n) / "resize-journal.json").is_file() for n in ("rs-0", "rs-1"))
@@ -300,8 +296,22 @@ def test_fleet_resize_is_refused_for_every_node_before_any_change_when_quota_is_
             resize_fleet(made, "Standard_NC4as_T4_v3")
         writes = [r for r in cloud.backend.emulator.request_log[before:] if r[0] in ("PUT", "POST", "PATCH", "DELETE")]
         assert writes == []
-        assert [n["size"] for n in made.status()["nodes"]] == ["Standard_D4ds_v5"] * 2
+        assert [n.size for n in made.status().nodes] == ["Standard_D4ds_v5"] * 2
         made.down()
+
+
+def test_fleet_resize_under_o_json_prints_one_document_for_a_plan_and_for_a_refusal():
+    with Cloud.local() as cloud:
+        cloud.up(EnvironmentSpec.from_dict({"name": "rj", "nodes": 2}))
+    planned = invoke("resize", "rj", "--size", "Standard_NC4as_T4_v3", "--dry-run", "-o", "json")
+    assert planned.exit_code == 0
+    plan = json.loads(planned.stdout)
+    assert plan["dry_run"] is True and [p["kind"] for p in plan["plans"]] == ["deallocate_resize_start"] * 2
+    refused = invoke("resize", "rj", "--size", "Standard_D4s_v5", "-o", "json")  # no temp disk: never
+    assert refused.exit_code == 2
+    blockers = json.loads(refused.stdout)["blockers"]
+    assert [b["name"] for b in blockers] == ["rj-0", "rj-1"]
+    assert {b["code"] for b in blockers} == {"temp-disk-pairing"}
 
 
 # -- scaling bench ------------------------------------------------------------------------------------------

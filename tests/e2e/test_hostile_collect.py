@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dsvmctl import Cloud, EnvironmentSpec
 from dsvmctl.cli import cli
 from dsvmctl.remote import TransferError
 from dsvmctl.remote.untar import UnsafeArchive
@@ -28,24 +27,13 @@ PAYLOAD = b"written by a hostile VM\n"
 
 
 @pytest.fixture
-def cloud():
-    with Cloud.local() as cloud:
-        yield cloud
-
-
-@pytest.fixture
-def lab(cloud):
-    return cloud.up(EnvironmentSpec.from_dict({"name": "lab"}))
-
-
-@pytest.fixture
-def vm(cloud, lab, tmp_path):
+def vm(cloud, lab, lab_home):
     """The VM's home (run directory made), with `send(archive_bytes)` arming the fake tar."""
     emulator = cloud.backend.emulator
     record = emulator.get(lab.vm().id)
     cloud.backend.hosts.ensure(emulator, record)
     host = cloud.backend.hosts.hosts[record["id"].lower()]
-    home = cloud.backend.hosts._home(emulator, record)
+    home = lab_home
     (home / "dsvmctl" / "runs" / RID).mkdir(parents=True)
     fakebin = home / ".fakebin"
     fakebin.mkdir()

@@ -3,17 +3,17 @@ and the quickstart's typed result."""
 
 from __future__ import annotations
 
-import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from dsvmctl import Cloud, EnvironmentSpec
 from dsvmctl.bench.quickstart import QuickstartResult, quickstart
 from dsvmctl.bench.compare import compare_runs
 from dsvmctl.bench.store import RunRecord
+from dsvmctl.catalog.sizes import can_resize_between
 from dsvmctl.cloud.power import PowerState
 from dsvmctl.cloud.resize import ResizeIncomplete, journal_path
 from dsvmctl.errors import UsageError
@@ -21,25 +21,27 @@ from dsvmctl.errors import UsageError
 GPU = "Standard_NC4as_T4_v3"
 
 
-@pytest.fixture
-def cloud():
-    with Cloud.local(home=Path(os.environ["DSVMCTL_HOME"])) as cloud:  # per test (tests/conftest.py)
-        yield cloud
-
-
-@pytest.fixture
-def lab(cloud):
-    return cloud.up(EnvironmentSpec.from_dict({"name": "lab"}))
-
-
-def test_ssh_command_pins_the_host_key_in_a_known_hosts_file_of_the_machine(lab):
+def test_ssh_command_pins_the_host_key_by_alias_in_dsvmctls_known_hosts(lab):
     argv = lab.ssh_command()
-    options = [argv[i + 1] for i, word in enumerate(argv) if word == "-o"]
-    assert "StrictHostKeyChecking=yes" in options
-    known_hosts = Path(next(o for o in options if o.startswith("UserKnownHostsFile=")).split("=", 1)[1])
-    assert known_hosts.parent == lab.store.dir("lab")
-    assert known_hosts.read_text().split(None, 1)[1].strip() == lab.record.host_public_key
+    options = dict(argv[i + 1].split("=", 1) for i, word in enumerate(argv) if word == "-o")
+    assert options["StrictHostKeyChecking"] == "yes" and options["HostKeyAlias"] == "dsvmctl-local-lab"
+    known_hosts = Path(options["UserKnownHostsFile"])
+    assert known_hosts == lab.paths.root / "known_hosts"
+    entries = dict(line.split(None, 1) for line in known_hosts.read_text().splitlines())
+    assert entries["dsvmctl-local-lab"].split()[:2] == lab.record.host_public_key.split()[:2]
     assert argv[-1] == f"{lab.record.admin_user}@127.0.0.1"
+
+
+def test_ssh_command_is_what_ssh_print_shows(lab):
+    from click.testing import CliRunner
+
+    from dsvmctl.cli import cli
+
+    def without_port(argv: list[str]) -> list[str]:  # each process hosts the VM on a port of its own
+        return argv[:argv.index("-p")] + argv[argv.index("-p") + 2:]
+
+    printed = shlex.split(CliRunner().invoke(cli, ["ssh", "lab", "--print"]).stdout.splitlines()[0])
+    assert without_port(printed) == without_port(lab.ssh_command())
 
 
 @pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client (apt-get install openssh-client)")
@@ -57,6 +59,17 @@ def test_ssh_command_of_a_deallocated_vm_says_to_start_it(lab):
         lab.ssh_command()
 
 
+def test_cloud_sizes_pairs_cpu_sizes_with_gpu_sizes_by_the_catalogs_rule(cloud):
+    listing = cloud.sizes("eastus")
+    by_name = {size.name: size for size in listing.sizes}
+    assert GPU in by_name["Standard_D4ds_v5"].gpu_partners
+    assert by_name["Standard_D4s_v5"].gpu_partners == []  # no temp disk: no NC size takes it
+    assert all(can_resize_between(by_name[name], by_name[partner])
+               for name in by_name for partner in by_name[name].gpu_partners)
+    assert listing.to_json()["sizes"][0].keys() >= {"name", "quota_left", "gpu_partners"}
+    assert all(size.gpus for size in cloud.sizes("eastus", gpu_only=True).sizes)
+
+
 def test_machine_resume_finishes_a_resize_the_network_interrupted(cloud, lab):
     cloud.backend.emulator.faults.connection_reset("PATCH", "/virtualMachines/lab$", times=None)
     with pytest.raises(ResizeIncomplete):
@@ -64,8 +77,8 @@ def test_machine_resume_finishes_a_resize_the_network_interrupted(cloud, lab):
     cloud.backend.emulator.faults.clear()
 
     result = lab.resume()
-    assert result["resumed"] and result["verified"] and result["size"] == GPU
-    assert result["power_state"] is PowerState.RUNNING
+    assert result.resumed and result.verified and result.size == GPU
+    assert result.power_state is PowerState.RUNNING
 
 
 def test_resize_with_abandon_forgets_an_unfinished_resize_to_another_size(cloud, lab):
@@ -77,7 +90,7 @@ def test_resize_with_abandon_forgets_an_unfinished_resize_to_another_size(cloud,
         lab.resize("Standard_D8ds_v5")
 
     result = lab.resize("Standard_D8ds_v5", abandon=True)
-    assert result["verified"] and result["size"] == "Standard_D8ds_v5" and not result.get("resumed")
+    assert result.verified and result.size == "Standard_D8ds_v5" and not result.resumed
     assert '"to": "Standard_D8ds_v5"' in journal_path(lab).read_text()
 
 

@@ -27,23 +27,23 @@ def _writes(cloud) -> int:
 def test_up_status_exec_stop_start_down_on_the_local_cloud(cloud):
     machine = cloud.up(EnvironmentSpec.from_dict({"name": "lab"}))
     state = machine.status()
-    assert state["power_state"] == "running" and state["size"] == "Standard_D4ds_v5"
-    assert state["inbound_rules"] == [{"name": state["inbound_rules"][0]["name"], "port": "22",
-                                       "source": "127.0.0.1/32", "protocol": "Tcp", "priority": 1000}]
-    assert {"name", "size", "power_state", "os_disk_id", "public_ip", "ssh", "inbound_rules"} <= set(state)
-    assert state["ssh"]["user"] == "azureuser"
+    assert state.power_state == "running" and state.size == "Standard_D4ds_v5"
+    assert state.to_json()["inbound_rules"] == [{"name": state.inbound_rules[0].name, "port": "22",
+                                                 "source": "127.0.0.1/32", "protocol": "Tcp", "priority": 1000}]
+    assert {"name", "size", "power_state", "os_disk_id", "public_ip", "ssh", "inbound_rules"} <= set(state.to_json())
+    assert state.ssh.user == "azureuser"
 
     out = bytearray()
     assert machine.exec("echo kept > on-os-disk.txt && cat on-os-disk.txt", stdout=out.extend) == 0
     assert out.decode().strip() == "kept"
 
     stopped = machine.stop()
-    assert stopped["power_state"] == "deallocated"
+    assert stopped.power_state == "deallocated"
     with pytest.raises(CloudError, match="start it first"):
         machine.exec("true")
 
     started = machine.start()
-    assert started["os_disk_id"] == state["os_disk_id"]
+    assert started.os_disk_id == state.os_disk_id
     out.clear()
     assert machine.exec("cat on-os-disk.txt", stdout=out.extend) == 0
     assert out.decode().strip() == "kept"  # same disk, same file; and the pinned host key still matched
@@ -59,11 +59,11 @@ def test_up_twice_creates_nothing_new(cloud):
     spec = EnvironmentSpec.from_dict({"name": "lab"})
     cloud.up(spec)
     before = {k: v.get("etag") for k, v in cloud.backend.emulator.resources.items()}
-    disk_before = cloud.machine("lab").status()["os_disk_id"]
+    disk_before = cloud.machine("lab").status().os_disk_id
     cloud.up(spec)
     after = cloud.backend.emulator.resources
     assert set(after) == set(before)
-    assert cloud.machine("lab").status()["os_disk_id"] == disk_before
+    assert cloud.machine("lab").status().os_disk_id == disk_before
 
 
 def test_interrupted_up_is_completed_by_running_it_again(cloud):
@@ -75,7 +75,7 @@ def test_interrupted_up_is_completed_by_running_it_again(cloud):
     assert cloud.backend.emulator.find("Microsoft.Network/networkInterfaces")
     assert not cloud.backend.emulator.find("Microsoft.Compute/virtualMachines")
     machine = cloud.up(spec)
-    assert machine.status()["power_state"] == "running"
+    assert machine.status().power_state == "running"
 
 
 def test_down_after_a_half_made_up_removes_the_parts(cloud):
@@ -118,10 +118,10 @@ def test_over_long_windows_name_is_refused_with_a_shorter_one_suggested():
 def test_windows_dsvm_provisions_with_openssh_and_a_stored_password(cloud):
     machine = cloud.up(EnvironmentSpec.from_dict({"name": "winlab", "image": "win-2022"}))
     state = machine.status()
-    assert state["power_state"] == "running" and state["os"] == "windows"
+    assert state.power_state == "running" and state.os == "windows"
     password_file = cloud.store.dir("winlab") / "admin-password"
     assert oct(password_file.stat().st_mode & 0o777) == "0o600"
-    assert password_file.read_text() not in json.dumps(state)
+    assert password_file.read_text() not in json.dumps(state.to_json())
     run_commands = cloud.backend.emulator.find("Microsoft.Compute/virtualMachines/runCommands")
     assert any("OpenSSH.Server" in json.dumps(rc["properties"]) for rc in run_commands)
     with pytest.raises(CloudError, match="Windows"):
@@ -217,7 +217,7 @@ def test_what_if_lists_changes_by_name_and_changes_nothing(cloud):
     kinds = {c["resource_id"].rsplit("/", 2)[-2]: c["change_type"] for c in changes}
     assert kinds["virtualMachines"] == "Modify"
     assert {v for k, v in kinds.items() if k != "virtualMachines"} == {"NoChange"}
-    assert cloud.machine("lab").status()["size"] == "Standard_D4ds_v5"
+    assert cloud.machine("lab").status().size == "Standard_D4ds_v5"
     assert set(cloud.backend.emulator.resources) == set(before)
 
 

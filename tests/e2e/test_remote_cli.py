@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dsvmctl import Cloud, EnvironmentSpec
 from dsvmctl.cli import cli
 from dsvmctl.cloud import workload
 from dsvmctl.errors import CloudError, DsvmctlError
@@ -31,27 +30,7 @@ TINY = ["--steps", "2", "--warmup", "1", "--compile", "off", "--batch-size", "8"
         "--width", "8", "--blocks", "1,1"]
 
 
-@pytest.fixture(autouse=True)
-def _remote_env(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the push state cache
-    monkeypatch.setenv(workload.PYTHON_ENV, sys.executable)
-
-
-@pytest.fixture
-def cloud():
-    with Cloud.local() as cloud:  # DSVMCTL_HOME: the suite's per-test temp dir
-        yield cloud
-
-
-@pytest.fixture
-def lab(cloud):
-    return cloud.up(EnvironmentSpec.from_dict({"name": "lab"}))
-
-
-def home_of(cloud, machine) -> Path:
-    """The VM's admin home on its disk directory (what `~` is on the VM)."""
-    vm = cloud.backend.emulator.get(machine.vm().id)
-    return cloud.backend.hosts._home(cloud.backend.emulator, vm)
+pytestmark = pytest.mark.usefixtures("remote_env")
 
 
 def invoke(*args: str):
@@ -61,13 +40,13 @@ def invoke(*args: str):
 # -- push -----------------------------------------------------------------------------------------
 
 
-def test_push_bundled_workloads_then_repush_sends_nothing(cloud, lab):
+def test_push_bundled_workloads_then_repush_sends_nothing(cloud, lab, lab_home):
     result = invoke("push", "lab", "-o", "json")
     assert result.exit_code == 0, result.output
     first = json.loads(result.output)
     assert first["dest"] == "dsvmctl/workloads" and first["method"] == "tar"
     bundled = workload.bundled_workloads()
-    pushed = home_of(cloud, lab) / "dsvmctl" / "workloads"
+    pushed = lab_home / "dsvmctl" / "workloads"
     for name in ("train.py", "models.py", "data.py", "flops.py"):
         assert (pushed / name).read_bytes() == (bundled / name).read_bytes()
     assert not list(pushed.rglob("__pycache__"))
@@ -77,7 +56,7 @@ def test_push_bundled_workloads_then_repush_sends_nothing(cloud, lab):
     assert again["files_sent"] == 0 and again["bytes_sent"] == 0 and again["method"] == "none"
 
 
-def test_push_a_directory_of_ones_own_to_a_chosen_dest(cloud, lab, tmp_path):
+def test_push_a_directory_of_ones_own_to_a_chosen_dest(cloud, lab, tmp_path, lab_home):
     src = tmp_path / "mine"
     (src / "sub").mkdir(parents=True)
     (src / "sub" / "a.txt").write_text("a")
@@ -86,14 +65,14 @@ def test_push_a_directory_of_ones_own_to_a_chosen_dest(cloud, lab, tmp_path):
     result = invoke("push", "lab", str(src), "--dest", "projects/mine")
     assert result.exit_code == 0, result.output
     assert "pushed 2 files" in result.output  # a.txt and .dsvmignore, not skip.log
-    remote = home_of(cloud, lab) / "projects" / "mine"
+    remote = lab_home / "projects" / "mine"
     assert (remote / "sub" / "a.txt").read_text() == "a" and not (remote / "skip.log").exists()
 
 
 # -- run, collect -------------------------------------------------------------------------------
 
 
-def test_run_streams_then_collect_gets_cpu_metrics(cloud, lab, tmp_path):
+def test_run_streams_then_collect_gets_cpu_metrics(cloud, lab, tmp_path, lab_home):
     started = time.monotonic()
     result = invoke("run", "lab", "--workload", "cnn", "--device", "cpu", "--", *TINY)
     assert result.exit_code == 0, result.output
@@ -104,7 +83,7 @@ def test_run_streams_then_collect_gets_cpu_metrics(cloud, lab, tmp_path):
     local_log = Path(runs[0]["log"])
     assert local_log == workload.local_run_dir(lab, run_id) / "run.log"
     assert "step 3/3" in local_log.read_text() and "train.py: model=cnn" in local_log.read_text()
-    assert (home_of(cloud, lab) / "dsvmctl" / "runs" / run_id / "metrics.json").is_file()
+    assert (lab_home / "dsvmctl" / "runs" / run_id / "metrics.json").is_file()
 
     collected = json.loads(invoke("collect", "lab", "-o", "json").output)
     assert collected["run_id"] == run_id and collected["dir"] == str(local_log.parent)
@@ -134,7 +113,7 @@ def test_a_failing_remote_command_exit_code_is_ours(cloud, lab, tmp_path):
     assert bundled.exit_code == 2 and "--steps must be >= 1" in bundled.output
 
 
-def test_timeout_stops_the_remote_run(cloud, lab, tmp_path):
+def test_timeout_stops_the_remote_run(cloud, lab, tmp_path, lab_home):
     src = tmp_path / "wl"
     src.mkdir()
     (src / "train.py").write_text("import os, time\nopen('pid', 'w').write(str(os.getpid()))\n"
@@ -143,7 +122,7 @@ def test_timeout_stops_the_remote_run(cloud, lab, tmp_path):
     result = invoke("run", "lab", "--src", str(src), "--timeout", "1.5")
     assert result.exit_code == 26 and "timed out" in result.output
     assert time.monotonic() - started < 20
-    pid = int((home_of(cloud, lab) / "dsvmctl" / "workloads" / "pid").read_text())
+    pid = int((lab_home / "dsvmctl" / "workloads" / "pid").read_text())
     deadline = time.monotonic() + 5
     while _alive(lab, pid) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -207,13 +186,13 @@ def _fake_python(directory: Path, body: str) -> None:
         path.chmod(0o755)
 
 
-def test_find_python_probes_for_torch(cloud, lab, tmp_path, monkeypatch):
+def test_find_python_probes_for_torch(cloud, lab, tmp_path, monkeypatch, lab_home):
     monkeypatch.delenv(workload.PYTHON_ENV)
     with lab.session() as session:
         # A local VM's "image" puts dsvmctl's own environment (which has torch) first on PATH.
         assert Path(workload.find_python(session, lab)).parent == Path(sys.executable).parent
 
-    disk = home_of(cloud, lab).parents[1]  # the VM's / (its commands see only their disk)
+    disk = lab_home.parents[1]  # the VM's / (its commands see only their disk)
     bin_dir = disk / "opt" / "fakepy" / "bin"
     _fake_python(bin_dir, "#!/bin/sh\nexit 1\n")  # a python without torch
     from dsvmctl.cloud import localhosts
@@ -424,7 +403,7 @@ def test_windows_exec_strips_the_pid_line_and_keeps_the_exit_code():
     assert out == b"step 1/2\n"
 
 
-def test_ctrl_c_stops_the_remote_run_and_is_recorded(cloud, lab, tmp_path):
+def test_ctrl_c_stops_the_remote_run_and_is_recorded(cloud, lab, tmp_path, lab_home):
     src = tmp_path / "wl"
     src.mkdir()
     (src / "train.py").write_text("import os, time\nopen('pid', 'w').write(str(os.getpid()))\n"
@@ -436,7 +415,7 @@ def test_ctrl_c_stops_the_remote_run_and_is_recorded(cloud, lab, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         lab.run("cnn", "cpu", [], src=src, stdout=interrupt_on_output)
-    pid = int((home_of(cloud, lab) / "dsvmctl" / "workloads" / "pid").read_text())
+    pid = int((lab_home / "dsvmctl" / "workloads" / "pid").read_text())
     deadline = time.monotonic() + 5
     while _alive(lab, pid) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -11,39 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from dsvmctl import Cloud, EnvironmentSpec
 from dsvmctl.cli import cli
-from dsvmctl.cloud import workload
 from dsvmctl.remote.target import target_for
 
 
-@pytest.fixture(autouse=True)
-def _remote_env(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv(workload.PYTHON_ENV, sys.executable)
+pytestmark = pytest.mark.usefixtures("remote_env")
 
 
 @pytest.fixture
-def cloud():
-    with Cloud.local() as cloud:
-        yield cloud
-
-
-@pytest.fixture
-def lab(cloud):
-    return cloud.up(EnvironmentSpec.from_dict({"name": "lab"}))
-
-
-@pytest.fixture
-def home(cloud, lab) -> Path:
-    emulator = cloud.backend.emulator
-    return cloud.backend.hosts._home(emulator, emulator.get(lab.vm().id))
+def home(lab_home) -> Path:
+    return lab_home
 
 
 @pytest.fixture

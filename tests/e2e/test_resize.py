@@ -71,7 +71,7 @@ def dsvmctl(home: Path, *args: str, crash_after: str | None = None) -> subproces
 
 
 def test_cpu_to_gpu_and_back_keeps_the_os_disk_and_the_files_on_it(lab):
-    disk_id = lab.status()["os_disk_id"]
+    disk_id = lab.status().os_disk_id
     began = time.monotonic()
 
     to_gpu = lab.resize(GPU)
@@ -81,24 +81,24 @@ def test_cpu_to_gpu_and_back_keeps_the_os_disk_and_the_files_on_it(lab):
     round_trip = time.monotonic() - began
 
     for result, size in ((to_gpu, GPU), (to_cpu, CPU)):
-        assert RESULT_FIELDS <= set(result)
-        assert result["to"] == size and result["size"] == size and result["power_state"] == "running"
-        assert result["plan"]["steps"] == ["deallocate", "resize", "start"]
-        assert result["deallocated"] and result["verified"] and not result["rolled_back"]
-        assert result["marker"] == "verified"
-        assert result["os_disk_id_before"] == result["os_disk_id_after"] == disk_id
-        assert Path(result["journal"]).name == "resize-journal.json"
-    assert (to_gpu["from"], to_cpu["from"]) == (CPU, GPU)
-    assert lab.status()["size"] == CPU and lab.status()["os_disk_id"] == disk_id
+        assert RESULT_FIELDS <= set(result.to_json())
+        assert result.to_size == size and result.size == size and result.power_state == "running"
+        assert result.plan["steps"] == ["deallocate", "resize", "start"]
+        assert result.deallocated and result.verified and not result.rolled_back
+        assert result.marker == "verified"
+        assert result.os_disk_id_before == result.os_disk_id_after == disk_id
+        assert Path(result.journal).name == "resize-journal.json"
+    assert (to_gpu.from_size, to_cpu.from_size) == (CPU, GPU)
+    assert lab.status().size == CPU and lab.status().os_disk_id == disk_id
     assert round_trip < 10, f"CPU -> GPU -> CPU took {round_trip:.1f} s on the local cloud"
 
 
 def test_resize_within_the_hardware_cluster_is_one_patch_without_deallocation(cloud, lab):
     result = lab.resize(CPU_BIGGER)
-    assert result["plan"]["kind"] == "in_place" and not result["deallocated"]
+    assert result.plan["kind"] == "in_place" and not result.deallocated
     assert (requests_to(cloud, "PATCH", ""), requests_to(cloud, "POST", "/deallocate"),
             requests_to(cloud, "POST", "/start")) == (1, 0, 0)
-    assert result["verified"] and result["marker"] == "verified" and result["size"] == CPU_BIGGER
+    assert result.verified and result.marker == "verified" and result.size == CPU_BIGGER
 
 
 def test_resize_across_clusters_deallocates_resizes_and_starts_once_each(cloud, lab):
@@ -110,12 +110,12 @@ def test_resize_across_clusters_deallocates_resizes_and_starts_once_each(cloud, 
 def test_deallocated_vm_stays_deallocated_unless_asked_to_start(lab):
     lab.stop()
     result = lab.resize(GPU)
-    assert (result["size"], result["power_state"], result["plan"]["steps"]) == (GPU, "deallocated", ["resize"])
-    assert result["verified"] and result["marker"] == "skipped: VM was not running before the resize"
-    assert "VM is deallocated" in result["message"]
+    assert (result.size, result.power_state, result.plan["steps"]) == (GPU, "deallocated", ["resize"])
+    assert result.verified and result.marker == "skipped: VM was not running before the resize"
+    assert "VM is deallocated" in result.message
 
     started = lab.resize(CPU, start=True)
-    assert (started["size"], started["power_state"]) == (CPU, "running")
+    assert (started.size, started.power_state) == (CPU, "running")
     assert run(lab, "cat ~/work.txt") == "kept-across-resizes"
 
 
@@ -136,17 +136,17 @@ def test_impossible_resize_is_refused_before_any_write_with_the_fix(cloud, image
     assert writes(cloud) == before
     assert code in [b.code for b in refused.value.plan.blockers]
     assert fix in str(refused.value) and refused.value.exit_code == 2
-    assert machine.status()["size"] == CPU and machine.status()["power_state"] == "running"
-    assert not Path(refused.value.result["journal"]).exists()
+    assert machine.status().size == CPU and machine.status().power_state == "running"
+    assert not Path(refused.value.result.journal).exists()
 
 
 def test_dry_run_returns_the_plan_and_writes_nothing(cloud, lab):
     before = writes(cloud)
     result = lab.resize(GPU, dry_run=True)
     assert writes(cloud) == before
-    assert result["dry_run"] and result["plan"]["steps"] == ["deallocate", "resize", "start"]
-    assert any("temp disk" in w for w in result["plan"]["warnings"])
-    assert lab.status()["size"] == CPU and not Path(result["journal"]).exists()
+    assert result.dry_run and result.plan["steps"] == ["deallocate", "resize", "start"]
+    assert any("temp disk" in w for w in result.plan["warnings"])
+    assert lab.status().size == CPU and not Path(result.journal).exists()
 
 
 # --- crashes, interruptions and resume -----------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_killed_resize_converges_when_run_again_without_repeating_a_step(home, c
     with Cloud.local(home=home) as cloud:
         machine = cloud.up(EnvironmentSpec.from_dict({"name": "lab"}))
         run(machine, "echo kept-across-resizes > ~/work.txt")
-        disk_id = machine.status()["os_disk_id"]
+        disk_id = machine.status().os_disk_id
 
     killed = dsvmctl(home, "resize", "lab", "--size", GPU, crash_after=crash_after)
     assert killed.returncode == 137, killed.stderr
@@ -188,16 +188,16 @@ def test_ctrl_c_midway_says_the_vm_is_deallocated_and_resume_finishes(lab):
     with pytest.raises(ResizeIncomplete) as stopped:
         lab.resize(GPU, progress=interrupt_after_deallocate)
     assert "VM is deallocated" in str(stopped.value) and "dsvmctl resume lab" in str(stopped.value)
-    assert stopped.value.exit_code == 130 and lab.status()["power_state"] == "deallocated"
+    assert stopped.value.exit_code == 130 and lab.status().power_state == "deallocated"
 
     with pytest.raises(UsageError, match="unfinished") as other_target:
         lab.resize(CPU_BIGGER)
     assert "dsvmctl resume lab" in str(other_target.value) and "--abandon" in str(other_target.value)
 
     result = resume(lab)
-    assert result["resumed"] and result["verified"] and result["marker"] == "verified"
-    assert [s.get("skipped") for s in result["steps"]] == [None, None, None]
-    assert (result["size"], result["power_state"]) == (GPU, "running")
+    assert result.resumed and result.verified and result.marker == "verified"
+    assert [s.get("skipped") for s in result.steps] == [None, None, None]
+    assert (result.size, result.power_state) == (GPU, "running")
 
 
 def test_lost_network_during_the_patch_leaves_an_open_journal_that_resume_finishes(cloud, lab):
@@ -208,8 +208,26 @@ def test_lost_network_during_the_patch_leaves_an_open_journal_that_resume_finish
     cloud.backend.emulator.faults.clear()
 
     result = lab.resize(GPU)  # the same command again
-    assert result["resumed"] and result["verified"] and result["size"] == GPU
+    assert result.resumed and result.verified and result.size == GPU
     assert requests_to(cloud, "POST", "/deallocate") == 1
+
+
+def test_each_outcome_has_the_json_fields_scripts_read(cloud, lab):
+    """The `-o json` documents of a dry run, a stop midway and a finished resize: their fields."""
+    common = {"name", "from", "to", "plan", "os_disk_id_before", "verified", "seconds", "rolled_back", "journal"}
+    planned = lab.resize(GPU, dry_run=True).to_json()
+    assert set(planned) == common | {"power_state_before", "deallocated", "os_disk_id_after", "marker", "dry_run"}
+    cloud.backend.emulator.faults.connection_reset("PATCH", "/virtualMachines/lab$", times=None)
+    with pytest.raises(ResizeIncomplete) as stopped:
+        lab.resize(GPU)
+    cloud.backend.emulator.faults.clear()
+    midway = stopped.value.result.to_json()
+    assert set(midway) == common | {"size", "power_state", "incomplete", "message", "steps"}
+    assert (midway["incomplete"], midway["power_state"]) == (True, "deallocated")
+    done = json.loads(json.dumps(lab.resume().to_json()))  # as -o json prints it
+    assert set(done) == common | {"size", "power_state", "power_state_before", "deallocated", "os_disk_id_after",
+                                  "checks", "marker", "resumed", "steps", "warnings", "message"}
+    assert (done["power_state"], done["power_state_before"], done["size"]) == ("running", "running", GPU)
 
 
 def test_resume_without_an_unfinished_resize_says_so(lab):
@@ -221,13 +239,13 @@ def test_resume_without_an_unfinished_resize_says_so(lab):
 
 
 def test_no_capacity_for_the_new_size_rolls_back_to_the_old_one_running(cloud, lab):
-    disk_id = lab.status()["os_disk_id"]
+    disk_id = lab.status().os_disk_id
     cloud.backend.emulator.faults.allocation_failure("POST", "/virtualMachines/lab/start$")
     result = lab.resize(GPU)
-    assert result["rolled_back"] and result["error"]["azure_code"] == "AllocationFailed"
-    assert "no capacity for Standard_NC4as_T4_v3" in result["message"] and "resized back to" in result["message"]
-    assert (result["size"], result["power_state"], result["os_disk_id_after"]) == (CPU, "running", disk_id)
-    assert result["verified"] and result["marker"] == "verified"
+    assert result.rolled_back and result.error["azure_code"] == "AllocationFailed"
+    assert "no capacity for Standard_NC4as_T4_v3" in result.message and "resized back to" in result.message
+    assert (result.size, result.power_state, result.os_disk_id_after) == (CPU, "running", disk_id)
+    assert result.verified and result.marker == "verified"
     assert run(lab, "cat ~/work.txt") == "kept-across-resizes"
 
 
@@ -240,8 +258,8 @@ def test_a_rollback_that_fails_too_says_the_vm_is_deallocated_and_resume_finishe
     assert "VM is deallocated (size Standard_D4ds_v5): resume with `dsvmctl resume lab`" in message
 
     result = resume(lab)
-    assert result["rolled_back"] and (result["size"], result["power_state"]) == (CPU, "running")
-    assert result["verified"] and result["marker"] == "verified"
+    assert result.rolled_back and (result.size, result.power_state) == (CPU, "running")
+    assert result.verified and result.marker == "verified"
 
 
 def test_quota_taken_meanwhile_rolls_back_with_the_planners_quota_message(cloud, lab):
@@ -250,9 +268,9 @@ def test_quota_taken_meanwhile_rolls_back_with_the_planners_quota_message(cloud,
             cloud.backend.emulator.set_quota("eastus", "standardNCASv3_T4Family", 0)
 
     result = lab.resize(GPU, progress=someone_takes_the_quota)
-    assert result["rolled_back"] and result["error"]["code"] == "quota"
-    assert "request a quota increase for standardNCASv3_T4Family in eastus" in result["error"]["fix"]
-    assert (result["size"], result["power_state"]) == (CPU, "running")
+    assert result.rolled_back and result.error["code"] == "quota"
+    assert "request a quota increase for standardNCASv3_T4Family in eastus" in result.error["fix"]
+    assert (result.size, result.power_state) == (CPU, "running")
 
 
 # --- the command line -----------------------------------------------------------------------------------------

@@ -246,3 +246,17 @@ def test_describe_numbers_the_steps():
 def test_describe_of_an_impossible_plan_shows_each_blocker_and_its_fix():
     text = plan(vm(size="Standard_D4s_v5")).describe()
     assert "cannot resize" in text and "fix: recreate the VM on Standard_D4ds_v5" in text
+
+
+def test_the_planner_blocks_exactly_on_the_catalogs_resize_obstacles():
+    """One rule (catalog/sizes.resize_obstacles): the planner's pairing blockers are its verdicts."""
+    pairs = [(CPU, GPU), ("Standard_D4s_v5", GPU), (CPU, "Standard_NC24ads_A100_v4"), ("Standard_A1_v2", GPU)]
+    seen = set()
+    for current, target in pairs:
+        for generation in ("V1", "V2"):
+            machine = vm(current, hyperv_generation=generation, accelerated_networking=False)
+            found = [c for c in blocker_codes(plan(machine, target, available=(current, target)))
+                     if c in ("temp-disk-pairing", "hyperv-generation")]
+            assert found == size_catalog.resize_obstacles(sku(current), sku(target), generation=generation)
+            seen.update(found)
+    assert seen == {"temp-disk-pairing", "hyperv-generation"}

@@ -50,7 +50,7 @@ def bench(machine, *, cpu_size: str, gpu_size: str, workload: str = "transformer
     runs: list[RunRecord] = []
 
     def move_to(size: str) -> bool:
-        if machine.status()["size"].lower() == size.lower():
+        if (machine.status().size or "").lower() == size.lower():
             return True
         progress(f"resizing {machine.name} to {size} (OS disk kept and checked)")
         try:
@@ -58,10 +58,8 @@ def bench(machine, *, cpu_size: str, gpu_size: str, workload: str = "transformer
         except DsvmctlError as err:
             resizes.append({"to": size, "error": str(err)})
             return False
-        resizes.append(result)
-        if not result.get("verified") or result.get("rolled_back"):
-            return False
-        return True
+        resizes.append(result.to_json())
+        return result.succeeded
 
     for size in (cpu_size, gpu_size):
         if not move_to(size):

@@ -48,14 +48,14 @@ def scaling_bench(fleet, *, node_counts: Sequence[int], workload: str = "transfo
     comparison_id = new_id()
     resized = None
     if size is not None:
-        current = fleet.status()["size"]
+        current = fleet.status().size
         if (current or "").lower() != size.lower():
             progress(f"resizing every node of {fleet.name} to {size}")
             resized = resize_fleet(fleet, size, start=True, progress=progress)
             if not resized["verified"]:
                 raise DsvmctlError(f"the fleet resize to {size} did not finish on {', '.join(resized['failed'])}",
                                    fix=f"dsvmctl resume {fleet.name}, then bench again")
-    run_size = size or fleet.status()["size"]
+    run_size = size or fleet.status().size
     quote = _price(fleet, run_size)
     runs: list[RunRecord] = []
     for n in counts:

@@ -195,17 +195,26 @@ class SizeFacts(Protocol):
     gpus: int
 
 
-def can_resize_between(current: SizeFacts, target: SizeFacts, *, generation: str | None = None) -> bool:
-    """Whether a VM on `current` can ever be resized to `target`, keeping its OS disk.
+def resize_obstacles(current: SizeFacts, target: SizeFacts, *, generation: str | None = None) -> list[str]:
+    """Why a VM on `current` can never be resized to `target` keeping its OS disk ([] : it can),
+    as the planners' problem codes: "temp-disk-pairing", "hyperv-generation".
 
     Azure refuses a resize between a size with a local temp (resource) disk and one without,
     and a size that cannot boot the OS disk's Hyper-V generation. `generation` is the disk's
     ("V1"/"V2") when known; without it, the two sizes must share a generation.
     """
+    obstacles = []
     if (current.temp_disk_gb > 0) != (target.temp_disk_gb > 0):
-        return False
+        obstacles.append("temp-disk-pairing")
     bootable = {generation.upper()} if generation else set(current.generations)
-    return bool(bootable & set(target.generations))
+    if not bootable & set(target.generations):
+        obstacles.append("hyperv-generation")
+    return obstacles
+
+
+def can_resize_between(current: SizeFacts, target: SizeFacts, *, generation: str | None = None) -> bool:
+    """Whether a VM on `current` can ever be resized to `target`, keeping its OS disk."""
+    return not resize_obstacles(current, target, generation=generation)
 
 
 def resize_partners(size: SizeFacts, candidates: Iterable[SizeFacts] | None = None, *,

@@ -38,8 +38,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import CloudError, DsvmctlError, UsageError
-from ..paths import write_atomic
-from . import workload
+from . import runs, workload
 from .fleet import Fleet, in_parallel
 
 DEFAULT_PORT = 29400  # torchrun's c10d default
@@ -155,31 +154,27 @@ class _Prefixed:
 # -- the fleet's runs ---------------------------------------------------------------------------------
 
 
-def _runs_file(fleet: Fleet) -> Path:
-    return fleet.store.dir(fleet.name) / "fleet-runs.json"
+FLEET_RUNS_FILE = "fleet-runs.json"  # in the fleet's own state directory, beside its nodes' runs.json
 
 
 def load_runs(fleet: Fleet) -> list[dict[str, Any]]:
-    path = _runs_file(fleet)
-    try:
-        return list(json.loads(path.read_text()).get("runs", []))
-    except (OSError, ValueError, AttributeError):
-        return []
+    return runs.load_runs(fleet, FLEET_RUNS_FILE)
 
 
 def _save_run(fleet: Fleet, entry: dict[str, Any]) -> None:
-    runs = [r for r in load_runs(fleet) if r["run_id"] != entry["run_id"]] + [entry]
-    write_atomic(_runs_file(fleet), json.dumps({"runs": runs}, indent=2))
+    runs.save_run(fleet, entry, FLEET_RUNS_FILE)
 
 
 def find_run(fleet: Fleet, run_id: str | None) -> dict[str, Any]:
-    runs = load_runs(fleet)
-    if not runs:
+    """The fleet's run with that id (a unique prefix), or its latest; unlike a single VM's, a run
+    not on record here is an error (its node count and pids are only known from the record)."""
+    on_record = load_runs(fleet)
+    if not on_record:
         raise workload.RunNotFound(f"no distributed run on record for fleet {fleet.name}",
                                    fix=f"start one with `dsvmctl run {fleet.name}`")
     if run_id is None:
-        return runs[-1]
-    matches = [r for r in runs if r["run_id"].startswith(run_id)]
+        return on_record[-1]
+    matches = [r for r in on_record if r["run_id"].startswith(run_id)]
     if len(matches) != 1:
         raise workload.RunNotFound(f"run id {run_id!r} matches {len(matches)} runs of fleet {fleet.name}",
                                    fix="give more of the id" if matches else "list them in fleet-runs.json")
@@ -196,7 +191,7 @@ def rendezvous_address(fleet: Fleet, node0) -> str:
         return "127.0.0.1"
     from .fleet import node_status
 
-    address = node_status(node0).get("private_ip")
+    address = node_status(node0).private_ip
     if not address:
         raise CloudError(f"{node0.name} has no private address for the rendezvous", fix="check its NIC")
     return address

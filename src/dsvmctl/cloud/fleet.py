@@ -21,6 +21,8 @@ from ..errors import DsvmctlError, UsageError
 from .backend import ArmBackend
 from .machine import DELETE_ORDER, Machine, delete_resource
 from .machines import MachineRecord, MachineStore
+from .power import PowerState
+from .status import FleetStatus, NodeStatus
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
@@ -111,31 +113,56 @@ class Fleet:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def status(self, node: int | None = None) -> dict[str, Any]:
+    def status(self, node: int | None = None) -> FleetStatus:
+        """Every node's status (with `node`, that node's only)."""
         nodes = [self.node(node)] if node is not None else self.nodes()
-        states = [node_status(m) for m in nodes]
-        powers = {s["power_state"] for s in states}
-        return {
-            "name": self.name, "cloud": self.record.cloud, "resource_group": self.record.resource_group,
-            "fleet": True, "node_count": self.size,
-            "power_state": powers.pop() if len(powers) == 1 else "mixed",
-            "size": states[0]["size"] if states and len({s["size"] for s in states}) == 1 else "mixed",
-            "gpu_size": self.record.gpu_size, "os": self.record.os, "image": self.record.image,
-            "nodes": states,
-        }
+        return FleetStatus(self.name, self.record.cloud, self.record.resource_group, [node_status(m) for m in nodes],
+                           node_count=self.size, gpu_size=self.record.gpu_size, os=self.record.os,
+                           image=self.record.image)
 
     def owned_resources(self) -> list[Any]:
         return Machine(self.backend, self.store, self.record).owned_resources()
 
     # -- power -----------------------------------------------------------------------------------
 
-    def stop(self, progress: Progress = _quiet) -> dict[str, Any]:
+    def stop(self, progress: Progress = _quiet) -> FleetStatus:
         in_parallel(lambda m: m.stop(progress=progress), self.nodes())
         return self.status()
 
-    def start(self, progress: Progress = _quiet, wait_for_ssh: bool = True) -> dict[str, Any]:
+    def start(self, progress: Progress = _quiet, wait_for_ssh: bool = True) -> FleetStatus:
         in_parallel(lambda m: m.start(progress=progress, wait_for_ssh=wait_for_ssh), self.nodes())
         return self.status()
+
+    # -- workloads (every node: see cloud/distributed.py) --------------------------------------------
+
+    def push(self, src=None, dest=None) -> list[dict[str, Any]]:
+        """Push to every node in parallel, one session each; each node's push summary, in node order."""
+        from . import workload
+
+        nodes = self.nodes()
+        sessions = [m.session() for m in nodes]
+        try:
+            return in_parallel(lambda pair: workload.push(pair[0], src, dest, session=pair[1]),
+                               list(zip(nodes, sessions)))
+        finally:
+            for session in sessions:
+                session.close()
+
+    def run(self, workload: str = "transformer", device: str = "auto", args=(), **options: Any) -> dict[str, Any]:
+        """The workload on the fleet's nodes with torchrun (options: nodes, procs_per_node, port, ...)."""
+        from . import distributed
+
+        return distributed.run(self, workload, device=device, args=list(args), **options)
+
+    def logs(self, run_id: str | None = None, follow: bool = False, **options: Any) -> dict[str, Any]:
+        from . import distributed
+
+        return distributed.logs(self, run_id, follow, **options)
+
+    def collect(self, run_id: str | None = None) -> dict[str, Any]:
+        from . import distributed
+
+        return distributed.collect(self, run_id)
 
     # -- teardown ----------------------------------------------------------------------------------
 
@@ -164,26 +191,23 @@ class Fleet:
         return deleted
 
 
-def node_status(machine: Machine) -> dict[str, Any]:
+def node_status(machine: Machine) -> NodeStatus:
     """One node's line: size, power state, OS disk, private and public address."""
     from .azure_errors import azure_call
 
     vm = machine.vm(instance_view=True)
     index = machine.record.extra.get("node")
     if vm is None:
-        return {"node": index, "name": machine.name, "power_state": "absent", "size": None, "os_disk_id": None,
-                "private_ip": None, "public_ip": None}
+        return NodeStatus(index, machine.name, PowerState.ABSENT)
     with azure_call(f"reading the network of {machine.name}"):
         nic, ip, _nsg = machine._network(vm)
-    return {
-        "node": index, "name": machine.name, "size": vm.hardware_profile.vm_size,
-        "power_state": machine.power_state(vm), "provisioning_state": vm.provisioning_state,
-        "os_disk_id": vm.storage_profile.os_disk.managed_disk.id,
-        "private_ip": nic.ip_configurations[0].private_ip_address if nic.ip_configurations else None,
-        "public_ip": ip.ip_address if ip else None,
-        "accelerated_networking": bool(getattr(nic, "enable_accelerated_networking", False)),
-        "proximity_placement_group": (vm.proximity_placement_group.id if vm.proximity_placement_group else None),
-    }
+    return NodeStatus(
+        index, machine.name, machine.power_state(vm), size=vm.hardware_profile.vm_size,
+        os_disk_id=vm.storage_profile.os_disk.managed_disk.id,
+        private_ip=nic.ip_configurations[0].private_ip_address if nic.ip_configurations else None,
+        public_ip=ip.ip_address if ip else None, provisioning_state=vm.provisioning_state,
+        accelerated_networking=bool(getattr(nic, "enable_accelerated_networking", False)),
+        proximity_placement_group=vm.proximity_placement_group.id if vm.proximity_placement_group else None)
 
 
 def open_machine(backend: ArmBackend, store: MachineStore, record: MachineRecord) -> Machine | Fleet:
@@ -207,12 +231,12 @@ def resize_fleet(fleet: Fleet, size: str, *, dry_run: bool = False, start: bool 
     progress(f"planning the resize of {len(nodes)} nodes to {size}")
     plans = [single.resize(m, size, dry_run=True) for m in nodes]  # GETs only
     blockers = [{"node": k, "name": m.name, **b} for k, (m, p) in enumerate(zip(nodes, plans))
-                for b in p["plan"]["blockers"]]
+                for b in p.plan["blockers"]]
     quota = _fleet_quota_problem(fleet, plans, size)
     if quota is not None:
         blockers.append(quota)
     result: dict[str, Any] = {"name": fleet.name, "fleet": True, "to": size, "node_count": len(nodes),
-                              "plans": [p["plan"] for p in plans], "blockers": blockers}
+                              "plans": [p.plan for p in plans], "blockers": blockers}
     if blockers:
         body = "\n".join(f"  - {b.get('name', fleet.name)}: {b['message']}\n    fix: {b['fix']}" for b in blockers)
         raise FleetResizeRefused(f"cannot resize fleet {fleet.name} to {size}; no node was changed:\n{body}", result)
@@ -221,7 +245,8 @@ def resize_fleet(fleet: Fleet, size: str, *, dry_run: bool = False, start: bool 
 
     def one(machine) -> dict[str, Any]:
         try:
-            return single.resize(machine, size, start=start, progress=lambda m: progress(f"{machine.name}: {m}"))
+            return single.resize(machine, size, start=start,
+                                 progress=lambda m: progress(f"{machine.name}: {m}")).to_json()
         except (single.ResizeIncomplete, DsvmctlError) as err:
             return {"name": machine.name, "verified": False, "error": str(err),
                     "incomplete": isinstance(err, single.ResizeIncomplete)}
@@ -242,7 +267,7 @@ def resume_fleet(fleet: Fleet, *, parallel: int = RESIZE_PARALLEL, progress: Pro
         if journal is None or not journal.is_open:
             return {"name": machine.name, "verified": True, "nothing_to_resume": True}
         try:
-            return single.resume(machine, progress=lambda m: progress(f"{machine.name}: {m}"))
+            return single.resume(machine, progress=lambda m: progress(f"{machine.name}: {m}")).to_json()
         except (single.ResizeIncomplete, DsvmctlError) as err:
             return {"name": machine.name, "verified": False, "error": str(err)}
 
@@ -262,12 +287,12 @@ class FleetResizeRefused(UsageError):
         self.result = result
 
 
-def _fleet_quota_problem(fleet: Fleet, plans: list[dict[str, Any]], size: str) -> dict[str, Any] | None:
+def _fleet_quota_problem(fleet: Fleet, plans: list[Any], size: str) -> dict[str, Any] | None:
     """Each node's plan checks the quota for itself; the fleet needs it for all nodes at once."""
     from ..catalog.sizes import SIZES
     from .provision import region_facts
 
-    moving = [p for p in plans if p["plan"]["kind"] not in ("noop", "impossible")]
+    moving = [p.plan for p in plans if p.kind not in ("noop", "impossible")]
     target = SIZES.get(size) or next((s for name, s in SIZES.items() if name.lower() == size.lower()), None)
     if not moving or target is None:
         return None
@@ -275,8 +300,8 @@ def _fleet_quota_problem(fleet: Fleet, plans: list[dict[str, Any]], size: str) -
     info = {k.lower(): v for k, v in quota.items()}.get(target.family.lower())
     if info is None:
         return None
-    same_family = [p for p in moving if (SIZES.get(p["plan"]["from_size"]) or target).family == target.family]
-    freed = sum((SIZES[p["plan"]["from_size"]].vcpus if p["plan"]["from_size"] in SIZES else 0) for p in same_family)
+    same_family = [p for p in moving if (SIZES.get(p["from_size"]) or target).family == target.family]
+    freed = sum((SIZES[p["from_size"]].vcpus if p["from_size"] in SIZES else 0) for p in same_family)
     needed = target.vcpus * len(moving)
     if needed <= info.free + freed:
         return None

@@ -31,6 +31,7 @@ from typing import Any
 
 from ..emulator.sandbox import SandboxUnavailable, VMSandbox
 from ..errors import CloudError, DsvmctlError
+from .power import PowerState
 
 
 class LocalHosts:
@@ -194,7 +195,7 @@ def sandbox_from_spec(spec: dict[str, Any] | None) -> VMSandbox | bool:
 def host_spec(em, vm: dict[str, Any], disks_root: Path) -> dict[str, Any]:
     """What an SSH server for this running VM needs (JSON, so the agent can be sent it)."""
     meta = em.meta_of(vm["id"])
-    if meta.get("power") != "running":
+    if PowerState.parse(meta.get("power")) is not PowerState.RUNNING:  # the emulator keeps Azure's words
         raise CloudError(f"VM {vm['name']} is {meta.get('power', 'not running')}: it does not answer SSH",
                          fix=f"start it first: dsvmctl start {vm['name']}")
     if meta.get("os_type") == "Windows":

@@ -5,13 +5,17 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import CloudError
 from .azure_errors import azure_call
 from .backend import ArmBackend
 from .machines import MachineRecord, MachineStore
 from .power import PowerState
+from .status import InboundRule, MachineStatus, SshAccess
+
+if TYPE_CHECKING:
+    from .resize import ResizeResult
 
 Progress = Callable[[str], None]
 
@@ -73,52 +77,40 @@ class Machine:
                                                       nic.network_security_group.id.rsplit("/", 1)[-1])
         return nic, ip, nsg
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> MachineStatus:
         vm = self.vm(instance_view=True)
+        record = self.record
         if vm is None:
-            return {"name": self.name, "cloud": self.record.cloud, "resource_group": self.record.resource_group,
-                    "power_state": PowerState.ABSENT, "size": None, "os_disk_id": None, "public_ip": None, "ssh": None,
-                    "inbound_rules": []}
+            return MachineStatus(self.name, record.cloud, record.resource_group, PowerState.ABSENT)
         with azure_call(f"reading the network of {self.name}"):
             _nic, ip, nsg = self._network(vm)
         power = self.power_state(vm)
         public_ip = ip.ip_address if ip else None
         ssh = None
-        if self.record.os != "windows":
+        if record.os != "windows":
             host, port = ("127.0.0.1", None) if self.backend.kind == "local" else (public_ip, 22)
-            ssh = {"host": host, "port": port, "user": self.record.admin_user, "host_key": self.record.host_public_key}
+            note = None
             if self.backend.kind == "local" and not getattr(self.backend.hosts, "use_agent", False):
-                ssh["note"] = "local VMs answer SSH while a dsvmctl command holds them (dsvmctl ssh NAME)"
-            elif self.backend.kind == "local" and power == "running":
-                ssh["port"] = self.ssh_endpoint()[1]
-        return {
-            "name": self.name,
-            "cloud": self.record.cloud,
-            "resource_group": self.record.resource_group,
-            "location": vm.location,
-            "os": self.record.os,
-            "image": self.record.image,
-            "size": vm.hardware_profile.vm_size,
-            "gpu_size": self.record.gpu_size,
-            "power_state": power,
-            "provisioning_state": vm.provisioning_state,
-            "os_disk_id": vm.storage_profile.os_disk.managed_disk.id,
-            "public_ip": public_ip,
-            "ssh": ssh,
-            "inbound_rules": _inbound_rules(nsg),
-            "tags": dict(vm.tags or {}),
-        }
+                note = "local VMs answer SSH while a dsvmctl command holds them (dsvmctl ssh NAME)"
+            elif self.backend.kind == "local" and power is PowerState.RUNNING:
+                port = self.ssh_endpoint()[1]
+            ssh = SshAccess(host, port, record.admin_user, record.host_public_key, note)
+        return MachineStatus(
+            self.name, record.cloud, record.resource_group, power, size=vm.hardware_profile.vm_size,
+            os_disk_id=vm.storage_profile.os_disk.managed_disk.id, public_ip=public_ip, ssh=ssh,
+            inbound_rules=_inbound_rules(nsg), location=vm.location, os=record.os, image=record.image,
+            gpu_size=record.gpu_size, provisioning_state=vm.provisioning_state, tags=dict(vm.tags or {}))
 
     # -- power -----------------------------------------------------------------------------------
 
-    def stop(self, progress: Progress = _quiet) -> dict[str, Any]:
+    def stop(self, progress: Progress = _quiet) -> MachineStatus:
         """Deallocate: a stopped-but-allocated VM still bills, a deallocated one does not."""
         progress(f"deallocating {self.name}")
         with azure_call(f"deallocating {self.name}"):
             self.backend.compute.virtual_machines.begin_deallocate(self.record.resource_group, self.name).result()
         return self.status()
 
-    def start(self, progress: Progress = _quiet, wait_for_ssh: bool = True) -> dict[str, Any]:
+    def start(self, progress: Progress = _quiet, wait_for_ssh: bool = True) -> MachineStatus:
         progress(f"starting {self.name}")
         with azure_call(f"starting {self.name}"):
             self.backend.compute.virtual_machines.begin_start(self.record.resource_group, self.name).result()
@@ -128,7 +120,7 @@ class Machine:
         return self.status()
 
     def resize(self, size: str, dry_run: bool = False, start: bool | None = None, abandon: bool = False,
-               progress: Progress = _quiet) -> dict[str, Any]:
+               progress: Progress = _quiet) -> ResizeResult:
         """Move to `size` keeping the OS disk (plan, journal, steps, verification): see cloud/resize.py.
 
         abandon: forget an unfinished resize to another size (its journal) and plan afresh."""
@@ -136,7 +128,7 @@ class Machine:
 
         return resize(self, size, dry_run=dry_run, start=start, abandon=abandon, progress=progress)
 
-    def resume(self, progress: Progress = _quiet) -> dict[str, Any]:
+    def resume(self, progress: Progress = _quiet) -> ResizeResult:
         """Finish an interrupted resize from its journal, repeating no step: see cloud/resize.py."""
         from .resize import resume
 
@@ -160,14 +152,15 @@ class Machine:
     def ssh_command(self) -> list[str]:
         """The OpenSSH command line (argv) that opens a shell on the machine, its host key pinned.
 
-        Writes the pinned key to a known_hosts file of the machine's own (StrictHostKeyChecking):
-        no trust on first use, and the user's ~/.ssh/known_hosts is left alone."""
+        Rewrites the state directory's known_hosts (every machine's pinned key, by HostKeyAlias:
+        cloud/sshconfig.py) and checks against it only (StrictHostKeyChecking): no trust on first
+        use, and the user's ~/.ssh/known_hosts is left alone."""
+        from .sshconfig import pinned_options, write_known_hosts
+
         host, port = self.ssh_endpoint()
-        known_hosts = self.store.dir(self.name) / "known_hosts"
-        marker = f"[{host}]:{port}" if port != 22 else host
-        known_hosts.write_text(f"{marker} {self.record.host_public_key}\n")
-        return ["ssh", "-i", self.record.key_path, "-p", str(port), "-o", f"UserKnownHostsFile={known_hosts}",
-                "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", f"{self.record.admin_user}@{host}"]
+        known_hosts = write_known_hosts(self.paths.root)
+        options = [word for key, value in pinned_options(self.record, known_hosts) for word in ("-o", f"{key}={value}")]
+        return ["ssh", "-i", str(self.record.key_path), "-p", str(port), *options, f"{self.record.admin_user}@{host}"]
 
     def session(self, retries: int = 3, timeout: float = 10.0):
         """An SSH session: over the agent's pinned connection when the agent runs (it is started
@@ -296,7 +289,7 @@ def delete_resource(backend: ArmBackend, resource_id: str, resource_type: str, n
         pass
 
 
-def _inbound_rules(nsg) -> list[dict[str, Any]]:
+def _inbound_rules(nsg) -> list[InboundRule]:
     if nsg is None:
         return []
     rules = []
@@ -307,8 +300,8 @@ def _inbound_rules(nsg) -> list[dict[str, Any]]:
         sources = rule.source_address_prefixes or [rule.source_address_prefix]
         for port in ports:
             for source in sources:
-                rules.append({"name": rule.name, "port": port, "source": source, "protocol": getattr(rule.protocol, "value", rule.protocol),
-                              "priority": rule.priority})
+                rules.append(InboundRule(rule.name, port, source, getattr(rule.protocol, "value", rule.protocol),
+                                         rule.priority))
     return rules
 
 

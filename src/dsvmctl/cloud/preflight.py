@@ -165,8 +165,8 @@ def preflight(spec: EnvironmentSpec, *, offered_sizes: dict[str, SkuInfo] | None
             _check_generation(field, found, image, problems)
 
     cpu, gpu = sizes.get("size"), sizes.get("gpu_size")
-    if cpu is not None and gpu is not None and cpu.has_temp_disk != gpu.has_temp_disk:
-        problems.append(temp_disk_problem(cpu, gpu))
+    if cpu is not None and gpu is not None and "temp-disk-pairing" in size_catalog.resize_obstacles(cpu, gpu):
+        problems.append(temp_disk_problem(cpu, gpu))  # the generation half: each size against the image, above
     if cpu is not None and spec.os_disk_type == "Premium_LRS" and not cpu.premium_io:
         problems.append(Problem("premium-storage", f"{cpu.name} cannot use Premium_LRS disks",
                                 "set os_disk_type = \"StandardSSD_LRS\", or pick a size with premium storage "

@@ -33,6 +33,7 @@ import re
 import secrets
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -67,13 +68,85 @@ def _quiet(_: str) -> None:
     return None
 
 
+# --- the result ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ResizeResult:
+    """What a resize came to: planned (dry run), refused, nothing to do, done (verified or not,
+    rolled back), or stopped midway. `to_json()` is the `-o json` document; a field that is None
+    is left out of it (not read, or not part of this outcome)."""
+
+    name: str
+    from_size: str
+    to_size: str
+    plan: dict[str, Any]  # ResizePlan.to_dict(): kind, steps, blockers, warnings, end_state
+    journal: str
+    os_disk_id_before: str | None
+    verified: bool = False
+    rolled_back: bool = False
+    seconds: float = 0.0
+    message: str | None = None
+    power_state_before: PowerState | None = None
+    # Azure's report at the end
+    size: str | None = None
+    power_state: PowerState | None = None
+    os_disk_id_after: str | None = None
+    deallocated: bool | None = None  # None: not known (stopped midway)
+    # the verification
+    checks: dict[str, bool] | None = None  # os_disk_kept, size, power_state, marker
+    marker: str | None = None  # "verified", "skipped: why", "failed: why"
+    resumed: bool | None = None  # finished from an earlier run's journal
+    steps: list[dict[str, Any]] | None = None  # the journal's steps: requests, skipped, runs
+    warnings: list[str] | None = None
+    error: dict[str, Any] | None = None  # rolled back: the problem, with Azure's code and message
+    rollback_steps: list[dict[str, Any]] | None = None
+    dry_run: bool = False
+    unfinished_resize: dict[str, str] | None = None  # dry run: an open journal to another size
+    incomplete: bool = False  # stopped midway; the journal stays open
+
+    @property
+    def kind(self) -> str:
+        """The plan's kind: noop, in_place, deallocate_resize_start or impossible."""
+        return self.plan["kind"]
+
+    @property
+    def succeeded(self) -> bool:
+        """The VM is on the new size and every check passed (not rolled back)."""
+        return self.verified and not self.rolled_back
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"name": self.name, "from": self.from_size, "to": self.to_size}
+        for key in ("size", "power_state", "power_state_before"):
+            if getattr(self, key) is not None:
+                document[key] = getattr(self, key)
+        document.update(plan=self.plan, os_disk_id_before=self.os_disk_id_before)
+        for key in ("os_disk_id_after", "deallocated"):
+            if getattr(self, key) is not None:
+                document[key] = getattr(self, key)
+        document["verified"] = self.verified
+        for key in ("checks", "marker"):
+            if getattr(self, key) is not None:
+                document[key] = getattr(self, key)
+        document.update(seconds=self.seconds, rolled_back=self.rolled_back)
+        for key in ("resumed", "steps", "warnings", "error", "rollback_steps", "unfinished_resize", "message"):
+            if getattr(self, key) is not None:
+                document[key] = getattr(self, key)
+        if self.dry_run:
+            document["dry_run"] = True
+        if self.incomplete:
+            document["incomplete"] = True
+        document["journal"] = self.journal
+        return document
+
+
 # --- errors ------------------------------------------------------------------------------------------
 
 
 class ResizeRefused(UsageError):
     """The plan is impossible: nothing was written. `result` holds the plan with its blockers."""
 
-    def __init__(self, plan: ResizePlan, result: dict[str, Any]) -> None:
+    def __init__(self, plan: ResizePlan, result: ResizeResult) -> None:
         body = "\n".join(f"  - {b.message}\n    fix: {b.fix}" for b in plan.blockers)
         super().__init__(f"cannot resize {plan.vm_name} from {plan.from_size} to {plan.to_size}; nothing was "
                          f"changed:\n{body}")
@@ -84,7 +157,7 @@ class ResizeRefused(UsageError):
 class ResizeIncomplete(CloudError):
     """The resize stopped midway (interrupted, network lost, Azure failed); the journal stays open."""
 
-    def __init__(self, message: str, *, fix: str, result: dict[str, Any], interrupted: bool = False) -> None:
+    def __init__(self, message: str, *, fix: str, result: ResizeResult, interrupted: bool = False) -> None:
         super().__init__(message, fix=fix)
         self.result = result
         if interrupted:
@@ -159,13 +232,13 @@ def _new_step(name: str, size: str | None) -> dict[str, Any]:
 
 
 def resize(machine: Machine, size: str, *, dry_run: bool = False, start: bool | None = None,
-           abandon: bool = False, progress: Progress = _quiet) -> dict[str, Any]:
+           abandon: bool = False, progress: Progress = _quiet) -> ResizeResult:
     """Move `machine` to `size`, keeping its OS disk; see the module docstring.
 
     start: end running (True) or not (False); None keeps a running VM running and leaves a
         deallocated one off.
     abandon: forget an unfinished resize to another size (its journal) and plan afresh.
-    Returns the result document; raises ResizeRefused (nothing written) or ResizeIncomplete
+    Returns the ResizeResult; raises ResizeRefused (nothing written) or ResizeIncomplete
     (stopped midway: run it again, or `dsvmctl resume NAME`).
     """
     began = time.monotonic()
@@ -188,16 +261,15 @@ def resize(machine: Machine, size: str, *, dry_run: bool = False, start: bool | 
     plan = plan_resize(facts, target, size, available_sizes=available, quota=quota, restart_after=start)
     result = _plan_result(machine, plan, facts, path)
     if dry_run:
-        result["dry_run"] = True
+        result.dry_run = True
         if journal is not None and journal.is_open:
-            result["unfinished_resize"] = {"from": journal.data["from"], "to": journal.data["to"],
-                                           "journal": str(path)}
+            result.unfinished_resize = {"from": journal.data["from"], "to": journal.data["to"], "journal": str(path)}
         return result
     if not plan.possible:
         raise ResizeRefused(plan, result)
     if plan.kind == "noop":
-        result.update(verified=True, marker="skipped: nothing changed", seconds=_since(began),
-                      message=f"{machine.name} already has size {plan.to_size}")
+        result.verified, result.seconds = True, _since(began)
+        result.message = f"{machine.name} already has size {plan.to_size}"
         return result
 
     with _exclusive(machine):
@@ -205,7 +277,7 @@ def resize(machine: Machine, size: str, *, dry_run: bool = False, start: bool | 
         return _execute(machine, journal, progress, began, resumed=False)
 
 
-def resume(machine: Machine, *, progress: Progress = _quiet) -> dict[str, Any]:
+def resume(machine: Machine, *, progress: Progress = _quiet) -> ResizeResult:
     """Finish the resize recorded in the machine's journal (after Ctrl-C, kill -9, lost network)."""
     began = time.monotonic()
     path = journal_path(machine)
@@ -274,11 +346,11 @@ def _sku_elsewhere(name: str, sized: list[Any]) -> SkuInfo:
                    generations=("V1", "V2"))
 
 
-def _plan_result(machine: Machine, plan: ResizePlan, facts: VmFacts, path: Path) -> dict[str, Any]:
-    return {"name": machine.name, "from": plan.from_size, "to": plan.to_size, "plan": plan.to_dict(),
-            "power_state_before": facts.power_state, "deallocated": False, "os_disk_id_before": facts.os_disk_id,
-            "os_disk_id_after": facts.os_disk_id, "verified": False, "marker": "skipped: nothing changed",
-            "seconds": 0.0, "rolled_back": False, "journal": str(path)}
+def _plan_result(machine: Machine, plan: ResizePlan, facts: VmFacts, path: Path) -> ResizeResult:
+    """The result before any change: a dry run's, a refusal's, or (nothing to do) the end."""
+    return ResizeResult(name=machine.name, from_size=plan.from_size, to_size=plan.to_size, plan=plan.to_dict(),
+                        journal=str(path), os_disk_id_before=facts.os_disk_id, power_state_before=facts.power_state,
+                        deallocated=False, os_disk_id_after=facts.os_disk_id, marker="skipped: nothing changed")
 
 
 # --- running the journal -----------------------------------------------------------------------------------
@@ -298,7 +370,7 @@ def _open_journal(machine: Machine, path: Path, plan: ResizePlan, facts: VmFacts
     return journal
 
 
-def _execute(machine: Machine, journal: Journal, progress: Progress, began: float, *, resumed: bool) -> dict[str, Any]:
+def _execute(machine: Machine, journal: Journal, progress: Progress, began: float, *, resumed: bool) -> ResizeResult:
     data = journal.data
     data["runs"].append({"pid": os.getpid(), "started_at": _now(), "resumed": resumed})
     journal.save()
@@ -469,7 +541,7 @@ def _check_marker(machine: Machine, journal: Journal, power: PowerState, progres
 # --- the end --------------------------------------------------------------------------------------------
 
 
-def _finish(machine: Machine, journal: Journal, progress: Progress, began: float, resumed: bool) -> dict[str, Any]:
+def _finish(machine: Machine, journal: Journal, progress: Progress, began: float, resumed: bool) -> ResizeResult:
     data = journal.data
     rolled_back = data["status"] == "rolling_back"
     vm = machine.vm(instance_view=True)
@@ -491,30 +563,25 @@ def _finish(machine: Machine, journal: Journal, progress: Progress, began: float
     data["verification"] = {"checks": checks, "marker": marker, "size": size_now, "power_state": power}
     journal.save()
 
-    result = {
-        "name": machine.name, "from": data["from"], "to": data["to"], "size": size_now, "power_state": power,
-        "power_state_before": data["original_power_state"], "plan": data["plan"],
-        "deallocated": any(s["name"] == "deallocate" and s["state"] == "done" and not s["skipped"]
-                           for s in data["steps"]),
-        "os_disk_id_before": data["os_disk_id_before"], "os_disk_id_after": disk_after,
-        "verified": verified, "checks": checks, "marker": marker, "seconds": _since(began),
-        "rolled_back": rolled_back, "resumed": resumed, "journal": str(journal.path),
-        "steps": data["steps"], "warnings": data["plan"].get("warnings", []),
-    }
     if rolled_back:
-        result["error"] = data["error"]
-        result["rollback_steps"] = data["rollback"]["steps"]
         restored = f"and {power}" if power is PowerState.RUNNING else f"and left {power}"
-        result["message"] = (f"{data['error']['message']}; {machine.name} was resized back to {size_now} {restored}, "
-                             f"its OS disk unchanged. fix: {data['error']['fix']}")
+        message = (f"{data['error']['message']}; {machine.name} was resized back to {size_now} {restored}, "
+                   f"its OS disk unchanged. fix: {data['error']['fix']}")
     elif not verified:
         failed = ", ".join(name for name, ok in checks.items() if not ok)
-        result["message"] = f"{machine.name} is {power} on {size_now}, but the check failed: {failed}"
+        message = f"{machine.name} is {power} on {size_now}, but the check failed: {failed}"
     else:
-        result["message"] = f"{machine.name} is {power} on {size_now}; its OS disk was kept"
+        message = f"{machine.name} is {power} on {size_now}; its OS disk was kept"
     if power is PowerState.DEALLOCATED:
-        result["message"] += f". The VM is deallocated: start it with `{_command(machine, 'start')}`"
-    return result
+        message += f". The VM is deallocated: start it with `{_command(machine, 'start')}`"
+    return ResizeResult(
+        name=machine.name, from_size=data["from"], to_size=data["to"], plan=data["plan"], journal=str(journal.path),
+        os_disk_id_before=data["os_disk_id_before"], verified=verified, rolled_back=rolled_back,
+        seconds=_since(began), message=message, power_state_before=PowerState.parse(data["original_power_state"]),
+        size=size_now, power_state=power, os_disk_id_after=disk_after,
+        deallocated=any(s["name"] == "deallocate" and s["state"] == "done" and not s["skipped"] for s in data["steps"]),
+        checks=checks, marker=marker, resumed=resumed, steps=data["steps"], warnings=data["plan"].get("warnings", []),
+        error=data["error"] if rolled_back else None, rollback_steps=data["rollback"]["steps"] if rolled_back else None)
 
 
 def _rollback_end_state(data: dict[str, Any]) -> PowerState:
@@ -547,10 +614,9 @@ def _incomplete(machine: Machine, journal: Journal, reason: str, began: float, *
     else:
         state = f"VM is {power} (size {size}): resume with `{resume_command}`"
     message = f"the resize of {machine.name} from {data['from']} to {data['to']} stopped {where}: {reason}. {state}"
-    result = {"name": machine.name, "from": data["from"], "to": data["to"], "size": size, "power_state": power,
-              "plan": data["plan"], "os_disk_id_before": data["os_disk_id_before"], "verified": False,
-              "rolled_back": False, "incomplete": True, "message": message, "seconds": _since(began),
-              "journal": str(journal.path), "steps": data["steps"]}
+    result = ResizeResult(name=machine.name, from_size=data["from"], to_size=data["to"], plan=data["plan"],
+                          journal=str(journal.path), os_disk_id_before=data["os_disk_id_before"], seconds=_since(began),
+                          message=message, size=size, power_state=power, steps=data["steps"], incomplete=True)
     return ResizeIncomplete(message, fix=f"run `{resume_command}` (or the same resize command again); it "
                                          "continues from the journal and repeats no step", result=result,
                             interrupted=interrupted)

@@ -164,13 +164,15 @@ def _blockers(vm: VmFacts, target: SkuInfo) -> list[Problem]:
         blockers.append(Problem(
             "size-restricted", f"{target.name} is not available to this subscription{where} ({target.restricted_reason})",
             "pick another size, or ask Azure support to enable it for the subscription", "size"))
-    if vm.size.has_temp_disk != target.has_temp_disk:
+    obstacles = size_catalog.resize_obstacles(vm.size, target, generation=vm.hyperv_generation)  # the one rule
+    if "temp-disk-pairing" in obstacles:
         blockers.append(temp_disk_problem(vm.size, target, resize=True))
-    os_name = "windows" if vm.os == "windows" else "linux"
-    generation = generation_problem(target, vm.hyperv_generation, f"{vm.name}'s OS disk", os_name,
-                                    field="size", resize=True)
-    if generation is not None:
-        blockers.append(generation)
+    if "hyperv-generation" in obstacles:
+        os_name = "windows" if vm.os == "windows" else "linux"
+        problem = generation_problem(target, vm.hyperv_generation, f"{vm.name}'s OS disk", os_name,
+                                     field="size", resize=True)
+        if problem is not None:
+            blockers.append(problem)
     if vm.accelerated_networking and not target.accelerated_networking:
         blockers.append(Problem(
             "accelerated-networking",

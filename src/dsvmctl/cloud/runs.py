@@ -1,7 +1,7 @@
 """The run registry: the runs started on each machine, kept locally.
 
 `<state>/machines/<cloud>/<name>/runs.json` lists them (id, workload, pid for detached runs,
-exit code once known); `<state>/runs/<run_id>/` holds a run's local files (run.log teed from
+exit code once known; a fleet's distributed runs are in its fleet-runs.json, cloud/distributed.py); `<state>/runs/<run_id>/` holds a run's local files (run.log teed from
 the live stream, what `collect` fetched, run.json).
 
 Run ids are `<UTC timestamp>-<6 hex>` (they sort by time and are unique across
@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import UsageError
 from ..paths import write_atomic
 
+RUNS_FILE = "runs.json"
 RUN_ID_FORM = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,63}")
 
 
@@ -56,12 +57,13 @@ def local_run_dir(machine, run_id: str) -> Path:
     return machine.paths.run_dir(check_run_id(run_id))
 
 
-def _runs_file(machine) -> Path:
-    return machine.store.dir(machine.name) / "runs.json"
+def _runs_file(machine, file: str) -> Path:
+    return machine.store.dir(machine.name) / file
 
 
-def load_runs(machine) -> list[dict[str, Any]]:
-    path = _runs_file(machine)
+def load_runs(machine, file: str = RUNS_FILE) -> list[dict[str, Any]]:
+    """The machine's runs on record, oldest first (none when the file is missing or unreadable)."""
+    path = _runs_file(machine, file)
     if not path.is_file():
         return []
     try:
@@ -70,10 +72,10 @@ def load_runs(machine) -> list[dict[str, Any]]:
         return []
 
 
-def save_run(machine, entry: dict[str, Any]) -> None:
+def save_run(machine, entry: dict[str, Any], file: str = RUNS_FILE) -> None:
     """Add or replace the run's entry (by run_id); the file is replaced atomically."""
-    runs = [r for r in load_runs(machine) if r.get("run_id") != entry["run_id"]] + [entry]
-    write_atomic(_runs_file(machine), json.dumps({"runs": runs}, indent=2))
+    runs = [r for r in load_runs(machine, file) if r.get("run_id") != entry["run_id"]] + [entry]
+    write_atomic(_runs_file(machine, file), json.dumps({"runs": runs}, indent=2))
 
 
 def find_run(machine, run_id: str | None) -> dict[str, Any]:

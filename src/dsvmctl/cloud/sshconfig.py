@@ -42,12 +42,18 @@ def write_known_hosts(home: Path) -> Path:
     return path
 
 
+def pinned_options(record, known_hosts: Path) -> list[tuple[str, Any]]:
+    """The OpenSSH options that pin a machine's host key: dsvmctl's known_hosts, the entry found
+    by the machine's alias (whatever address or port it has now), no trust on first use. Both
+    `dsvmctl ssh` (Machine.ssh_command) and the ssh_config blocks use exactly these."""
+    return [("UserKnownHostsFile", known_hosts), ("HostKeyAlias", alias_of(record.cloud, record.name)),
+            ("StrictHostKeyChecking", "yes"), ("IdentitiesOnly", "yes")]
+
+
 def host_block(machine, host: str, port: int, known_hosts: Path) -> str:
     record = machine.record
     options = [("HostName", host), ("Port", port), ("User", record.admin_user), ("IdentityFile", record.key_path),
-               ("IdentitiesOnly", "yes"), ("HostKeyAlias", alias_of(record.cloud, record.name)),
-               ("UserKnownHostsFile", known_hosts), ("StrictHostKeyChecking", "yes"),
-               ("ServerAliveInterval", 15)]
+               *pinned_options(record, known_hosts), ("ServerAliveInterval", 15)]
     return f"Host {record.name}\n" + "".join(f"  {key} {_quote(value)}\n" for key, value in options)
 
 

@@ -246,7 +246,7 @@ def _size_of(machine) -> str | None:
     if machine.record.attached:
         return machine.record.size or None
     try:
-        return machine.status().get("size")
+        return machine.status().size
     except DsvmctlError:
         return None
 

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from .common import emit_json, open_cloud, output_option
+from .common import emit, open_cloud, output_option
 
 # A DSVM serves JupyterHub on 8000 (https, self-signed certificate); plain Jupyter uses 8888.
 JUPYTER_PORTS = ((8000, "https", "JupyterHub"), (8888, "http", "Jupyter"))
@@ -39,11 +39,12 @@ def agent_status(output):
     home = state_home()
     client = find(home)
     document = {"running": False, "home": str(home)} if client is None else {"running": True, **client.ping()}
-    if output == "json":
-        emit_json(document)
-        return
+    emit(document, output, table=_print_agent)
+
+
+def _print_agent(document: dict) -> None:
     if not document["running"]:
-        click.echo(f"no agent runs for {home} (the next command that needs one starts it)")
+        click.echo(f"no agent runs for {document['home']} (the next command that needs one starts it)")
         return
     click.echo(f"agent pid {document['pid']}, up {document['uptime_s']:.0f} s, {document['rss_kib'] / 1024:.1f} MiB "
                f"resident, idle limit {document['idle_limit_s']:.0f} s")
@@ -69,10 +70,8 @@ def agent_stop(output):
         deadline = time.monotonic() + 10
         while client.socket_path.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
-    if output == "json":
-        emit_json(document)
-    else:
-        click.echo(f"agent {document['pid']} stopped" if document["stopped"] else "no agent was running")
+    emit(document, output, table=lambda document: click.echo(
+        f"agent {document['pid']} stopped" if document["stopped"] else "no agent was running"))
 
 
 @click.command("ssh-config")
@@ -128,18 +127,10 @@ def tunnel(ctx, name, remote_port, local_port, detach, list_only, close_id, outp
         client = find(state_home())
         if list_only:
             tunnels = client.request("tunnels")["tunnels"] if client else []
-            if output == "json":
-                emit_json({"tunnels": tunnels})
-            for t in tunnels if output != "json" else []:
-                click.echo(f"{t['id']}  127.0.0.1:{t['local_port']} -> {t['machine']}:{t['remote_port']}")
-            if not tunnels and output != "json":
-                click.echo("no tunnels")
+            emit({"tunnels": tunnels}, output, table=_print_tunnels)
             return
         closed = client.request("tunnel_close", id=close_id)["closed"] if client else []
-        if output == "json":
-            emit_json({"closed": closed})
-        else:
-            click.echo(f"closed {len(closed)} tunnel(s)")
+        emit({"closed": closed}, output, table=lambda document: click.echo(f"closed {len(document['closed'])} tunnel(s)"))
         return
     if not name or remote_port is None:
         raise UsageError("tunnel needs NAME and REMOTE_PORT", fix="dsvmctl tunnel lab 8888 [--local-port 8888]")
@@ -158,20 +149,32 @@ def tunnel(ctx, name, remote_port, local_port, detach, list_only, close_id, outp
         _tunnel_via_agent(client, target, remote_port, local_port, detach, output)
 
 
-def _announce(document: dict, output: str, detach: bool, scheme: str | None = None) -> None:
+def _print_tunnels(document: dict) -> None:
+    for t in document["tunnels"]:
+        click.echo(f"{t['id']}  127.0.0.1:{t['local_port']} -> {t['machine']}:{t['remote_port']}")
+    if not document["tunnels"]:
+        click.echo("no tunnels")
+
+
+def _announce(document: dict, output: str, detach: bool, scheme: str | None = None, note: str | None = None) -> None:
+    """The tunnel's document under -o json; else (after `note`, what answers there) where to connect."""
     if scheme:
         document = {**document, "url": f"{scheme}://127.0.0.1:{document['local_port']}/"}
-    if output == "json":
-        emit_json(document)
-        return
-    if scheme:
+    emit(document, output, table=lambda document: _print_tunnel(document, detach, note))
+
+
+def _print_tunnel(document: dict, detach: bool, note: str | None) -> None:
+    if note:
+        click.echo(note)
+    if "url" in document:
         click.echo(f"open {document['url']}")
     click.echo(f"127.0.0.1:{document['local_port']} -> {document['machine']}:{document['remote_port']}"
                + (f"  (tunnel {document['id']}; close: dsvmctl tunnel --close {document['id']})" if detach
                   else "  (Ctrl-C ends it)"))
 
 
-def _tunnel_via_agent(client, target, remote_port, local_port, detach, output, scheme: str | None = None) -> None:
+def _tunnel_via_agent(client, target, remote_port, local_port, detach, output, scheme: str | None = None,
+                      note: str | None = None) -> None:
     from ..agent import protocol
     from ..agent.client import raise_error
 
@@ -185,7 +188,7 @@ def _tunnel_via_agent(client, target, remote_port, local_port, detach, output, s
                 if "error" in document:
                     raise_error(document["error"])
                 if "tunnel" in document:
-                    _announce(document["tunnel"], output, detach, scheme)
+                    _announce(document["tunnel"], output, detach, scheme, note)
                     if detach:
                         return
                 if "ended" in document:
@@ -249,8 +252,7 @@ def jupyter(ctx, name, local_port, detach, output):
                     f"install jupyterlab; dsvmctl exec {name} -- sh -c 'nohup python -m jupyter lab --no-browser "
                     f"--port 8888 --ServerApp.ip=127.0.0.1 > jupyter.log 2>&1 &' (its token is in ~/jupyter.log)")
         port, scheme, what = found
-        if output != "json":
-            click.echo(f"{what} answers on {name}:{port} "
-                       + ("(self-signed certificate; log in as the VM's admin user)" if what == "JupyterHub"
-                          else "(its token is in the server's log on the VM)"))
-        _tunnel_via_agent(client, target, port, local_port, detach, output, scheme)
+        answers = f"{what} answers on {name}:{port} " + (
+            "(self-signed certificate; log in as the VM's admin user)" if what == "JupyterHub"
+            else "(its token is in the server's log on the VM)")
+        _tunnel_via_agent(client, target, port, local_port, detach, output, scheme, answers)

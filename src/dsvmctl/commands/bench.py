@@ -72,7 +72,7 @@ def bench(ctx, name, cpu_size, gpu_size, workload, steps, return_to_cpu, node_co
         machine = cloud.machine(name)
         result = run_bench(machine, cpu_size=cpu_size, gpu_size=gpu_size, workload=workload, args=args,
                            return_to_cpu=return_to_cpu, store=results_store(cloud.home), progress=report,
-                           stream=sys.stderr if output != "json" else _Discard())
+                           stream=_workload_stream(output))
         paths = write_report(cloud.home, result)
     emit(_json(result, paths), output, table=lambda _: _print_result(result, paths))
     if any(run.status != "ok" for run in result["runs"]):
@@ -82,7 +82,7 @@ def bench(ctx, name, cpu_size, gpu_size, workload, steps, return_to_cpu, node_co
 def _scaling(ctx, name, node_counts, size, port, workload, args, output) -> None:
     from ..bench.orchestrate import results_store
     from ..bench.report import to_json
-    from ..bench.scaling import parse_counts, scaling_bench, to_markdown, write_report
+    from ..bench.scaling import parse_counts, scaling_bench, write_report
     from ..errors import UsageError
 
     counts = parse_counts(node_counts)
@@ -93,17 +93,28 @@ def _scaling(ctx, name, node_counts, size, port, workload, args, output) -> None
                              fix=f"dsvmctl up NAME --nodes {max(counts)}")
         result = scaling_bench(fleet, node_counts=counts, workload=workload, args=args, size=size, port=port,
                                store=results_store(cloud.home), progress=report,
-                               stream=sys.stderr.buffer if output != "json" else _Discard())
+                               stream=_workload_stream(output, binary=True))
         paths = write_report(cloud.home, result)
-    if output == "json":
-        emit_json({"comparison_id": result["comparison_id"], "fleet": name, "size": result["size"],
-                   "scaling": result["scaling"], "runs": to_json(result["runs"])["runs"], "report": paths})
-    else:
-        click.echo(to_markdown(result))
-        for kind, path in paths.items():
-            click.echo(f"{kind}: {path}")
+    document = {"comparison_id": result["comparison_id"], "fleet": name, "size": result["size"],
+                "scaling": result["scaling"], "runs": to_json(result["runs"])["runs"], "report": paths}
+    emit(document, output, table=lambda _: _print_scaling(result, paths))
     if any(run.status != "ok" for run in result["runs"]):
         sys.exit(1)
+
+
+def _print_scaling(result, paths: dict[str, str]) -> None:
+    from ..bench.scaling import to_markdown
+
+    click.echo(to_markdown(result))
+    for kind, path in paths.items():
+        click.echo(f"{kind}: {path}")
+
+
+def _workload_stream(output: str, binary: bool = False):
+    """Where the workload's live output goes: stderr, or nowhere under -o json."""
+    if output == "json":
+        return _Discard()
+    return sys.stderr.buffer if binary else sys.stderr
 
 
 class _Discard:
@@ -175,7 +186,7 @@ def quickstart(ctx, name, workload, keep, output):
     from ..bench.quickstart import quickstart as run_quickstart, require_local
 
     require_local(ctx.find_root().obj["cloud"])  # before opening the cloud: no Azure login for a refusal
-    stream = sys.stderr if output != "json" else _Discard()
+    stream = _workload_stream(output)
     with open_cloud(ctx) as cloud, progress(output) as report:
         result = run_quickstart(cloud, name=name, workload=workload, keep=keep, progress=report, stream=stream)
     emit(result, output, table=_print_quickstart)

@@ -18,7 +18,12 @@ def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def emit_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, default=str))
+    click.echo(json.dumps(document, indent=2, default=_jsonable))
+
+
+def _jsonable(value: Any) -> Any:
+    """A typed result inside a document is its to_json(); anything else (paths, times) its str()."""
+    return value.to_json() if hasattr(value, "to_json") else str(value)
 
 
 def emit(result: Any, output: str, table: Callable[[Any], None] | None = None) -> None:
@@ -29,6 +34,12 @@ def emit(result: Any, output: str, table: Callable[[Any], None] | None = None) -
         emit_json(result.to_json() if hasattr(result, "to_json") else result)
     elif table is not None:
         table(result)
+
+
+def live_output(output: str) -> Any:
+    """Where a command streams a remote run's output: stderr under -o json (stdout carries the one
+    JSON document only); None (this terminal's stdout) otherwise."""
+    return sys.stderr.buffer if output == "json" else None
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import emit_json, open_cloud, output_option, progress
+from .common import emit, open_cloud, output_option, progress
 
 SPEC_HELP = "Environment spec (TOML) a team lead keeps; flags override it. See examples/team-dsvm.toml."
 
@@ -56,22 +56,25 @@ def up(ctx, name, spec_path, image, size, gpu_size, location, allow_from, nodes,
         with progress(output) as report:
             result = cloud.up(spec, what_if=what_if, progress=report, remove_nodes=remove)
         if what_if:
-            if output == "json":
-                emit_json({"name": spec.name, "changes": result})
-            else:
-                for change in result:
-                    click.echo(f"{change['change_type']:>9}  {change['resource_id']}")
+            emit({"name": spec.name, "changes": result}, output, table=_print_changes)
             return
         state = result.status()
-    if output == "json":
-        emit_json(state)
-        return
-    click.echo(f"{spec.name} is {state['power_state']} ({state['size']}) in {state['resource_group']}"
-               + (f": {state['node_count']} nodes" if state.get("fleet") else ""))
-    if state.get("fleet"):
+    emit(state, output, table=lambda state: _print_up(state, ctx.find_root().obj["cloud"]))
+
+
+def _print_changes(document: dict[str, Any]) -> None:
+    for change in document["changes"]:
+        click.echo(f"{change['change_type']:>9}  {change['resource_id']}")
+
+
+def _print_up(state, cloud: str) -> None:
+    fleet = _is_fleet_status(state)
+    click.echo(f"{state.name} is {state.power_state} ({state.size}) in {state.resource_group}"
+               + (f": {state.node_count} nodes" if fleet else ""))
+    if fleet:
         _print_nodes(state)
         return
-    _print_connect_hint(state, ctx.find_root().obj["cloud"])
+    _print_connect_hint(state, cloud)
 
 
 def _confirm_node_removal(cloud, spec) -> bool:
@@ -87,21 +90,27 @@ def _confirm_node_removal(cloud, spec) -> bool:
     return click.confirm(f"Delete nodes {', '.join(doomed)} of {spec.name} (their VMs and OS disks)?")
 
 
-def _print_nodes(state: dict[str, Any]) -> None:
+def _is_fleet_status(state) -> bool:
+    from ..cloud.status import FleetStatus
+
+    return isinstance(state, FleetStatus)
+
+
+def _print_nodes(state) -> None:
     click.echo(f"{'node':<6}{'name':<22}{'size':<24}{'power':<13}{'private':<16}{'public':<16}os disk")
-    for node in state["nodes"]:
-        disk = (node.get("os_disk_id") or "-").rsplit("/", 1)[-1]
-        click.echo(f"{node['node']!s:<6}{node['name']:<22}{node['size'] or '-':<24}{node['power_state']:<13}"
-                   f"{node.get('private_ip') or '-':<16}{node.get('public_ip') or '-':<16}{disk}")
+    for node in state.nodes:
+        disk = (node.os_disk_id or "-").rsplit("/", 1)[-1]
+        click.echo(f"{node.node!s:<6}{node.name:<22}{node.size or '-':<24}{node.power_state:<13}"
+                   f"{node.private_ip or '-':<16}{node.public_ip or '-':<16}{disk}")
 
 
-def _print_connect_hint(state: dict[str, Any], cloud: str) -> None:
+def _print_connect_hint(state, cloud: str) -> None:
     prefix = "dsvmctl" if cloud == "local" else "dsvmctl --cloud azure"
-    if state.get("ssh"):
-        click.echo(f"connect:  {prefix} ssh {state['name']}      run: {prefix} exec {state['name']} -- nvidia-smi")
+    if state.ssh:
+        click.echo(f"connect:  {prefix} ssh {state.name}      run: {prefix} exec {state.name} -- nvidia-smi")
     else:
-        click.echo(f"Windows: RDP to {state['public_ip']}; the admin password is in dsvmctl's state directory "
-                   f"(dsvmctl status {state['name']} -o json never prints it).")
+        click.echo(f"Windows: RDP to {state.public_ip}; the admin password is in dsvmctl's state directory "
+                   f"(dsvmctl status {state.name} -o json never prints it).")
 
 
 NODE_OPTION = click.option("--node", type=int, help="A fleet: only node K (0-based).")
@@ -129,22 +138,22 @@ def status(ctx, name, node, output):
     with open_cloud(ctx) as cloud:
         machine = cloud.machine(name)
         state = machine.status(node=node) if hasattr(machine, "nodes") else _target(cloud, name, node).status()
-    if output == "json":
-        emit_json(state)
-        return
-    if state.get("fleet"):
-        click.echo(f"{state['name']}: fleet of {state['node_count']} nodes in {state['resource_group']} "
-                   f"({state['power_state']})")
+    emit(state, output, table=_print_status)
+
+
+def _print_status(state) -> None:
+    if _is_fleet_status(state):
+        click.echo(f"{state.name}: fleet of {state.node_count} nodes in {state.resource_group} ({state.power_state})")
         _print_nodes(state)
         return
     for key in ("name", "cloud", "resource_group", "location", "image", "size", "gpu_size", "power_state",
                 "os_disk_id", "public_ip"):
-        click.echo(f"{key:>15}: {state.get(key)}")
-    if state.get("ssh"):
-        ssh = state["ssh"]
-        click.echo(f"{'ssh':>15}: {ssh['user']}@{ssh['host']}" + (f":{ssh['port']}" if ssh.get("port") else ""))
-    for rule in state.get("inbound_rules", []):
-        click.echo(f"{'inbound':>15}: port {rule['port']} from {rule['source']} ({rule['name']})")
+        click.echo(f"{key:>15}: {getattr(state, key)}")
+    if state.ssh:
+        ssh = state.ssh
+        click.echo(f"{'ssh':>15}: {ssh.user}@{ssh.host}" + (f":{ssh.port}" if ssh.port else ""))
+    for rule in state.inbound_rules:
+        click.echo(f"{'inbound':>15}: port {rule.port} from {rule.source} ({rule.name})")
 
 
 @click.command("list")
@@ -158,19 +167,20 @@ def list_machines(ctx, output):
             if hasattr(machine, "nodes"):  # a fleet
                 state = machine.status()
                 rows.append({"name": machine.name, "resource_group": machine.record.resource_group,
-                             "size": state["size"], "power_state": state["power_state"], "os": machine.record.os,
-                             "nodes": state["node_count"]})
+                             "size": state.size, "power_state": state.power_state, "os": machine.record.os,
+                             "nodes": state.node_count})
                 continue
             vm = machine.vm(instance_view=True)
             rows.append({"name": machine.name, "resource_group": machine.record.resource_group,
                          "size": vm.hardware_profile.vm_size if vm else None,
                          "power_state": machine.power_state(vm), "os": machine.record.os})
-    if output == "json":
-        emit_json({"machines": rows})
-        return
-    if not rows:
+    emit({"machines": rows}, output, table=_print_machines)
+
+
+def _print_machines(document: dict[str, Any]) -> None:
+    if not document["machines"]:
         click.echo("no machines yet: dsvmctl up NAME")
-    for row in rows:
+    for row in document["machines"]:
         click.echo(f"{row['name']:<20} {row['power_state']:<12} {row['size'] or '-':<24} {row['resource_group']}")
 
 
@@ -184,13 +194,7 @@ def ssh(ctx, name, print_only, node):
     A fleet: node 0 unless --node."""
     with open_cloud(ctx) as cloud:
         machine = _target(cloud, name, node if node is not None or not hasattr(cloud.machine(name), "nodes") else 0)
-        host, port = machine.ssh_endpoint()
-        from ..cloud.sshconfig import alias_of, write_known_hosts
-
-        known_hosts = write_known_hosts(cloud.home)
-        command = ["ssh", "-i", machine.record.key_path, "-p", str(port), "-o", f"UserKnownHostsFile={known_hosts}",
-                   "-o", f"HostKeyAlias={alias_of(cloud.kind, machine.name)}", "-o", "StrictHostKeyChecking=yes",
-                   "-o", "IdentitiesOnly=yes", f"{machine.record.admin_user}@{host}"]
+        command = machine.ssh_command()
         if print_only:
             click.echo(shlex.join(command))
             if cloud.kind == "local" and not getattr(cloud.backend.hosts, "use_agent", False):
@@ -243,7 +247,7 @@ def stop(ctx, name, node, output):
     """Deallocate NAME, every node of a fleet (a stopped-but-allocated VM still bills; a deallocated one does not)."""
     with open_cloud(ctx) as cloud, progress(output) as report:
         state = _target(cloud, name, node).stop(progress=report)
-    emit_json(state) if output == "json" else click.echo(f"{name} is {state['power_state']}; its OS disk is kept.")
+    emit(state, output, table=lambda state: click.echo(f"{name} is {state.power_state}; its OS disk is kept."))
 
 
 @click.command()
@@ -255,7 +259,7 @@ def start(ctx, name, node, output):
     """Start NAME (every node of a fleet) and wait until SSH answers with its pinned host key."""
     with open_cloud(ctx) as cloud, progress(output) as report:
         state = _target(cloud, name, node).start(progress=report)
-    emit_json(state) if output == "json" else click.echo(f"{name} is {state['power_state']} ({state['size']})")
+    emit(state, output, table=lambda state: click.echo(f"{name} is {state.power_state} ({state.size})"))
 
 
 @click.command()
@@ -268,10 +272,8 @@ def down(ctx, name, yes, keep_disk, output):
     """Delete what dsvmctl created for NAME (found by its tags). Asks first unless --yes."""
     with open_cloud(ctx) as cloud:
         if cloud.store.load(name) is None:  # already down: like ARM's DELETE of a missing resource, done
-            if output == "json":
-                emit_json({"name": name, "deleted": [], "kept": [], "already_gone": True})
-            else:
-                click.echo(f"{name} is already gone from the {cloud.kind} cloud: nothing to delete")
+            emit({"name": name, "deleted": [], "kept": [], "already_gone": True}, output,
+                 table=lambda _: click.echo(f"{name} is already gone from the {cloud.kind} cloud: nothing to delete"))
             return
         machine = cloud.machine(name)
         owned = machine.owned_resources()
@@ -287,11 +289,8 @@ def down(ctx, name, yes, keep_disk, output):
                           + "?", abort=True)
         with progress(output) as report:
             result = machine.down(keep_disk=keep_disk, progress=report)
-    if output == "json":
-        emit_json(result)
-    else:
-        click.echo(f"deleted {len(result['deleted'])} resources of {name}"
-                   + (f"; kept {len(result['kept'])}" if result["kept"] else ""))
+    emit(result, output, table=lambda result: click.echo(
+        f"deleted {len(result['deleted'])} resources of {name}" + (f"; kept {len(result['kept'])}" if result["kept"] else "")))
 
 
 @click.command()
@@ -308,15 +307,17 @@ def gc(ctx, yes, output):
         if yes and orphans:
             with progress(output) as report:
                 deleted = delete_orphans(cloud.backend, orphans, report)
-    if output == "json":
-        emit_json({"orphans": orphans, "deleted": deleted})
-        return
+    emit({"orphans": orphans, "deleted": deleted}, output, table=lambda document: _print_orphans(document, yes))
+
+
+def _print_orphans(document: dict[str, Any], asked_to_delete: bool) -> None:
+    orphans, deleted = document["orphans"], document["deleted"]
     if not orphans:
         click.echo("no orphans")
     for orphan in orphans:
         click.echo(f"{'deleted' if orphan['id'] in deleted else 'orphan':>8}  {orphan['type']}  {orphan['name']} "
                    f"(machine {orphan['machine']}, group {orphan['resource_group']})")
-    if orphans and not yes:
+    if orphans and not asked_to_delete:
         click.echo("rerun with --yes to delete them")
 
 
@@ -327,47 +328,30 @@ def gc(ctx, yes, output):
 @click.pass_context
 def sizes(ctx, location, gpu_only, output):
     """The region's sizes: vCPU, memory, GPU, temp disk, generations, price, quota left, GPU partners."""
-    from ..catalog.sizes import PRICES_AS_OF, PRICES_SOURCE, SIZES, gpu_partners
-    from ..cloud.provision import region_facts
-
     with open_cloud(ctx) as cloud:
-        offered, quota = region_facts(cloud.backend, location)
-    rows = []
-    for name, sku in sorted(offered.items(), key=lambda kv: (kv[1].gpus, kv[1].vcpus, kv[0])):
-        if gpu_only and not sku.gpus:
-            continue
-        catalog = SIZES.get(name)
-        family = quota.get(sku.family)
-        partners = gpu_partners(sku, offered.values())  # the catalog's resize-partner rule
-        rows.append({
-            "name": name, "vcpus": sku.vcpus, "memory_gb": catalog.memory_gb if catalog else None,
-            "gpus": sku.gpus, "gpu_model": catalog.gpu_model if catalog else None,
-            "temp_disk_gb": sku.temp_disk_gb, "generations": list(sku.generations),
-            "price_per_hour": catalog.price_per_hour if catalog else None,
-            "quota_left": family.free if family else None, "restricted": sku.restricted_reason,
-            "gpu_partners": partners,
-        })
-    if output == "json":
-        emit_json({"location": location, "sizes": rows, "prices": {"source": PRICES_SOURCE, "as_of": PRICES_AS_OF}})
-        return
+        listing = cloud.sizes(location, gpu_only=gpu_only)
+    emit(listing, output, table=_sizes_table)
+
+
+def _sizes_table(listing) -> None:
     click.echo(f"{'size':<26}{'vCPU':>5}{'GiB':>6}  {'GPU':<18}{'temp GiB':>9}  {'gen':<6}{'$/h':>7}"
                f"{'quota left':>11}  note")
-    for row in rows:
-        gpu = f"{row['gpus']}x {row['gpu_model']}" if row["gpus"] else "-"
-        price = f"{row['price_per_hour']:.3f}" if row["price_per_hour"] else "?"
-        note = f"restricted ({row['restricted']})" if row["restricted"] else (
-            "no temp disk: cannot pair with NC sizes" if not row["temp_disk_gb"] else "")
-        click.echo(f"{row['name']:<26}{row['vcpus']:>5}{row['memory_gb'] or 0:>6.0f}  {gpu:<18}"
-                   f"{row['temp_disk_gb']:>9}  {','.join(row['generations']):<6}{price:>7}"
-                   f"{row['quota_left'] if row['quota_left'] is not None else '?':>11}  {note}")
-    cpu_rows = [row for row in rows if not row["gpus"]]
-    if cpu_rows:
+    for size in listing.sizes:
+        gpu = f"{size.gpus}x {size.gpu_model}" if size.gpus else "-"
+        price = f"{size.price_per_hour:.3f}" if size.price_per_hour else "?"
+        note = f"restricted ({size.restricted})" if size.restricted else (
+            "no temp disk: cannot pair with NC sizes" if not size.temp_disk_gb else "")
+        click.echo(f"{size.name:<26}{size.vcpus:>5}{size.memory_gb or 0:>6.0f}  {gpu:<18}"
+                   f"{size.temp_disk_gb:>9}  {','.join(size.generations):<6}{price:>7}"
+                   f"{size.quota_left if size.quota_left is not None else '?':>11}  {note}")
+    cpu_sizes = [size for size in listing.sizes if not size.gpus]
+    if cpu_sizes:
         click.echo("\nCPU sizes and the GPU sizes they can be resized to (temp disk and Hyper-V generation allow it; "
                    "Gen2-only sizes need a Gen2 image):")
-        for row in cpu_rows:
-            pairs = ", ".join(row["gpu_partners"]) or ("none: no temp disk" if not row["temp_disk_gb"] else "none")
-            click.echo(f"  {row['name']:<24} -> {pairs}")
-    click.echo(f"prices: {PRICES_SOURCE}, as of {PRICES_AS_OF}")
+        for size in cpu_sizes:
+            pairs = ", ".join(size.gpu_partners) or ("none: no temp disk" if not size.temp_disk_gb else "none")
+            click.echo(f"  {size.name:<24} -> {pairs}")
+    click.echo(f"prices: {listing.prices_source}, as of {listing.prices_as_of}")
 
 
 @click.command()
@@ -383,10 +367,11 @@ def images(publisher, output):
         return
     rows = [{"alias": i.alias, "urn": i.urn, "os": i.os, "generation": i.generation, "description": i.description,
              "retired": i.retired} for i in IMAGES]
-    if output == "json":
-        emit_json({"images": rows})
-        return
-    for row in rows:
+    emit({"images": rows}, output, table=_print_images)
+
+
+def _print_images(document: dict[str, Any]) -> None:
+    for row in document["images"]:
         state = f"retired {row['retired']}" if row["retired"] else "current"
         click.echo(f"{row['alias']:<18}{row['generation']:<4}{row['os']:<9}{state:<14}{row['urn']}")
 
@@ -402,8 +387,9 @@ def _marketplace_images(publisher: str, output: str) -> None:
     rows = [{"urn": f"{name}:{offer}:{sku}:{max(facts['versions'], key=catalog.version_key)}",
              "generation": facts.get("generation"), "os": catalog.os_of(name, offer), "versions": len(facts["versions"])}
             for offer, skus in sorted(offers.items()) for sku, facts in sorted(skus.items()) if facts.get("versions")]
-    if output == "json":
-        emit_json({"publisher": name, "images": rows})
-        return
-    for row in rows:
+    emit({"publisher": name, "images": rows}, output, table=_print_marketplace_images)
+
+
+def _print_marketplace_images(document: dict[str, Any]) -> None:
+    for row in document["images"]:
         click.echo(f"{row['generation']:<4}{row['os']:<9}{row['versions']:>3} versions  {row['urn']}")

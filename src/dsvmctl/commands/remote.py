@@ -1,4 +1,5 @@
-"""Remote execution: push, run, logs, collect, attach (thin wrappers over cloud/workload.py)."""
+"""Remote execution: push, run, logs, collect, attach (thin wrappers over cloud/workload.py, and for a
+fleet's NAME over cloud/fleet.py and cloud/distributed.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import sys
 
 import click
 
-from .common import emit_json, open_cloud, output_option
+from .common import emit, live_output, open_cloud, output_option
 
 
 def register(cli: click.Group) -> None:
@@ -39,22 +40,27 @@ def push(ctx, name, src, dest, dest_absolute, output):
 
         summary = push_via_agent(ctx.find_root().obj["cloud"], name, routed, src, dest)
     else:
-        from . import fleet
-
         with open_cloud(ctx) as cloud:
-            if fleet.is_fleet(cloud, name):  # every node, in parallel
-                summaries = fleet.push(cloud, name, src, dest)
-                emit_json({"name": name, "nodes": summaries}) if output == "json" else click.echo(
-                    f"pushed to {len(summaries)} nodes of {name}: "
-                    + ", ".join(f"{s['machine']} {s['files_sent']} files" for s in summaries))
+            machine = cloud.machine(name)
+            if _is_fleet(machine):  # every node, in parallel
+                summaries = machine.push(src, dest)
+                emit({"name": name, "nodes": summaries}, output, table=lambda document: click.echo(
+                    f"pushed to {len(document['nodes'])} nodes of {name}: "
+                    + ", ".join(f"{s['machine']} {s['files_sent']} files" for s in document["nodes"])))
                 return
-            summary = cloud.machine(name).push(src, dest, dest_absolute=dest_absolute)
-    if output == "json":
-        emit_json(summary)
-        return
+            summary = machine.push(src, dest, dest_absolute=dest_absolute)
+    emit(summary, output, table=lambda summary: _print_push(summary, name))
+
+
+def _print_push(summary: dict, name: str) -> None:
     from ..fastpath import push_message
 
     click.echo(push_message(summary, name))
+
+
+def _is_fleet(machine) -> bool:
+    """cloud.machine() gives a Fleet (cloud/fleet.py) for a fleet's NAME: the verbs go to every node."""
+    return hasattr(machine, "nodes")
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -94,38 +100,44 @@ def run(ctx, name, args, workload, device, timeout, detach, src, no_push, nodes,
     the VM until `dsvmctl collect NAME`. Ctrl-C stops the remote run. With -o json the run's
     output goes to stderr and stdout gets one JSON document.
     """
-    json_mode = output == "json"
     def report(message: str) -> None:  # plain lines: a live spinner would garble the streamed output
         click.echo(f"- {message}", err=True)
 
-    from . import fleet
-
     with open_cloud(ctx) as cloud:
-        if fleet.is_fleet(cloud, name):
-            return fleet.run(cloud, name, workload=workload, device=device, args=list(args), nodes=nodes,
-                             procs_per_node=procs_per_node, port=port, max_restarts=max_restarts, detach=detach,
-                             timeout=timeout, output=output)
-        if nodes is not None and nodes != 1:
-            from ..errors import UsageError
+        machine = cloud.machine(name)
+        fleet = _is_fleet(machine)
+        if fleet:
+            result = machine.run(workload, device, args, nodes=nodes, procs_per_node=procs_per_node, port=port,
+                                 max_restarts=max_restarts, detach=detach, timeout=timeout,
+                                 stdout=live_output(output), progress=report)
+        else:
+            if nodes is not None and nodes != 1:
+                from ..errors import UsageError
 
-            raise UsageError(f"--nodes {nodes}: {name} is a single VM", fix=f"make a fleet: dsvmctl up NAME --nodes {nodes}")
-        result = cloud.machine(name).run(
-            workload, device, list(args), timeout=timeout, detach=detach, src=src, push_first=not no_push,
-            stdout=sys.stderr.buffer if json_mode else None, progress=report)
-    if json_mode:
-        emit_json(result)
-    elif detach:
-        click.echo(f"run {result['run_id']} started on {name} (pid {result['pid']})")
-        click.echo(f"follow:   dsvmctl logs {name} {result['run_id']} --follow")
-        click.echo(f"collect:  dsvmctl collect {name} {result['run_id']}")
-    elif result["exit_code"] == 0:
-        click.echo(f"run {result['run_id']} finished; get its metrics with "
-                   f"`dsvmctl collect {name} {result['run_id']}`", err=True)
-    else:
-        click.echo(f"run {result['run_id']} exited with {result['exit_code']}; its log: "
-                   f"dsvmctl logs {name} {result['run_id']}", err=True)
+                raise UsageError(f"--nodes {nodes}: {name} is a single VM",
+                                 fix=f"make a fleet: dsvmctl up NAME --nodes {nodes}")
+            result = machine.run(workload, device, list(args), timeout=timeout, detach=detach, src=src,
+                                 push_first=not no_push, stdout=live_output(output), progress=report)
+    emit(result, output, table=lambda result: _print_run(result, name, detach, fleet))
     if not detach:
         sys.exit(result["exit_code"])
+
+
+def _print_run(result: dict, name: str, detach: bool, fleet: bool) -> None:
+    """What happened to the run, and the commands that go on from here (a fleet's run says its nodes)."""
+    run_id = result["run_id"]
+    on = f"{result['nodes']} nodes of {name}" if fleet else f"{name} (pid {result.get('pid')})"
+    if detach:
+        click.echo(f"run {run_id} started on {on}")
+        click.echo(f"follow:   dsvmctl logs {name} {run_id} --follow")
+        click.echo(f"collect:  dsvmctl collect {name} {run_id}")
+    elif result["exit_code"] == 0:
+        spread = f" on {result['nodes']} nodes (world size {result['world_size']})" if fleet else ""
+        click.echo(f"run {run_id} finished{spread}; get its metrics with `dsvmctl collect {name} {run_id}`", err=True)
+    elif fleet:
+        click.echo(f"run {run_id} failed: {result.get('error') or result['exit_code']}", err=True)
+    else:
+        click.echo(f"run {run_id} exited with {result['exit_code']}; its log: dsvmctl logs {name} {run_id}", err=True)
 
 
 @click.command()
@@ -140,13 +152,8 @@ def logs(ctx, name, run_id, follow):
     A detached run's log is read on the VM; with --follow it streams until the run ends and
     the command exits with the run's exit code. A foreground run's log is the local copy.
     """
-    from . import fleet
-
     with open_cloud(ctx) as cloud:
-        if fleet.is_fleet(cloud, name):
-            entry = fleet.logs(cloud, name, run_id, follow)
-        else:
-            entry = cloud.machine(name).logs(run_id, follow)
+        entry = cloud.machine(name).logs(run_id, follow)
     code = entry.get("exit_code")
     if follow and isinstance(code, int):
         sys.exit(code)
@@ -166,15 +173,23 @@ def collect(ctx, name, run_id, dest, output):
     Writes run.json beside them: run id, machine, cloud, VM size, times, and the device that
     actually ran (as torch reported it in the metrics; never guessed from the size).
     """
-    from . import fleet
-
     with open_cloud(ctx) as cloud:
-        if fleet.is_fleet(cloud, name):
-            return fleet.collect(cloud, name, run_id, output)
-        result = cloud.machine(name).collect(run_id, dest)
-    if output == "json":
-        emit_json(result)
-        return
+        machine = cloud.machine(name)
+        if _is_fleet(machine):
+            emit(machine.collect(run_id), output, table=_print_fleet_collect)
+            return
+        result = machine.collect(run_id, dest)
+    emit(result, output, table=_print_collect)
+
+
+def _print_fleet_collect(result: dict) -> None:
+    click.echo(f"run {result['run_id']} ({result['nodes']} nodes) -> {result['dir']}")
+    for node in result["nodes_collected"]:
+        click.echo(f"  node {node['node']} ({node['machine']}): {len(node['files'])} files")
+    click.echo(f"  metrics: {result['metrics'] or 'none (the run did not finish; see its logs)'}")
+
+
+def _print_collect(result: dict) -> None:
     click.echo(f"run {result['run_id']} -> {result['dir']}")
     for path in result["files"]:
         click.echo(f"  {path}")
@@ -213,9 +228,11 @@ def attach(ctx, name, host, port, user, identity, host_key_fingerprint, os_type,
                 "ssh": {"host": record.ssh_host, "port": record.ssh_port, "user": record.admin_user,
                         "host_key": record.host_public_key,
                         "host_key_fingerprint": record.extra.get("host_key_fingerprint")}}
-    if output == "json":
-        emit_json(document)
-        return
-    click.echo(f"attached {name}: {user}@{host}:{port} ({record.os}), host key "
-               f"{record.extra.get('host_key_fingerprint')} pinned")
+    emit(document, output, table=_print_attached)
+
+
+def _print_attached(document: dict) -> None:
+    name, ssh = document["name"], document["ssh"]
+    click.echo(f"attached {name}: {ssh['user']}@{ssh['host']}:{ssh['port']} ({document['os']}), host key "
+               f"{ssh['host_key_fingerprint']} pinned")
     click.echo(f"next:  dsvmctl push {name}   dsvmctl run {name} --workload cnn")

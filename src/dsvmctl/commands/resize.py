@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..cloud.power import PowerState
 from .common import emit, open_cloud, output_option, progress
+
+if TYPE_CHECKING:
+    from ..cloud.resize import ResizeResult
 
 STEP_LINES = {
     "deallocate": "deallocate (release the hardware; OS and data disks are kept)",
@@ -68,8 +71,8 @@ def resize(ctx, name, size, dry_run, start, abandon, output):
             raise
     _show(result, output)
     if dry_run:
-        ctx.exit(0 if result["plan"]["kind"] != "impossible" else 2)
-    if result.get("rolled_back") or not result.get("verified"):
+        ctx.exit(0 if result.kind != "impossible" else 2)
+    if not result.succeeded:
         ctx.exit(1)
 
 
@@ -100,7 +103,7 @@ def resume(ctx, name, output):
             _show(stopped.result, output, table=False)
             raise
     _show(result, output)
-    if result.get("rolled_back") or not result.get("verified"):
+    if not result.succeeded:
         ctx.exit(1)
 
 
@@ -110,19 +113,17 @@ def _resize_fleet(ctx, fleet, size, dry_run, start, output, report) -> None:
     try:
         result = resize_fleet(fleet, size, dry_run=dry_run, start=start, progress=report)
     except FleetResizeRefused as refused:
-        if output == "json":
-            emit_json(refused.result)
-        else:
-            click.echo(str(refused), err=True)
+        emit(refused.result, output, table=lambda _: click.echo(str(refused), err=True))
         ctx.exit(2)
     _show_fleet(result, output)
     ctx.exit(0 if result.get("dry_run") or result["verified"] else 1)
 
 
 def _show_fleet(result: dict[str, Any], output: str) -> None:
-    if output == "json":
-        emit_json(result)
-        return
+    emit(result, output, table=_fleet_text)
+
+
+def _fleet_text(result: dict[str, Any]) -> None:
     if result.get("dry_run"):
         for plan in result["plans"]:
             click.echo(_plan_text(plan, done=False))
@@ -145,24 +146,24 @@ def _show_fleet(result: dict[str, Any], output: str) -> None:
 # --- table output ---------------------------------------------------------------------------------------------
 
 
-def _show(result: dict[str, Any], output: str, table: bool = True) -> None:
+def _show(result: ResizeResult, output: str, table: bool = True) -> None:
     """JSON on stdout under -o json; else the plan and verification as text (errors go to stderr)."""
     emit(result, output, table=_result_text if table else None)
 
 
-def _result_text(result: dict[str, Any]) -> None:
-    if result.get("resumed"):
-        click.echo(f"resumed the resize of {result['name']} from its journal")
-    click.echo(_plan_text(result["plan"], done=not result.get("dry_run") and result["plan"]["kind"] != "impossible"))
-    if result.get("dry_run"):
-        unfinished = result.get("unfinished_resize")
+def _result_text(result: ResizeResult) -> None:
+    if result.resumed:
+        click.echo(f"resumed the resize of {result.name} from its journal")
+    click.echo(_plan_text(result.plan, done=not result.dry_run and result.kind != "impossible"))
+    if result.dry_run:
+        unfinished = result.unfinished_resize
         if unfinished:
             click.echo(f"note: a resize to {unfinished['to']} is unfinished (journal {unfinished['journal']}); "
-                       f"`dsvmctl resume {result['name']}` finishes it")
-        if result["plan"]["kind"] != "impossible":
+                       f"`dsvmctl resume {result.name}` finishes it")
+        if result.kind != "impossible":
             click.echo("dry run: nothing was changed")
         return
-    if result["plan"]["kind"] in ("impossible", "noop"):
+    if result.kind in ("impossible", "noop"):
         return
     _verification_text(result)
 
@@ -183,20 +184,20 @@ def _plan_text(plan: dict[str, Any], done: bool) -> str:
     return "\n".join(lines)
 
 
-def _verification_text(result: dict[str, Any]) -> None:
-    for step in result.get("steps", []):
+def _verification_text(result: ResizeResult) -> None:
+    for step in result.steps or []:
         if step.get("skipped"):
             click.echo(f"  ({step['name']} skipped: {step['skipped']})")
-    if result.get("rolled_back"):
-        click.secho(f"rolled back: {result['message']}", fg="yellow")
-    checks = result.get("checks", {})
+    if result.rolled_back:
+        click.secho(f"rolled back: {result.message}", fg="yellow")
+    checks = result.checks or {}
     mark = {True: "ok  ", False: "FAIL"}
-    click.echo(f"{mark[checks.get('os_disk_kept', False)]} OS disk kept: {result['os_disk_id_after']}")
-    click.echo(f"{mark[checks.get('size', False)]} size reported by Azure: {result['size']}")
-    click.echo(f"{mark[checks.get('power_state', False)]} power state: {result['power_state']}")
-    click.echo(f"{mark[checks.get('marker', False)]} marker file on the OS disk: {result['marker']}")
-    verdict = "verified" if result["verified"] else "NOT verified"
-    deallocated = ", deallocated on the way" if result.get("deallocated") else ""
-    click.echo(f"{verdict} in {result['seconds']:.1f} s{deallocated}; journal: {result['journal']}")
-    if not result.get("rolled_back") and PowerState.parse(result["power_state"]) is PowerState.DEALLOCATED:
-        click.echo(f"{result['name']} is deallocated: start it with `dsvmctl start {result['name']}`")
+    click.echo(f"{mark[checks.get('os_disk_kept', False)]} OS disk kept: {result.os_disk_id_after}")
+    click.echo(f"{mark[checks.get('size', False)]} size reported by Azure: {result.size}")
+    click.echo(f"{mark[checks.get('power_state', False)]} power state: {result.power_state}")
+    click.echo(f"{mark[checks.get('marker', False)]} marker file on the OS disk: {result.marker}")
+    verdict = "verified" if result.verified else "NOT verified"
+    deallocated = ", deallocated on the way" if result.deallocated else ""
+    click.echo(f"{verdict} in {result.seconds:.1f} s{deallocated}; journal: {result.journal}")
+    if not result.rolled_back and result.power_state is PowerState.DEALLOCATED:
+        click.echo(f"{result.name} is deallocated: start it with `dsvmctl start {result.name}`")
