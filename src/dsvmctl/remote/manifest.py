@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from dsvmctl.paths import write_atomic
+from dsvmctl.remote import memo
 from dsvmctl.remote.ignore import IgnoreRules
 
 MANIFEST_NAME = ".dsvmctl-manifest.json"
@@ -59,17 +60,25 @@ class Manifest:
     entries: dict[str, Entry] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
-        body = {"version": MANIFEST_VERSION, "entries": {p: e.to_json() for p, e in sorted(self.entries.items())}}
-        return json.dumps(body, separators=(",", ":")).encode()
+        return json.dumps(self.to_json(), separators=(",", ":")).encode()
+
+    def to_json(self) -> dict:
+        return {"version": MANIFEST_VERSION, "entries": {p: e.to_json() for p, e in sorted(self.entries.items())}}
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Manifest":
         """Parse a stored manifest; anything unreadable counts as empty (the push sends all)."""
         try:
-            body = json.loads(raw)
-            if body.get("version") != MANIFEST_VERSION:
+            return cls.from_json(json.loads(raw))
+        except ValueError:
+            return cls()
+
+    @classmethod
+    def from_json(cls, body: object) -> "Manifest":
+        try:
+            if body.get("version") != MANIFEST_VERSION:  # type: ignore[union-attr]
                 return cls()
-            return cls({p: Entry.from_json(e) for p, e in body["entries"].items()})
+            return cls({p: Entry.from_json(e) for p, e in body["entries"].items()})  # type: ignore[index]
         except (ValueError, KeyError, TypeError, AttributeError):
             return cls()
 
@@ -84,16 +93,15 @@ class Plan:
 
 
 class HashCache:
-    """sha256 by (relative path, size, mtime_ns), kept in a JSON file between pushes."""
+    """sha256 by (relative path, size, mtime_ns), kept in a JSON file between pushes (and, in a
+    long-lived process, in memory while that file stays the same: see memo.py)."""
 
     def __init__(self, path: Path | None):
         self.path = path
         self._data: dict[str, list] = {}
-        if path is not None and path.is_file():
-            try:
-                self._data = json.loads(path.read_text())
-            except ValueError:
-                self._data = {}
+        self._dirty = False
+        if path is not None:
+            self._data = dict(memo.load(path, _parse_hashes) or {})  # a copy: put() must not touch the shared one
 
     def get(self, relpath: str, size: int, mtime_ns: int) -> str | None:
         hit = self._data.get(relpath)
@@ -102,13 +110,29 @@ class HashCache:
         return None
 
     def put(self, relpath: str, size: int, mtime_ns: int, sha256: str) -> None:
-        self._data[relpath] = [size, mtime_ns, sha256]
+        value = [size, mtime_ns, sha256]
+        if self._data.get(relpath) != value:
+            self._data[relpath] = value
+            self._dirty = True
 
     def save(self, live_paths: set[str]) -> None:
+        """Write the hashes of `live_paths` back, unless that is what the file already holds."""
         if self.path is None:
             return
-        self._data = {p: v for p, v in self._data.items() if p in live_paths}
-        write_atomic(self.path, json.dumps(self._data, separators=(",", ":")))
+        if not live_paths.issuperset(self._data):  # files deleted since: drop their hashes
+            self._data = {p: v for p, v in self._data.items() if p in live_paths}
+            self._dirty = True
+        if self._dirty or not self.path.is_file():
+            write_atomic(self.path, json.dumps(self._data, separators=(",", ":")))
+            self._dirty = False
+
+
+def _parse_hashes(raw: bytes) -> dict[str, list]:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def scan(root: Path, rules: IgnoreRules, cache: HashCache | None = None) -> Manifest:
