@@ -355,14 +355,17 @@ class Agent:
         return {"connected": True}
 
     def op_push(self, conn, request) -> dict[str, Any]:
+        from ..remote.posix import check_dest
         from ..remote.sync import push
+        from ..remote.target import WORKLOADS_DIR
 
+        dest = request.get("dest") or WORKLOADS_DIR
+        check_dest(dest, confined=True)  # before connecting; --dest-absolute pushes take the direct path
         cache_dir = Path(request["cache_dir"]) if request.get("cache_dir") else True
         session = self.session(request["target"])
         if not session.active:
             session = self.session(request["target"], fresh=True)
-        summary = push(session, request["src"], request["dest"], request.get("ignore_file"), cache_dir=cache_dir,
-                       confined=True)  # below the home: --dest-absolute pushes take the direct path
+        summary = push(session, request["src"], dest, request.get("ignore_file"), cache_dir=cache_dir, confined=True)
         return {"summary": summary.to_json()}
 
     def op_probe(self, conn, request) -> dict[str, Any]:
