@@ -435,6 +435,10 @@ def _peer_uid(conn: socket.socket) -> int:
 
 def main(argv: list[str]) -> int:
     home = Path(argv[1] if len(argv) > 1 else os.environ["DSVMCTL_HOME"]).resolve()
+    # paramiko.config imports invoke, only to run ssh_config's `Match exec` (the agent reads no
+    # ssh_config): a third of paramiko's import, which the first command after a start waits for.
+    # Only here, in the agent's own process; the library leaves the importer's modules alone.
+    sys.modules.setdefault("invoke", None)  # type: ignore[arg-type]
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format=f"%(asctime)s agent[{os.getpid()}] %(levelname)s %(message)s")
     logging.getLogger("paramiko").setLevel(logging.WARNING)

@@ -5,8 +5,9 @@ A push plans against what this machine last left at the destination (kept in a l
 the changed files. The VM first checks that the destination still is in the planned-against
 state, then stages, extracts and switches atomically (see `posix.py`). If the state differs
 (someone else pushed, the cache is gone, the VM was rebuilt), nothing is changed: the push
-probes the real manifest and goes again. So the common case costs one round trip. Where the
-VM has no tar, the changed files go one by one over SFTP into the same staging directory.
+probes the real manifest and goes again. So the common case costs one round trip. When
+nothing changed, the state is checked over SFTP instead (`_still_at`), which starts no remote
+shell; with an agent, on an SFTP channel that is already open. Where the VM has no tar, the changed files go one by one over SFTP into the same staging directory.
 An interrupted push leaves the previous tree whole; the next one cleans up and completes it.
 """
 
