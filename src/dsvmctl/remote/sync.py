@@ -7,7 +7,8 @@ state, then stages, extracts and switches atomically (see `posix.py`). If the st
 (someone else pushed, the cache is gone, the VM was rebuilt), nothing is changed: the push
 probes the real manifest and goes again. So the common case costs one round trip. When
 nothing changed, the state is checked over SFTP instead (`_still_at`), which starts no remote
-shell; with an agent, on an SFTP channel that is already open. Where the VM has no tar, the changed files go one by one over SFTP into the same staging directory.
+shell; with an agent, on an SFTP channel that is already open. Where the VM has no tar, the
+changed files go one by one over SFTP into the same staging directory.
 An interrupted push leaves the previous tree whole; the next one cleans up and completes it.
 """
 
