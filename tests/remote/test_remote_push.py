@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import paramiko
 import pytest
 
 from dsvmctl.remote import ForeignDestination, RemoteDiskFull, RemotePathNotFound, SessionClosed, TransferError, fetch, push
@@ -307,10 +308,14 @@ class CountingExecs:
 
 
 class WithoutSFTP(CountingExecs):
-    """A VM whose sshd offers no SFTP subsystem."""
+    """A VM whose sshd offers no SFTP subsystem, or whose login script prints into the stream."""
+
+    def __init__(self, session, error: Exception):
+        super().__init__(session)
+        self.error = error
 
     def sftp(self):
-        raise SessionClosed("opening SFTP", "subsystem request failed")
+        raise self.error
 
 
 def cache_files(cache: Path) -> dict[str, tuple[int, int]]:
@@ -361,12 +366,14 @@ def test_an_unchanged_re_push_after_the_tree_vanished_on_the_vm_sends_it_all_aga
     assert tree_snapshot(local) == expected_snapshot(src)
 
 
-def test_without_sftp_an_unchanged_re_push_asks_with_one_remote_command(server, src, tmp_path):
+@pytest.mark.parametrize("error", [SessionClosed("opening SFTP", "subsystem request failed"),
+                                   paramiko.SFTPError("Garbage packet received")], ids=["none", "garbled"])
+def test_without_sftp_an_unchanged_re_push_asks_with_one_remote_command(server, src, tmp_path, error):
     remote, local = server.area()
     cache = tmp_path / "push-cache"
     with server.connect() as session:
         push(session, src, remote, cache_dir=cache)
-        bare = WithoutSFTP(session)
+        bare = WithoutSFTP(session, error)
         again = push(bare, src, remote, cache_dir=cache)
         assert (again.method, bare.execs) == ("none", 1)
         subprocess.run(["rm", "-rf", str(local)], check=True)  # the link only: the generation stays

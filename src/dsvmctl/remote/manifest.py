@@ -74,10 +74,10 @@ class Manifest:
 
     @classmethod
     def from_json(cls, body: object) -> "Manifest":
+        if not isinstance(body, dict) or body.get("version") != MANIFEST_VERSION:
+            return cls()
         try:
-            if body.get("version") != MANIFEST_VERSION:  # type: ignore[union-attr]
-                return cls()
-            return cls({p: Entry.from_json(e) for p, e in body["entries"].items()})  # type: ignore[index]
+            return cls({p: Entry.from_json(e) for p, e in body["entries"].items()})
         except (ValueError, KeyError, TypeError, AttributeError):
             return cls()
 

@@ -269,27 +269,29 @@ def _still_at(session: "Session", paths: posix.DestPaths, state: str) -> bool | 
 
     if state in ("-", "foreign"):
         return None
-    try:
-        sftp = session.sftp()
-    except errors.SessionClosed:
-        if not session.active:
-            raise
-        return None  # the VM has no SFTP subsystem
     gen = f"{paths.name}.gen-{state}"
-    try:
-        with session.sftp_lock:  # one SFTP client, shared by the agent's requests
+    with session.sftp_lock:  # one SFTP client, shared by the agent's requests
+        try:
+            sftp = session.sftp()
+        except (errors.SessionClosed, paramiko.SFTPError):
+            # No SFTP subsystem, or one that does not speak SFTP (a login script that prints
+            # something corrupts the stream).
+            if not session.active:
+                raise errors.SessionClosed(f"checking {paths.remote_path}") from None
+            return None
+        try:
             parent = sftp.normalize(paths.parent)
             if sftp.normalize(posixpath.join(paths.parent, paths.name)) != posixpath.join(parent, gen):
                 return False
             marker = sftp.lstat(posixpath.join(parent, gen, posix.MARKER))
             return stat.S_ISREG(marker.st_mode or 0)
-    except OSError:  # no such path, ...: not the state we know
-        return False
-    except (paramiko.SSHException, EOFError) as exc:  # the SFTP channel broke
-        session.drop_sftp()
-        if not session.active:
-            raise errors.SessionClosed(f"checking {paths.remote_path}", str(exc)) from exc
-        return None
+        except OSError:  # no such path, ...: not the state we know
+            return False
+        except (paramiko.SSHException, paramiko.SFTPError, EOFError) as exc:  # the SFTP channel broke
+            session.drop_sftp()
+            if not session.active:
+                raise errors.SessionClosed(f"checking {paths.remote_path}", str(exc)) from exc
+            return None
 
 
 def _prepare(session: "Session", paths: posix.DestPaths, delete: list[str]) -> None:
