@@ -48,6 +48,10 @@ class Tools:
         self.ssh_options = ["-i", str(key), "-o", f"UserKnownHostsFile={known_hosts}", "-o",
                             "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "Compression=no"]
         self.counter = 0
+        # `dsvmctl push` only writes below the remote home (confined --dest): every contender's
+        # destinations go there, under one directory removed at the end.
+        self.remote_home = Path(os.path.expanduser(f"~{user}"))
+        self.dest_root = self.remote_home / f"dsvmctl-bench-agent-{os.getpid()}"
         fingerprint = parse_public_key(host_key_line).fingerprint
         self.dsvmctl("attach", "box", "--host", "127.0.0.1", "--port", str(server.port), "--user", user,
                      "--identity", str(key), "--host-key-fingerprint", fingerprint, "--os", "linux")
@@ -63,12 +67,15 @@ class Tools:
 
     def fresh_dest(self, clear: bool = False) -> Path:
         if clear:
-            shutil.rmtree(self.workdir / "dest", ignore_errors=True)
+            self.remove_dests()
         self.counter += 1
-        (self.workdir / "dest").mkdir(exist_ok=True)
+        self.dest_root.mkdir(exist_ok=True)
         if self.user != "root":
-            shutil.chown(self.workdir / "dest", self.user)
-        return self.workdir / "dest" / f"d{self.counter}"
+            shutil.chown(self.dest_root, self.user)
+        return self.dest_root / f"d{self.counter}"
+
+    def remove_dests(self) -> None:
+        shutil.rmtree(self.dest_root, ignore_errors=True)
 
     def fresh_cache(self) -> dict:
         return {**self.env, "XDG_CACHE_HOME": str(self.workdir / "caches" / f"c{self.counter}")}
@@ -85,7 +92,7 @@ class Tools:
         subprocess.run(["ssh", "-p", str(self.server.port), *self.ssh_options, f"{self.user}@127.0.0.1", "true"], check=True)
 
     def push(self, src: Path, dest: Path, env: dict | None = None) -> None:
-        self.dsvmctl("push", "box", str(src), "--dest", str(dest), env=env)
+        self.dsvmctl("push", "box", str(src), "--dest", str(dest.relative_to(self.remote_home)), env=env)
 
     def push_cold(self, src: Path, dest: Path, env: dict | None = None) -> None:
         self.stop_agent()
@@ -185,6 +192,7 @@ def main() -> int:
                 tools.stop_agent()
             except RuntimeError:
                 pass
+            tools.remove_dests()
         if server is not None:
             server.stop()
         shutil.rmtree(workdir, ignore_errors=True)

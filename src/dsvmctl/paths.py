@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +109,8 @@ def write_atomic(path: Path, data: str | bytes, *, private: bool = False) -> Pat
     created 0600 from the start, never readable by others for an instant, and its directory 0700."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR if private else 0o777)
+    import tempfile  # here, not at the top: the CLI's fast path imports this module, writes nothing
+
     # mkstemp creates the file 0600; a file that is not secret is then made 0644, as most are.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

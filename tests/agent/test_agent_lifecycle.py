@@ -3,6 +3,7 @@ a taken port, a changed host key, idling out, and working without it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -17,7 +18,7 @@ from dsvmctl import Cloud, EnvironmentSpec
 from dsvmctl.agent import client as agent_client
 from dsvmctl.agent.client import find
 from dsvmctl.errors import CloudError
-from dsvmctl.remote import HostKeyMismatch
+from dsvmctl.remote import HostKeyMismatch, connect, sync
 
 from .conftest import DSVMCTL, _alive, cli
 
@@ -104,6 +105,39 @@ def test_agent_killed_mid_push_leaves_the_old_or_the_new_tree_and_the_next_push_
     assert {p.relative_to(remote): p.read_bytes() for p in remote.rglob("*.txt")} == new
     assert (remote / "big.bin").stat().st_size == 150 * 2**20
     assert find(home).ping()["pid"] != pid
+
+
+def test_after_another_process_pushed_the_agent_push_is_up_to_date_and_later_edits_still_go(home):
+    up_lab(home)
+    src = home.parent / "tree"
+    for i in range(30):
+        (src / f"d{i % 3}").mkdir(parents=True, exist_ok=True)
+        (src / f"d{i % 3}" / f"f{i}.txt").write_text(f"v1 {i:03d}\n")
+    cli("push", "lab", str(src), "--dest", "proj", check=True)
+    assert "up to date" in cli("push", "lab", str(src), "--dest", "proj", check=True).stdout
+    agent_pid = find(home).ping()["pid"]
+    # Another process (a library call, no agent) pushes an edit, with the same cache files.
+    edited = src / "d0" / "f0.txt"
+    edited.write_text("v2 000\n")  # same size
+    record = json.loads((home / "machines" / "local" / "lab" / "machine.json").read_text())
+    port = find(home).ping()["vms"][0]["port"]
+    with connect("127.0.0.1", port, record["admin_user"], record["key_path"], host_key=record["host_public_key"]) as session:
+        assert sync.push(session, src, "proj", cache_dir=home / "cache", confined=True).files_sent == 1
+    # The agent plans against what that process left (its cache files, the VM): nothing to send.
+    done = cli("push", "lab", str(src), "--dest", "proj", check=True)
+    assert "up to date" in done.stdout, done.stdout
+    assert find(home).ping()["pid"] == agent_pid
+    # And a same-size edit or a mode change after its own unchanged push is still sent.
+    edited.write_text("v3 000\n")
+    stamp = edited.stat().st_mtime_ns + 10**9
+    os.utime(edited, ns=(stamp, stamp))
+    assert "pushed 1 files" in cli("push", "lab", str(src), "--dest", "proj", check=True).stdout
+    (src / "d1" / "f1.txt").chmod(0o600)
+    assert "pushed 1 files" in cli("push", "lab", str(src), "--dest", "proj", check=True).stdout
+    (disk,) = (home / "disks").iterdir()
+    remote = disk / "home" / record["admin_user"] / "proj"
+    assert (remote / "d0" / "f0.txt").read_text() == "v3 000\n"
+    assert (remote / "d1" / "f1.txt").stat().st_mode & 0o777 == 0o600
 
 
 def test_a_port_taken_by_another_program_is_a_clear_error_not_a_hang(home):

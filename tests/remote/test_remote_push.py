@@ -6,9 +6,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import paramiko
 import pytest
 
-from dsvmctl.remote import RemoteDiskFull, RemotePathNotFound, SessionClosed, TransferError, fetch, push
+from dsvmctl.remote import ForeignDestination, RemoteDiskFull, RemotePathNotFound, SessionClosed, TransferError, fetch, push
 from remote_helpers import make_tree, tree_snapshot
 
 TREE = {
@@ -287,3 +288,108 @@ def test_leftovers_beside_the_destination_are_removed_only_when_marked(server, s
     assert (foreign / "precious.txt").read_text() == "x" and not stale.exists()
 
 
+
+
+# -- the unchanged re-push: no remote shell, no cache rewrite, yet every change still seen -----
+
+
+class CountingExecs:
+    """The session, counting the remote commands it starts (each costs a shell start on the VM)."""
+
+    def __init__(self, session):
+        self._session, self.execs = session, 0
+
+    def open_exec(self, command: str):
+        self.execs += 1
+        return self._session.open_exec(command)
+
+    def __getattr__(self, name: str):
+        return getattr(self._session, name)
+
+
+class WithoutSFTP(CountingExecs):
+    """A VM whose sshd offers no SFTP subsystem, or whose login script prints into the stream."""
+
+    def __init__(self, session, error: Exception):
+        super().__init__(session)
+        self.error = error
+
+    def sftp(self):
+        raise self.error
+
+
+def cache_files(cache: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(cache)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in cache.rglob("*.json")}
+
+
+def test_an_unchanged_re_push_starts_no_remote_command_and_rewrites_no_cache_file(server, src, tmp_path):
+    remote, _ = server.area()
+    cache = tmp_path / "push-cache"
+    with server.connect() as session:
+        push(session, src, remote, cache_dir=cache)
+        before = cache_files(cache)
+        counting = CountingExecs(session)
+        again = push(counting, src, remote, cache_dir=cache)
+    assert (again.method, again.files_sent, counting.execs) == ("none", 0, 0)
+    assert len(before) == 2 and cache_files(cache) == before
+
+
+def test_a_same_size_edit_and_a_mode_change_are_sent_after_an_unchanged_re_push(server, src, tmp_path):
+    remote, local = server.area()
+    cache = tmp_path / "push-cache"
+    with server.connect() as session:
+        push(session, src, remote, cache_dir=cache)
+        assert push(session, src, remote, cache_dir=cache).method == "none"
+        model = src / "pkg" / "model.py"
+        stamp = model.stat().st_mtime_ns
+        model.write_text("W = 2\n" * 100)  # same size, new content
+        os.utime(model, ns=(stamp + 10**9, stamp + 10**9))
+        edited = push(session, src, remote, cache_dir=cache)
+        (src / "train.py").chmod(0o700)
+        chmodded = push(session, src, remote, cache_dir=cache)
+    assert (edited.method, edited.files_sent) == ("tar", 1)
+    assert (chmodded.method, chmodded.files_sent) == ("tar", 1)
+    assert (local / "pkg" / "model.py").read_text() == "W = 2\n" * 100
+    assert (local / "train.py").stat().st_mode & 0o777 == 0o700
+    assert tree_snapshot(local) == expected_snapshot(src)
+
+
+def test_an_unchanged_re_push_after_the_tree_vanished_on_the_vm_sends_it_all_again(server, src, tmp_path):
+    # As after a rebuilt VM: what this machine remembers is not there any more.
+    remote, local = server.area()
+    cache = tmp_path / "push-cache"
+    with server.connect() as session:
+        push(session, src, remote, cache_dir=cache)
+        subprocess.run(["rm", "-rf", str(local), *map(str, local.parent.glob(local.name + ".gen-*"))], check=True)
+        again = push(session, src, remote, cache_dir=cache)
+    assert (again.method, again.files_sent) == ("tar", 6)
+    assert tree_snapshot(local) == expected_snapshot(src)
+
+
+@pytest.mark.parametrize("error", [SessionClosed("opening SFTP", "subsystem request failed"),
+                                   paramiko.SFTPError("Garbage packet received")], ids=["none", "garbled"])
+def test_without_sftp_an_unchanged_re_push_asks_with_one_remote_command(server, src, tmp_path, error):
+    remote, local = server.area()
+    cache = tmp_path / "push-cache"
+    with server.connect() as session:
+        push(session, src, remote, cache_dir=cache)
+        bare = WithoutSFTP(session, error)
+        again = push(bare, src, remote, cache_dir=cache)
+        assert (again.method, bare.execs) == ("none", 1)
+        subprocess.run(["rm", "-rf", str(local)], check=True)  # the link only: the generation stays
+        third = push(bare, src, remote, cache_dir=cache)
+    assert (third.method, third.files_sent) == ("tar", 6)
+    assert tree_snapshot(local) == expected_snapshot(src)
+
+
+def test_an_unchanged_re_push_onto_a_link_someone_replaced_is_refused(server, src, tmp_path):
+    remote, local = server.area()
+    cache = tmp_path / "push-cache"
+    elsewhere = make_tree(local.parent / (local.name + "-theirs"), {"theirs.txt": "not dsvmctl's"})
+    with server.connect() as session:
+        push(session, src, remote, cache_dir=cache)
+        local.unlink()
+        local.symlink_to(elsewhere.name)
+        with pytest.raises(ForeignDestination):
+            push(session, src, remote, cache_dir=cache)
+    assert tree_snapshot(elsewhere) == {"theirs.txt": b"not dsvmctl's"}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
 import pytest
 
+from dsvmctl.paths import write_atomic
 from dsvmctl.remote import manifest as manifest_mod
+from dsvmctl.remote import memo
 from dsvmctl.remote.hostkeys import normalize_fingerprint, parse_public_key
 from dsvmctl.remote.ignore import IgnoreRules
 from dsvmctl.remote.manifest import Entry, HashCache, Manifest, plan, scan
@@ -148,6 +151,33 @@ def test_cached_hashes_mean_an_unchanged_tree_reads_no_file(tmp_path, monkeypatc
     again = scan(tmp_path / "src", IgnoreRules(), HashCache(tmp_path / "cache.json"))
     work = plan(again, first, tmp_path / "src")
     assert work.send == [] and work.unchanged == 20
+
+
+def test_a_parsed_cache_file_is_reused_until_the_file_on_disk_is_replaced(tmp_path):
+    path = tmp_path / "state.json"
+    write_atomic(path, '{"a": 1}')
+    first = memo.load(path, json.loads)
+    assert first == {"a": 1} and memo.load(path, json.loads) is first  # not read again
+    write_atomic(path, '{"a": 2}')  # another process's write: a new file by rename
+    assert memo.load(path, json.loads) == {"a": 2}
+    path.unlink()
+    assert memo.load(path, json.loads) is None
+
+
+def test_hash_cache_is_written_only_when_it_changed(tmp_path):
+    path = tmp_path / "hashes.json"
+    cache = HashCache(path)
+    cache.put("a.txt", 1, 10, "0" * 64)
+    cache.put("b.txt", 1, 10, "1" * 64)
+    cache.save({"a.txt", "b.txt"})
+    written = path.stat().st_ino
+    again = HashCache(path)
+    again.put("a.txt", 1, 10, "0" * 64)  # the same hash again
+    again.save({"a.txt", "b.txt", "dir"})
+    assert path.stat().st_ino == written
+    again.save({"a.txt"})  # b.txt was deleted: its hash goes
+    assert path.stat().st_ino != written and json.loads(path.read_text()) == {"a.txt": [1, 10, "0" * 64]}
+    assert HashCache(path).get("b.txt", 1, 10) is None
 
 
 def test_unreadable_stored_manifest_counts_as_empty():

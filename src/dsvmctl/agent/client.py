@@ -173,8 +173,9 @@ class AgentClient:
                 if "exit" in document:
                     return int(document["exit"])
 
-    def push(self, target: dict[str, Any], src: str, dest: str, ignore_file: str | None,
+    def push(self, target: dict[str, Any], src: str, dest: str | None, ignore_file: str | None,
              cache_dir: str | None = None) -> dict[str, Any]:
+        """remote.sync.push of `src` to `dest` (None: dsvmctl/workloads), run by the agent."""
         try:
             return self.request("push", timeout=None, target=target, src=src, dest=dest, ignore_file=ignore_file,
                                 cache_dir=cache_dir)["summary"]

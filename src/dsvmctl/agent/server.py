@@ -355,14 +355,17 @@ class Agent:
         return {"connected": True}
 
     def op_push(self, conn, request) -> dict[str, Any]:
+        from ..remote.posix import check_dest
         from ..remote.sync import push
+        from ..remote.target import WORKLOADS_DIR
 
+        dest = request.get("dest") or WORKLOADS_DIR
+        check_dest(dest, confined=True)  # before connecting; --dest-absolute pushes take the direct path
         cache_dir = Path(request["cache_dir"]) if request.get("cache_dir") else True
         session = self.session(request["target"])
         if not session.active:
             session = self.session(request["target"], fresh=True)
-        summary = push(session, request["src"], request["dest"], request.get("ignore_file"), cache_dir=cache_dir,
-                       confined=True)  # below the home: --dest-absolute pushes take the direct path
+        summary = push(session, request["src"], dest, request.get("ignore_file"), cache_dir=cache_dir, confined=True)
         return {"summary": summary.to_json()}
 
     def op_probe(self, conn, request) -> dict[str, Any]:
@@ -432,6 +435,10 @@ def _peer_uid(conn: socket.socket) -> int:
 
 def main(argv: list[str]) -> int:
     home = Path(argv[1] if len(argv) > 1 else os.environ["DSVMCTL_HOME"]).resolve()
+    # paramiko.config imports invoke, only to run ssh_config's `Match exec` (the agent reads no
+    # ssh_config): a third of paramiko's import, which the first command after a start waits for.
+    # Only here, in the agent's own process; the library leaves the importer's modules alone.
+    sys.modules.setdefault("invoke", None)  # type: ignore[arg-type]
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format=f"%(asctime)s agent[{os.getpid()}] %(levelname)s %(message)s")
     logging.getLogger("paramiko").setLevel(logging.WARNING)

@@ -33,6 +33,7 @@ from ..remote.channel import sink
 from ..remote.target import KILL_MARK, NO_LOG, PID_MARK, PYTHON_MARK, RUNS_DIR, WORKLOADS_DIR, target_for
 from ..remote.target import train_argv as target_argv
 from ..remote.untar import DEFAULT_LIMITS, FetchLimits, UnsafeArchive
+from .pushsource import bundled_workloads, push_source
 from .runs import (RunNotFound, check_run_id, find_run, load_runs, local_run_dir, new_run_id, now, save_run,
                    state_home_of)
 
@@ -44,8 +45,6 @@ __all__ = ["WORKLOADS", "DEVICES", "PYTHON_ENV", "WORKLOADS_DIR", "RUNS_DIR", "P
 WORKLOADS = ("transformer", "cnn")
 DEVICES = ("auto", "cpu", "cuda")
 PYTHON_ENV = "DSVMCTL_REMOTE_PYTHON"
-# The bundled tree is pushed without byte-code caches (a test or an editable install leaves them).
-BUNDLED_IGNORE = "__pycache__/\n*.pyc\n*.pyo\n"
 TORCH_FIX = ("pip install torch on the VM, or choose a DSVM image (it ships conda environments with torch), "
              f"or point {PYTHON_ENV} at the VM's Python")
 
@@ -70,18 +69,6 @@ def remote_path(machine, *parts: str) -> str:
 def target(machine, session):
     """The machine's OS target bound to an open session (see dsvmctl.remote.target)."""
     return target_for(session, machine.record.os)
-
-
-def bundled_workloads() -> Path:
-    """The shipped workloads directory (package data `dsvmctl.workloads`), as a real path."""
-    from importlib.resources import files
-
-    root = files("dsvmctl.workloads")
-    path = Path(str(root))
-    if not (path / "train.py").is_file():  # pragma: no cover - zipped installs are not supported
-        raise DsvmctlError(f"the bundled workloads are not a directory on disk ({root})",
-                           fix="install dsvmctl from a wheel or a source checkout (not a zip)")
-    return path
 
 
 @contextmanager
@@ -133,19 +120,8 @@ def push(machine, src: str | Path | None = None, dest: str | None = None, *, ses
     dsvmctl/workloads). `dest` is relative to the VM user's home (`~/x` too) and must stay
     inside it unless `dest_absolute`; an existing directory dsvmctl did not push there is never
     replaced. Incremental and atomic; returns the PushSummary as a dict, plus `src`."""
-    bundled = src is None
-    root = bundled_workloads() if bundled else Path(src).expanduser()
-    if not root.is_dir():
-        raise UsageError(f"nothing to push: {root} is not a directory", fix="give a directory to push")
+    root, ignore = push_source(src, machine.paths.cache)
     dest = dest or WORKLOADS_DIR
-    ignore: str | None = ".dsvmignore"
-    if bundled:
-        # An absolute ignore file path wins over the tree's own (pathlib joins it as given).
-        rules = machine.paths.cache / "bundled.dsvmignore"
-        if not rules.is_file() or rules.read_text() != BUNDLED_IGNORE:
-            rules.parent.mkdir(parents=True, exist_ok=True)
-            rules.write_text(BUNDLED_IGNORE)
-        ignore = str(rules)
     from ..remote.posix import check_dest
 
     check_dest(dest, confined=not dest_absolute, windows=is_windows(machine))  # before connecting

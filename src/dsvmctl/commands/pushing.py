@@ -1,24 +1,22 @@
-"""`push` through the agent, shared by the click command and the light entry point (no click)."""
+"""`push` through the agent, shared by the click command and the light entry point (no click).
+
+Kept light: in an unchanged re-push this process's own work is most of the cost, so it reads
+nothing but what agent.route already read and imports neither the cloud layer nor paramiko.
+The agent checks the destination and defaults it (dsvmctl/workloads), then pushes.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
 def push_via_agent(cloud: str, name: str, routed, src, dest) -> dict[str, Any]:
-    from ..agent.session import AgentSession
-    from ..cloud.machine import Machine
-    from ..cloud.machines import MachineStore
-    from ..cloud.workload import push as push_workload
-    from ..paths import state_home
+    from ..cloud.pushsource import push_source
+    from ..paths import StatePaths
 
     agent, target = routed
-    store = MachineStore(state_home(), cloud)
-    machine = Machine(None, store, store.require(name))  # the record is all a push needs
-
-    def direct():
-        from ..remote import connect
-
-        return connect(target["host"], target["port"], target["user"], target["key_path"], host_key=target["host_key"])
-
-    return push_workload(machine, src, dest, session=AgentSession(agent, target, direct))
+    cache = StatePaths.default().cache  # what Machine.paths.cache is, without loading the machine
+    root, ignore = push_source(src, cache)
+    summary = agent.push(target, str(Path(root).resolve()), dest, ignore, str(cache))
+    return {**summary, "src": str(root), "machine": name}

@@ -13,9 +13,9 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from dsvmctl.paths import write_atomic
+from dsvmctl.remote import memo
 from dsvmctl.remote.ignore import IgnoreRules
 
 MANIFEST_NAME = ".dsvmctl-manifest.json"
@@ -59,16 +59,24 @@ class Manifest:
     entries: dict[str, Entry] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
-        body = {"version": MANIFEST_VERSION, "entries": {p: e.to_json() for p, e in sorted(self.entries.items())}}
-        return json.dumps(body, separators=(",", ":")).encode()
+        return json.dumps(self.to_json(), separators=(",", ":")).encode()
+
+    def to_json(self) -> dict:
+        return {"version": MANIFEST_VERSION, "entries": {p: e.to_json() for p, e in sorted(self.entries.items())}}
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Manifest":
         """Parse a stored manifest; anything unreadable counts as empty (the push sends all)."""
         try:
-            body = json.loads(raw)
-            if body.get("version") != MANIFEST_VERSION:
-                return cls()
+            return cls.from_json(json.loads(raw))
+        except ValueError:
+            return cls()
+
+    @classmethod
+    def from_json(cls, body: object) -> "Manifest":
+        if not isinstance(body, dict) or body.get("version") != MANIFEST_VERSION:
+            return cls()
+        try:
             return cls({p: Entry.from_json(e) for p, e in body["entries"].items()})
         except (ValueError, KeyError, TypeError, AttributeError):
             return cls()
@@ -84,16 +92,15 @@ class Plan:
 
 
 class HashCache:
-    """sha256 by (relative path, size, mtime_ns), kept in a JSON file between pushes."""
+    """sha256 by (relative path, size, mtime_ns), kept in a JSON file between pushes (and, in a
+    long-lived process, in memory while that file stays the same: see memo.py)."""
 
     def __init__(self, path: Path | None):
         self.path = path
         self._data: dict[str, list] = {}
-        if path is not None and path.is_file():
-            try:
-                self._data = json.loads(path.read_text())
-            except ValueError:
-                self._data = {}
+        self._dirty = False
+        if path is not None:
+            self._data = dict(memo.load(path, _parse_hashes) or {})  # a copy: put() must not touch the shared one
 
     def get(self, relpath: str, size: int, mtime_ns: int) -> str | None:
         hit = self._data.get(relpath)
@@ -102,47 +109,72 @@ class HashCache:
         return None
 
     def put(self, relpath: str, size: int, mtime_ns: int, sha256: str) -> None:
-        self._data[relpath] = [size, mtime_ns, sha256]
+        value = [size, mtime_ns, sha256]
+        if self._data.get(relpath) != value:
+            self._data[relpath] = value
+            self._dirty = True
 
     def save(self, live_paths: set[str]) -> None:
+        """Write the hashes of `live_paths` back, unless that is what the file already holds."""
         if self.path is None:
             return
-        self._data = {p: v for p, v in self._data.items() if p in live_paths}
-        write_atomic(self.path, json.dumps(self._data, separators=(",", ":")))
+        if not live_paths.issuperset(self._data):  # files deleted since: drop their hashes
+            self._data = {p: v for p, v in self._data.items() if p in live_paths}
+            self._dirty = True
+        if self._dirty or not self.path.is_file():
+            write_atomic(self.path, json.dumps(self._data, separators=(",", ":")))
+            self._dirty = False
+
+
+def _parse_hashes(raw: bytes) -> dict[str, list]:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def scan(root: Path, rules: IgnoreRules, cache: HashCache | None = None) -> Manifest:
-    """Walk `root` (not following symlinks) into a manifest; hashes come from the cache or stay None."""
-    manifest = Manifest()
-    for relpath, st in _walk(root, rules):
-        if stat.S_ISDIR(st.st_mode):
-            manifest.entries[relpath] = Entry("dir", mode=stat.S_IMODE(st.st_mode))
-        elif stat.S_ISLNK(st.st_mode):
-            manifest.entries[relpath] = Entry("link", mode=0o777, target=os.readlink(root / relpath))
-        else:
-            sha = cache.get(relpath, st.st_size, st.st_mtime_ns) if cache else None
-            manifest.entries[relpath] = Entry(
-                "file", mode=stat.S_IMODE(st.st_mode), size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha
-            )
-    return manifest
+    """Walk `root` (not following symlinks) into a manifest, in tree order (a directory before
+    its contents, names sorted); hashes come from the cache or stay None.
+
+    The walk of an unchanged tree is most of what an unchanged re-push costs, so it is one
+    plain recursive function (no generator chain, one stat per entry)."""
+    entries: dict[str, Entry] = {}
+    lookup = cache.get if cache is not None else None
+
+    def visit(prefix: str, directory: str) -> None:
+        with os.scandir(directory) as listing:
+            children = sorted(listing, key=_name)
+        for child in children:
+            if not prefix and child.name == MANIFEST_NAME:
+                continue  # reserved for the stored manifest
+            relpath = prefix + child.name
+            st = child.stat(follow_symlinks=False)
+            kind = stat.S_IFMT(st.st_mode)
+            if kind == stat.S_IFREG:
+                if rules and rules.ignored(relpath, False):
+                    continue
+                size, mtime = st.st_size, st.st_mtime_ns
+                sha = lookup(relpath, size, mtime) if lookup else None
+                entries[relpath] = Entry("file", stat.S_IMODE(st.st_mode), size, mtime, sha)
+            elif kind == stat.S_IFDIR:
+                if rules and rules.ignored(relpath, True):
+                    continue
+                entries[relpath] = Entry("dir", stat.S_IMODE(st.st_mode))
+                visit(relpath + "/", child.path)
+            elif kind == stat.S_IFLNK:
+                if rules and rules.ignored(relpath, False):
+                    continue
+                entries[relpath] = Entry("link", 0o777, target=os.readlink(child.path))
+            # sockets, fifos, devices are not pushed
+
+    visit("", os.fspath(root))
+    return Manifest(entries)
 
 
-def _walk(root: Path, rules: IgnoreRules, prefix: str = "") -> Iterator[tuple[str, os.stat_result]]:
-    with os.scandir(root / prefix if prefix else root) as it:
-        children = sorted(it, key=lambda e: e.name)
-    for child in children:
-        relpath = f"{prefix}{child.name}"
-        if not prefix and child.name == MANIFEST_NAME:
-            continue  # reserved for the stored manifest
-        st = child.stat(follow_symlinks=False)
-        is_dir = stat.S_ISDIR(st.st_mode)
-        if not (is_dir or stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-            continue  # sockets, fifos, devices are not pushed
-        if rules and rules.ignored(relpath, is_dir):
-            continue
-        yield relpath, st
-        if is_dir:
-            yield from _walk(root, rules, relpath + "/")
+def _name(entry: os.DirEntry) -> str:
+    return entry.name
 
 
 def sha256_file(path: Path) -> str:

@@ -196,6 +196,9 @@ class Session:
         self.transport = transport
         self.host, self.port, self.user = host, port, user
         self._sftp: "paramiko.SFTPClient | None" = None
+        # The SFTP client is one request/reply stream: whoever shares this session across
+        # threads (the agent) takes turns with it.
+        self.sftp_lock = threading.RLock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -238,6 +241,15 @@ class Session:
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 raise errors.SessionClosed("opening SFTP", str(exc)) from exc
         return self._sftp
+
+    def drop_sftp(self) -> None:
+        """Forget a broken SFTP client; the next sftp() opens a new one."""
+        sftp, self._sftp = self._sftp, None
+        if sftp is not None:
+            try:
+                sftp.close()
+            except Exception:  # noqa: BLE001 - it is broken already
+                pass
 
     # -- commands --------------------------------------------------------------------------
 

@@ -5,8 +5,10 @@ A push plans against what this machine last left at the destination (kept in a l
 the changed files. The VM first checks that the destination still is in the planned-against
 state, then stages, extracts and switches atomically (see `posix.py`). If the state differs
 (someone else pushed, the cache is gone, the VM was rebuilt), nothing is changed: the push
-probes the real manifest and goes again. So the common case costs one round trip. Where the
-VM has no tar, the changed files go one by one over SFTP into the same staging directory.
+probes the real manifest and goes again. So the common case costs one round trip. When
+nothing changed, the state is checked over SFTP instead (`_still_at`), which starts no remote
+shell; with an agent, on an SFTP channel that is already open. Where the VM has no tar, the
+changed files go one by one over SFTP into the same staging directory.
 An interrupted push leaves the previous tree whole; the next one cleans up and completes it.
 """
 
@@ -18,6 +20,7 @@ import json
 import os
 import posixpath
 import select
+import stat
 import tarfile
 import time
 import uuid
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from dsvmctl.paths import write_atomic
-from dsvmctl.remote import errors, posix, windows
+from dsvmctl.remote import errors, memo, posix, windows
 from dsvmctl.remote.channel import pump
 from dsvmctl.remote.manifest import HashCache, Manifest, Plan, plan, scan
 from dsvmctl.remote.ignore import IgnoreRules
@@ -86,20 +89,25 @@ class _Caches:
         self._state_path = cache_dir / "push-state" / f"{hashlib.sha256(where.encode()).hexdigest()[:20]}.json"
 
     def remote_state(self) -> tuple[str, Manifest] | None:
-        if self._state_path is None or not self._state_path.is_file():
+        if self._state_path is None:
             return None
-        try:
-            saved = json.loads(self._state_path.read_text())
-            return saved["state"], Manifest.from_bytes(json.dumps(saved["manifest"]).encode())
-        except (ValueError, KeyError, TypeError):
-            return None
+        return memo.load(self._state_path, _parse_push_state)
 
-    def save(self, local: Manifest, state: str | None, manifest: Manifest | None) -> None:
+    def save(self, local: Manifest, state: str | None = None, manifest: Manifest | None = None) -> None:
+        """The hashes of `local`'s files; with `state`, what the destination now holds."""
         self.hashes.save(set(local.entries))
         if self._state_path is None or state is None or manifest is None:
             return
-        body = {"state": state, "manifest": json.loads(manifest.to_bytes())}
+        body = {"state": state, "manifest": manifest.to_json()}
         write_atomic(self._state_path, json.dumps(body, separators=(",", ":")))
+
+
+def _parse_push_state(raw: bytes) -> tuple[str, Manifest] | None:
+    try:
+        saved = json.loads(raw)
+        return str(saved["state"]), Manifest.from_json(saved["manifest"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def push(
@@ -138,20 +146,30 @@ def push(
         files = sum(1 for p in work.send if local.entries[p].kind == "file")
         return PushSummary(dest_dir, files, sent, len(work.delete), work.unchanged, time.monotonic() - started, how)
 
-    # Open the push channel first: the remote shell starts while the local tree is scanned.
-    pusher = session.open_exec(posix.push_tar_script(paths)) if method != "sftp" else None
+    # With nothing known about the destination, open the push channel first: the remote shell
+    # starts while the local tree is scanned. With a known state the tree is planned first,
+    # since an unchanged one needs no remote shell at all (see _still_at).
+    pusher = session.open_exec(posix.push_tar_script(paths)) if method != "sftp" and known is None else None
     try:
         rules = IgnoreRules.from_file(root / ignore_file) if ignore_file else IgnoreRules()
         local = scan(root, rules, caches.hashes)
-        if pusher is not None:
+        if method != "sftp":
             state, remote = known if known else ("-", Manifest())
             work = plan(local, remote, root, caches.hashes)
-            channel, pusher = pusher, None
-            sent = _send_tar(session, paths, channel, state, root, local, work, caches.hashes, progress)
-            if sent is not None:
-                changed = bool(work.send or work.delete)
-                caches.save(local, paths.push_id if changed else state, local if changed else remote)
-                return summary(sent, work, "tar" if changed else "none")
+            changed = bool(work.send or work.delete)
+            verdict = _still_at(session, paths, state) if known and not changed else None
+            if verdict:
+                caches.save(local)  # what the destination holds is what the state file says
+                return summary(0, work, "none")
+            if verdict is None:  # changes to send, or no SFTP to look with: the push channel checks
+                channel, pusher = pusher or session.open_exec(posix.push_tar_script(paths)), None
+                sent = _send_tar(session, paths, channel, state, root, local, work, caches.hashes, progress)
+                if sent is not None:
+                    if changed:
+                        caches.save(local, paths.push_id, local)
+                    else:
+                        caches.save(local)
+                    return summary(sent, work, "tar" if changed else "none")
         # The destination is not what we planned against, or SFTP was asked for: look first.
         has_tar, state, remote = _probe(session, paths)
         work = plan(local, remote, root, caches.hashes)
@@ -169,7 +187,8 @@ def push(
             how = "tar"
         else:
             _prepare(session, paths, work.delete)
-            sent = _send_sftp(session, paths, root, local, work, caches.hashes, progress)
+            with session.sftp_lock:
+                sent = _send_sftp(session, paths, root, local, work, caches.hashes, progress)
             how = "sftp"
         caches.save(local, paths.push_id, local)
         return summary(sent, work, how)
@@ -236,6 +255,43 @@ def _probe(session: "Session", paths: posix.DestPaths) -> tuple[bool, str, Manif
         raise errors.ForeignDestination(paths.remote_path)
     stored = Manifest.from_bytes(manifest) if manifest.strip() else Manifest()
     return tar_line.strip() == b"tar=1", state, stored
+
+
+def _still_at(session: "Session", paths: posix.DestPaths, state: str) -> bool | None:
+    """Is the destination still generation `state`, as the last push left it: `<name>` resolving
+    to the real directory `<name>.gen-<state>` beside it, which holds the marker? Asked over the
+    session's SFTP channel (three small requests, no remote shell to start); nothing is written,
+    so an unchanged push needs no more. (Paths are resolved rather than the link read: some
+    SFTP servers, asyncssh's chrooted one among them, cannot read a relative link.)
+    None: cannot tell (no SFTP on this VM, no generation to look for); the caller asks with the
+    push channel, whose script checks the same before it changes anything."""
+    import paramiko
+
+    if state in ("-", "foreign"):
+        return None
+    gen = f"{paths.name}.gen-{state}"
+    with session.sftp_lock:  # one SFTP client, shared by the agent's requests
+        try:
+            sftp = session.sftp()
+        except (errors.SessionClosed, paramiko.SFTPError):
+            # No SFTP subsystem, or one that does not speak SFTP (a login script that prints
+            # something corrupts the stream).
+            if not session.active:
+                raise errors.SessionClosed(f"checking {paths.remote_path}") from None
+            return None
+        try:
+            parent = sftp.normalize(paths.parent)
+            if sftp.normalize(posixpath.join(paths.parent, paths.name)) != posixpath.join(parent, gen):
+                return False
+            marker = sftp.lstat(posixpath.join(parent, gen, posix.MARKER))
+            return stat.S_ISREG(marker.st_mode or 0)
+        except OSError:  # no such path, ...: not the state we know
+            return False
+        except (paramiko.SSHException, paramiko.SFTPError, EOFError) as exc:  # the SFTP channel broke
+            session.drop_sftp()
+            if not session.active:
+                raise errors.SessionClosed(f"checking {paths.remote_path}", str(exc)) from exc
+            return None
 
 
 def _prepare(session: "Session", paths: posix.DestPaths, delete: list[str]) -> None:
