@@ -76,6 +76,12 @@ def test_marketplace_images_list_and_resolve(door):
     assert [v.name for v in newest] == [max(versions, key=images.version_key)]
     image = images_api.get("eastus", "Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2", versions[0])
     assert image.hyper_v_generation == "V2" and image.os_disk_image.operating_system == "Linux"
+    # As the 2023-09-01 API answers: the OS disk's size in bytes, and the image's deprecation state.
+    raw = door.request("GET", f"/subscriptions/{door.subscription_id}/providers/Microsoft.Compute/locations/eastus/"
+                       "publishers/Canonical/artifacttypes/vmimage/offers/0001-com-ubuntu-server-jammy/skus/"
+                       f"22_04-lts-gen2/versions/{versions[0]}", api_version="2023-09-01").json()["properties"]
+    assert raw["osDiskImage"]["sizeInBytes"] == 30 * 1024**3
+    assert raw["imageDeprecationStatus"] == {"imageState": "Active"}
     win = images_api.list_skus("eastus", "MicrosoftWindowsServer", "WindowsServer")
     assert {"2019-datacenter-gensecond", "2022-datacenter-azure-edition", "2025-datacenter-azure-edition"} <= {
         s.name for s in win}

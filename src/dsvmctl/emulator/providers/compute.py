@@ -632,13 +632,17 @@ class ComputeProvider(Provider):
             raise _artifact_not_found()
         generation = facts.get("generation") or "V1"
         os_type = image_catalog.os_of(publisher, offer)
+        disk_gb = 127 if os_type == "Windows" else 30
         return Response(200, {
             "name": version, "location": call.params["loc"].lower(), "id": _image_stub(call, version)["id"],
             "properties": {
                 "hyperVGeneration": generation,
-                "osDiskImage": {"operatingSystem": os_type, "sizeInGb": 127 if os_type == "Windows" else 30},
+                # As the 2023-09-01 API: the OS disk's size in bytes (older images also keep sizeInGb)
+                # and the image's deprecation state.
+                "osDiskImage": {"operatingSystem": os_type, "sizeInGb": disk_gb, "sizeInBytes": disk_gb * 1024**3},
                 "dataDiskImages": [],
                 "automaticOSUpgradeProperties": {"automaticOSUpgradeSupported": False},
+                "imageDeprecationStatus": {"imageState": "Active"},
                 "architecture": facts.get("architecture", "x64"),
                 "replicaType": "Unmanaged", "disallowed": {"vmDiskType": "None"},
                 "features": [{"name": "SecurityType", "value": "TrustedLaunchSupported"},
