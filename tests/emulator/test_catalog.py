@@ -13,7 +13,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from dsvmctl.catalog import images, sizes
 
-from .builders import linux_vm, network_for_vm
+from .builders import linux_vm, network_for_vm, windows_vm
 
 DATA = Path(sizes.__file__).resolve().parent.parent / "data" / "catalog.json"
 
@@ -155,3 +155,32 @@ def test_dsvmctl_images_lists_a_marketplace_publisher_from_the_catalog():
     assert {row["os"] for row in listed["images"]} == {"Windows"}
     unknown = CliRunner().invoke(cli, ["images", "--publisher", "no-such-publisher"])
     assert unknown.exit_code == 2 and "no images of publisher 'no-such-publisher'" in unknown.output
+
+
+RETIRED_WINDOWS_SKUS = {"2008-r2-sp1", "2012-datacenter", "2012-r2-datacenter"}  # extended security updates over
+
+
+def test_every_image_the_aliases_document_names_is_listed_unless_retired():
+    aliases = images.vm_image_alias_doc()["outputs"]["aliases"]["value"]
+    for group in aliases.values():
+        for alias, ref in group.items():
+            if images.offers(ref["publisher"]) is None:
+                continue  # a publisher the catalog has no listing for: the emulator takes any of its images
+            listed = images.sku_facts(ref["publisher"], ref["offer"], ref["sku"])
+            assert (listed is None) == (ref["sku"].lower() in RETIRED_WINDOWS_SKUS), alias
+
+
+def test_a_vm_from_windows_server_2016_is_created_and_2012_r2_is_refused(door):
+    nic_id = network_for_vm(door, "rg")
+    compute = door.compute_client()
+    body = windows_vm(nic_id, "win16")
+    body["properties"]["storageProfile"]["imageReference"] = {
+        "publisher": "MicrosoftWindowsServer", "offer": "WindowsServer", "sku": "2016-Datacenter", "version": "latest"}
+    vm = compute.virtual_machines.begin_create_or_update("rg", "win16", body).result()
+    assert vm.storage_profile.image_reference.exact_version.startswith("14393.")
+    assert vm.storage_profile.os_disk.os_type == "Windows"
+    compute.virtual_machines.begin_delete("rg", "win16").result()
+    body["properties"]["storageProfile"]["imageReference"]["sku"] = "2012-R2-Datacenter"
+    with pytest.raises(HttpResponseError) as refused:
+        compute.virtual_machines.begin_create_or_update("rg", "win12", body).result()
+    assert refused.value.error.code == "PlatformImageNotFound"
