@@ -84,6 +84,9 @@ class ComputeProvider(Provider):
         from . import compute_vmss  # virtual machine scale sets
 
         compute_vmss.add_routes(self)
+        from . import compute_hosts  # dedicated host groups and hosts
+
+        compute_hosts.add_routes(self)
 
     # -- catalog: what each region offers ---------------------------------------------------------
 
@@ -983,6 +986,9 @@ def register(em) -> ComputeProvider:
     from . import compute_vmss
 
     compute_vmss.register_finalizers(em)
+    from . import compute_hosts
+
+    compute_hosts.register_finalizers(em)
     return ComputeProvider(em)
 
 
