@@ -51,10 +51,12 @@ CURATED_IMAGES = {
     "RedHat": {"RHEL": {"8-lvm-gen2": ("V2", ["8.10.2024072415", "8.10.2024091015"]),
                         "9-lvm-gen2": ("V2", ["9.4.2024081415", "9.4.2024092415"]),
                         "9_4": ("V1", ["9.4.2024081415", "9.4.2024092415"])}},
-    # Every Windows Server SKU the aliases document names and Microsoft still supports (2016 until
-    # 2027-01-12). Not listed, so refused as Azure refuses them: 2008-R2-SP1 (ESU ended 2024-01-09),
-    # 2012-Datacenter and 2012-R2-Datacenter (ESU ended 2026-10-13).
+    # Every Windows Server SKU the aliases document names is deployable (the document is Azure's own
+    # list of images `az vm create` offers), the older ones included.
     "MicrosoftWindowsServer": {"WindowsServer": {
+        "2008-R2-SP1": ("V1", ["7601.26713.230906", "7601.26768.231004"]),
+        "2012-Datacenter": ("V1", ["9200.24462.230906", "9200.24520.231004"]),
+        "2012-R2-Datacenter": ("V1", ["9600.21563.230906", "9600.21618.231004"]),
         "2016-Datacenter": ("V1", ["14393.7259.240811", "14393.7428.241004"]),
         "2019-datacenter-gensecond": ("V2", ["17763.6293.240905", "17763.6414.241004"]),
         "2019-datacenter": ("V1", ["17763.6293.240905", "17763.6414.241004"]),
