@@ -451,11 +451,15 @@ class ComputeProvider(Provider):
 
     def _child_deleter(self, child: str):
         def handler(call: Call) -> Response:
-            self._vm(call)
-            if call.em.get(self._child_id(call, child)) is None:
+            vm = self._vm(call)
+            body = call.em.get(self._child_id(call, child))
+            if body is None:
                 return Response(204)
-            call.em.delete(self._child_id(call, child))
-            return Response(200)
+            # As the Compute RP: 202 with both LRO headers; the child goes when the operation ends.
+            body["properties"]["provisioningState"] = "Deleting"
+            op = call.em.start_operation("microsoft.compute", vm["location"], "compute.vm_child_deleted",
+                                         child_id=body["id"])
+            return Response(202, None, self._async_headers(call, op, location=True))
         return handler
 
     def _child_lister(self, child: str):
@@ -964,6 +968,10 @@ def _finish_vm_deleted(em, op) -> None:
     em.delete(vm["id"])
 
 
+def _finish_vm_child_deleted(em, op) -> None:
+    em.delete(op.args["child_id"])
+
+
 def _finish_disk_deleted(em, op) -> None:
     disk = em.get(op.args["disk_id"])
     if disk is not None:
@@ -978,6 +986,7 @@ def register(em) -> ComputeProvider:
         "compute.power": _finish_power,
         "compute.vm_deleted": _finish_vm_deleted,
         "compute.vm_child": _finish_vm_child,
+        "compute.vm_child_deleted": _finish_vm_child_deleted,
         "compute.disk_deleted": _finish_disk_deleted,
     })
     from . import compute_ops
