@@ -40,3 +40,10 @@ def test_the_sdk_deletes_extensions_and_run_commands_through_their_lro(running_v
     operations.begin_delete("rg", "vm1", "child").result()
     with pytest.raises(ResourceNotFoundError):
         get("rg", "vm1", "child")
+
+
+def test_a_vm_get_lists_its_extensions_as_child_resources(running_vm):
+    compute = running_vm.compute_client()
+    assert compute.virtual_machines.get("rg", "vm1").resources is None
+    compute.virtual_machine_extensions.begin_create_or_update("rg", "vm1", "script", EXTENSION).result()
+    assert [r.name for r in compute.virtual_machines.get("rg", "vm1").resources] == ["script"]

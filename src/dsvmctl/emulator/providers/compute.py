@@ -187,6 +187,8 @@ class ComputeProvider(Provider):
                     "additionalCapabilities", "userData"):
             if key in props:
                 vm_props[key] = props[key]
+        if str(props.get("priority", "")).lower() in ("spot", "low"):
+            vm_props.setdefault("billingProfile", {"maxPrice": -1.0})  # -1: pay up to the pay-as-you-go price
         if "proximityPlacementGroup" in props:  # a fleet's nodes share one (see placement.py); null: none
             ppg = props["proximityPlacementGroup"]
             if ppg:
@@ -347,15 +349,23 @@ class ComputeProvider(Provider):
         if "tags" in body:
             vm["tags"] = body["tags"]
         wanted_disks = (props.get("storageProfile") or {}).get("dataDisks")
+        detaching: list[dict[str, Any]] = []
         if wanted_disks is not None:
             from .compute_ops import data_disks
 
             profile = vm["properties"]["storageProfile"]
-            profile["dataDisks"] = data_disks(call, vm, wanted_disks, profile.get("dataDisks"))
+            old_disks = profile.get("dataDisks") or []
+            profile["dataDisks"] = data_disks(call, vm, wanted_disks, old_disks)
+            kept = {d["managedDisk"]["id"].lower() for d in profile["dataDisks"]}
+            detaching = [{**d, "toBeDetached": True} for d in old_disks if d["managedDisk"]["id"].lower() not in kept]
         vm["properties"]["provisioningState"] = "Updating"
         op = call.em.start_operation("microsoft.compute", vm["location"], "compute.vm_updated", vm_id=vm["id"],
                                      restart=restart)
-        return Response(200, self._vm_view(call, vm), self._async_headers(call, op))
+        view = self._vm_view(call, vm)
+        # While the update runs, Azure still lists the disks being detached, marked toBeDetached.
+        view["properties"]["storageProfile"]["dataDisks"] = sorted(
+            view["properties"]["storageProfile"]["dataDisks"] + detaching, key=lambda d: d["lun"])
+        return Response(200, view, self._async_headers(call, op))
 
     def patch_vm(self, call: Call) -> Response:
         return self._update_vm(call, self._vm(call), call.body_object())
@@ -367,6 +377,10 @@ class ComputeProvider(Provider):
 
     def _vm_view(self, call: Call, vm: dict[str, Any], with_instance_view: bool = False) -> dict[str, Any]:
         out = call.em.public(vm)
+        extensions = [call.em.public(b) for k, b in call.em.resources.items()
+                      if k.startswith(vm["id"].lower() + "/extensions/")]
+        if extensions:  # a VM GET lists the VM's extensions as child resources
+            out["resources"] = extensions
         if with_instance_view:
             out["properties"]["instanceView"] = build_instance_view(call.em, vm)
         return out

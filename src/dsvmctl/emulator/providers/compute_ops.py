@@ -269,6 +269,10 @@ def put_snapshot(provider, call: Call) -> Response:
         "timeCreated": utc_now(), "diskState": "Unattached", "encryption": {"type": "EncryptionAtRestWithPlatformKey"},
         "networkAccessPolicy": "AllowAll", "publicNetworkAccess": "Enabled",
     }
+    if body["properties"]["incremental"]:
+        # Incremental snapshots of one disk form a family Azure names with one id.
+        family_of = call.em.meta_of(source["id"] if source is not None else resource_id)
+        body["properties"]["incrementalSnapshotFamilyId"] = family_of.setdefault("snapshot_family", str(uuid.uuid4()))
     if source is not None:
         for key in ("osType", "hyperVGeneration"):
             if source["properties"].get(key):

@@ -168,7 +168,11 @@ def _fill_profile(profile: dict[str, Any], os_type: str, flexible: bool) -> None
         for key, value in {**NIC_CONFIG_DEFAULTS, **(FLEXIBLE_NIC_DEFAULTS if flexible else {})}.items():
             props.setdefault(key, value)
         for ip_config in props.get("ipConfigurations") or []:
-            ip_config.setdefault("properties", {}).setdefault("privateIPAddressVersion", "IPv4")
+            ip_props = ip_config.setdefault("properties", {})
+            ip_props.setdefault("privateIPAddressVersion", "IPv4")
+            if flexible:
+                ip_props.setdefault("applicationSecurityGroups", [])
+                ip_props.setdefault("applicationGatewayBackendAddressPools", [])
 
 
 def _resize(call: Call, vmss: dict[str, Any]) -> None:

@@ -1,0 +1,46 @@
+"""Fields the Compute RP fills in on VMs and snapshots, as recorded traffic shows them."""
+
+from __future__ import annotations
+
+from .builders import linux_vm, network_for_vm
+
+
+def test_a_spot_vm_reports_the_default_max_price(door):
+    nic_id = network_for_vm(door)
+    body = linux_vm(nic_id)
+    body["properties"].update(priority="Spot", evictionPolicy="Deallocate")
+    vm = door.compute_client().virtual_machines.begin_create_or_update("rg", "vm1", body).result()
+    assert vm.billing_profile.max_price == -1
+
+
+def test_a_detached_data_disk_is_listed_to_be_detached_until_the_update_ends(door):
+    nic_id = network_for_vm(door)
+    compute = door.compute_client()
+    body = linux_vm(nic_id)
+    body["properties"]["storageProfile"]["dataDisks"] = [{"lun": 0, "name": "d1", "createOption": "Empty",
+                                                          "diskSizeGB": 4}]
+    compute.virtual_machines.begin_create_or_update("rg", "vm1", body).result()
+    path = door.rg_path("rg", "/providers/Microsoft.Compute/virtualMachines/vm1")
+    answer = door.request("PATCH", path, {"properties": {"storageProfile": {"dataDisks": []}}},
+                          api_version="2023-09-01").json()
+    assert [(d["name"], d["toBeDetached"]) for d in answer["properties"]["storageProfile"]["dataDisks"]] == [
+        ("d1", True)]
+    assert compute.virtual_machines.get("rg", "vm1").storage_profile.data_disks == []
+    assert compute.disks.get("rg", "d1").disk_state == "Unattached"
+
+
+def test_incremental_snapshots_of_one_disk_share_a_family_id(door):
+    door.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
+    compute = door.compute_client()
+    disk = compute.disks.begin_create_or_update("rg", "d1", {
+        "location": "eastus", "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 8}}).result()
+
+    def snapshot(name: str, incremental: bool):
+        return compute.snapshots.begin_create_or_update("rg", name, {"location": "eastus", "properties": {
+            "creationData": {"createOption": "Copy", "sourceResourceId": disk.id},
+            "incremental": incremental}}).result()
+
+    first, second = snapshot("s1", True), snapshot("s2", True)
+    assert first.incremental_snapshot_family_id and first.incremental_snapshot_family_id == \
+        second.incremental_snapshot_family_id
+    assert snapshot("full", False).incremental_snapshot_family_id is None
