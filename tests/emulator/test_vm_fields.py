@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+
 from .builders import linux_vm, network_for_vm
 
 
@@ -44,3 +47,17 @@ def test_incremental_snapshots_of_one_disk_share_a_family_id(door):
     assert first.incremental_snapshot_family_id and first.incremental_snapshot_family_id == \
         second.incremental_snapshot_family_id
     assert snapshot("full", False).incremental_snapshot_family_id is None
+
+
+def test_a_spot_vm_evicted_with_the_delete_policy_is_gone_as_compute_reports_it(door):
+    nic_id = network_for_vm(door)
+    body = linux_vm(nic_id)
+    body["properties"].update(priority="Spot", evictionPolicy="Delete")
+    compute = door.compute_client()
+    compute.virtual_machines.begin_create_or_update("rg", "vm1", body).result()
+    compute.virtual_machines.simulate_eviction("rg", "vm1")
+    door.emulator.complete_due_operations()
+    with pytest.raises(ResourceNotFoundError) as gone:
+        compute.virtual_machines.get("rg", "vm1")
+    assert (gone.value.error.code, gone.value.error.message) == (
+        "NotFound", "The entity was not found in this Azure location.")

@@ -121,6 +121,9 @@ class ComputeProvider(Provider):
     def _vm(self, call: Call) -> dict[str, Any]:
         vm = call.em.get(self._vm_id(call))
         if vm is None:
+            if call.em.meta.get(self._vm_id(call).lower(), {}).get("evicted"):
+                # A VM the platform deleted (a Spot eviction) is unknown to Compute, not to ARM.
+                raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
             raise not_found(VM_TYPE, call.params["vm"], call.resource_group or "")
         return vm
 

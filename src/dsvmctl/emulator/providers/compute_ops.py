@@ -1,6 +1,6 @@
 """Microsoft.Compute operations beyond a VM's life cycle, as the recorded traffic shows them:
 VM maintenance actions (reapply, redeploy, generalize, reimage, performMaintenance,
-simulateEviction), snapshots, images from a generalized VM, disk and snapshot SAS access,
+simulateEviction, convertToManagedDisks), snapshots, images from a generalized VM, disk and snapshot SAS access,
 availability sets, proximity placement groups, and PATCH of extensions and run commands.
 
 Status codes and LRO headers follow the Compute RP: writes of disks and snapshots answer 202
@@ -62,6 +62,7 @@ def add_routes(provider) -> None:
         r("POST", "rg", f"virtualMachines/{{vm}}/{action}", _vm_action(provider, action))
     r("POST", "rg", "virtualMachines/{vm}/generalize", lambda call: generalize(provider, call))
     r("POST", "rg", "virtualMachines/{vm}/simulateEviction", lambda call: simulate_eviction(provider, call))
+    r("POST", "rg", "virtualMachines/{vm}/convertToManagedDisks", lambda call: convert_to_managed_disks(provider, call))
     for child in ("extensions", "runCommands"):
         r("PATCH", "rg", f"virtualMachines/{{vm}}/{child}/{{name}}", _child_patcher(provider, child))
     for kind in ("disks", "snapshots"):
@@ -186,6 +187,12 @@ def simulate_eviction(provider, call: Call) -> Response:
     call.em.start_operation("microsoft.compute", vm["location"], "compute.vm_action", vm_id=vm["id"],
                             action="evict_delete" if policy == "delete" else "evict")
     return Response(204)
+
+
+def convert_to_managed_disks(provider, call: Call) -> Response:
+    vm = _vm(provider, call)
+    # The emulator's VMs always have managed disks (no VHDs in storage accounts): nothing to convert.
+    raise ArmError(409, "OperationNotAllowed", f"VM '{vm['name']}' is already using managed disks.")
 
 
 def _child_patcher(provider, child: str):
@@ -391,6 +398,7 @@ def finish_vm_action(em, op) -> None:
         meta["power"] = "deallocated"
         em.notify("vm_deleted", vm=vm)
         em.delete(vm["id"])
+        em.meta_of(vm["id"])["evicted"] = True  # the platform deleted it: ARM still routes its name to Compute
     elif action in ("redeploy", "reimage") and meta.get("power") == "running":
         em.notify("vm_restarted", vm=vm)
 
