@@ -61,3 +61,21 @@ def test_a_spot_vm_evicted_with_the_delete_policy_is_gone_as_compute_reports_it(
         compute.virtual_machines.get("rg", "vm1")
     assert (gone.value.error.code, gone.value.error.message) == (
         "NotFound", "The entity was not found in this Azure location.")
+
+
+def test_copies_name_their_source_by_unique_id_whichever_way_the_source_was_given(door):
+    door.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
+    compute = door.compute_client()
+    disk = compute.disks.begin_create_or_update("rg", "d1", {
+        "location": "eastus", "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 8}}).result()
+    # Older SDKs name the source disk by its id in sourceUri.
+    snap = compute.snapshots.begin_create_or_update("rg", "s1", {"location": "eastus", "properties": {
+        "creationData": {"createOption": "Copy", "sourceUri": disk.id}}}).result()
+    assert snap.creation_data.source_resource_id == disk.id
+    assert snap.creation_data.source_unique_id == disk.unique_id and snap.disk_size_gb == 8
+    copy = compute.snapshots.begin_create_or_update("rg", "s2", {"location": "eastus", "properties": {
+        "creationData": {"createOption": "CopyStart", "sourceResourceId": snap.id}, "incremental": True}}).result()
+    assert copy.completion_percent == 100 and copy.creation_data.source_unique_id == snap.unique_id
+    restored = compute.disks.begin_create_or_update("rg", "d2", {"location": "eastus", "properties": {
+        "creationData": {"createOption": "Copy", "sourceResourceId": snap.id}}}).result()
+    assert restored.creation_data.source_unique_id == snap.unique_id and restored.disk_size_gb == 8

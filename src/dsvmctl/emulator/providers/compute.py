@@ -543,8 +543,12 @@ class ComputeProvider(Provider):
             raise missing_property("creationData.createOption")
         if str(creation["createOption"]).lower() == "empty" and not props.get("diskSizeGB"):
             raise missing_property("diskSizeGB")
+        source = call.em.get(str(creation.get("sourceResourceId") or ""))
+        if source is not None and "uniqueId" in source.get("properties", {}):
+            # A disk copied from a disk or snapshot records which one, by its unique id.
+            props = {**props, "creationData": {**creation, "sourceUniqueId": source["properties"]["uniqueId"]}}
         sku = call.body_object().get("sku") or {"name": "Standard_LRS"}
-        size_gb = int(props.get("diskSizeGB") or 30)
+        size_gb = int(props.get("diskSizeGB") or (source or {}).get("properties", {}).get("diskSizeGB") or 30)
         body.update(sku={"name": sku.get("name", "Standard_LRS"), "tier": sku.get("name", "Standard_LRS").split("_")[0]},
                     properties={**props, "diskSizeGB": size_gb, "diskSizeBytes": size_gb * 1024**3,
                                 "uniqueId": str(uuid.uuid4()), "provisioningState": "Succeeded",

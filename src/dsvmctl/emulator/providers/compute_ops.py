@@ -262,7 +262,12 @@ def put_snapshot(provider, call: Call) -> Response:
     if not creation.get("createOption"):
         raise missing_property("creationData.createOption")
     source = None
-    if str(creation["createOption"]).lower() == "copy":
+    option = str(creation["createOption"]).lower()
+    if option in ("copy", "copystart"):  # CopyStart: a background (cross-region) copy of a snapshot
+        # Older clients name the source disk by its id in sourceUri; Azure answers it as sourceResourceId.
+        source_uri = str(creation.get("sourceUri") or "")
+        if not creation.get("sourceResourceId") and source_uri.lower().startswith("/subscriptions/"):
+            creation = {**creation, "sourceResourceId": source_uri}
         if not creation.get("sourceResourceId"):
             raise missing_property("creationData.sourceResourceId")
         source = require_reference(call, {"id": creation["sourceResourceId"]}, resource_id,
@@ -274,8 +279,10 @@ def put_snapshot(provider, call: Call) -> Response:
         **props, "creationData": creation, "diskSizeGB": size_gb, "diskSizeBytes": size_gb * 1024**3,
         "incremental": bool(props.get("incremental", False)), "uniqueId": str(uuid.uuid4()),
         "timeCreated": utc_now(), "diskState": "Unattached", "encryption": {"type": "EncryptionAtRestWithPlatformKey"},
-        "networkAccessPolicy": "AllowAll", "publicNetworkAccess": "Enabled",
+        "networkAccessPolicy": "AllowAll", "publicNetworkAccess": "Enabled", "isArmResource": True,
     }
+    if option == "copystart":
+        body["properties"]["completionPercent"] = 100.0  # the copy is done when the operation ends
     if body["properties"]["incremental"]:
         # Incremental snapshots of one disk form a family Azure names with one id.
         family_of = call.em.meta_of(source["id"] if source is not None else resource_id)

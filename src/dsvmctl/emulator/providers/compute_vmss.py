@@ -149,6 +149,8 @@ def _fill_profile(profile: dict[str, Any], os_type: str, flexible: bool) -> None
     os_disk.setdefault("caching", "ReadWrite")
     os_disk["managedDisk"] = {"storageAccountType": "Premium_LRS", **(os_disk.get("managedDisk") or {})}
     os_disk.setdefault("diskSizeGB", 127 if os_type == "Windows" else 30)
+    if flexible:  # a Flexible set's VMs are VMs of their own, whose OS disks go with them
+        os_disk.setdefault("deleteOption", "Delete")
     os_profile = profile.get("osProfile")
     if isinstance(os_profile, dict):
         os_profile.setdefault("secrets", [])
