@@ -47,3 +47,13 @@ def test_a_vm_get_lists_its_extensions_as_child_resources(running_vm):
     assert compute.virtual_machines.get("rg", "vm1").resources is None
     compute.virtual_machine_extensions.begin_create_or_update("rg", "vm1", "script", EXTENSION).result()
     assert [r.name for r in compute.virtual_machines.get("rg", "vm1").resources] == ["script"]
+
+
+def test_a_run_command_without_a_script_is_created_and_its_execution_fails_as_the_agent_reports_it(running_vm):
+    commands = running_vm.compute_client().virtual_machine_run_commands
+    created = commands.begin_create_or_update("rg", "vm1", "empty", {"location": "eastus", "properties": {
+        "source": {}, "asyncExecution": False}}).result()
+    assert created.provisioning_state == "Succeeded" and created.timeout_in_seconds == 0
+    view = commands.get_by_virtual_machine("rg", "vm1", "empty", expand="instanceView").instance_view
+    assert (view.execution_state, view.exit_code) == ("Failed", -202)
+    assert "Either 'source.script' or 'source.scriptUri' has to be specified" in view.execution_message

@@ -448,6 +448,8 @@ class ComputeProvider(Provider):
             existing = call.em.get(child_id)
             body = tracked_body(call, f"{VM_TYPE}/{child}", call.params["name"], child_id, existing)
             props = dict(properties_of(call))
+            if child == "runCommands":
+                props.setdefault("timeoutInSeconds", 0)  # 0: the agent's own limit, as Azure reports it
             props["provisioningState"] = "Creating"
             body["properties"] = props
             call.em.put(body)
@@ -935,6 +937,13 @@ def _finish_vm_child(em, op) -> None:
         vm = em.get(op.args["vm_id"])
         source = child["properties"].get("source") or {}
         script = source.get("script") or ""
+        if not (script or source.get("scriptUri") or source.get("commandId")):
+            # The agent takes the command and fails it: the resource itself still succeeds.
+            child["properties"]["instanceView"] = {
+                "exitCode": -202, "executionState": "Failed", "executionMessage": "Execution failed: failed to get "
+                "configuration: invalid configuration: Either 'source.script' or 'source.scriptUri' has to be "
+                "specified", "output": "", "error": "", "startTime": op.start_time, "endTime": utc_now()}
+            return
         stdout, stderr = _guest_output(em, vm, script, "RunShellScript" if vm and em.meta_of(vm["id"]).get(
             "os_type") != "Windows" else "RunPowerShellScript")
         child["properties"]["instanceView"] = {"executionState": "Succeeded", "exitCode": 0, "output": stdout,
