@@ -1,7 +1,8 @@
 """Microsoft.Compute operations beyond a VM's life cycle, as the recorded traffic shows them:
 VM maintenance actions (reapply, redeploy, generalize, reimage, performMaintenance,
-simulateEviction, convertToManagedDisks), snapshots, images from a generalized VM, disk and snapshot SAS access,
-availability sets, proximity placement groups, and PATCH of extensions and run commands.
+simulateEviction, convertToManagedDisks), snapshots, images from a generalized VM, disk and
+snapshot SAS access, availability sets, proximity placement groups, and PATCH of extensions
+and run commands.
 
 Status codes and LRO headers follow the Compute RP: writes of disks and snapshots answer 202
 with Azure-AsyncOperation and Location (the Location answers the final body), images 201/200
@@ -14,10 +15,10 @@ import secrets
 import uuid
 from typing import Any
 
-from ..core import utc_now
-from ..routing import Call
-from ..wire import ArmError, Response, missing_property
-from .common import check_name, get_or_404, list_response, properties_of, require_reference, tracked_body
+from ...core import utc_now
+from ...routing import Call
+from ...wire import ArmError, Response, missing_property
+from ..common import check_name, get_or_404, list_response, properties_of, require_reference, tracked_body
 
 NS = "Microsoft.Compute"
 VM_TYPE = f"{NS}/virtualMachines"
@@ -353,7 +354,7 @@ def put_availability_set(call: Call) -> Response:
 
 
 def availability_set_sizes(provider, call: Call) -> Response:
-    from .compute import size_entry
+    from .views import size_entry
 
     avset = get_or_404(call, call.resource_id("availabilitySets", call.params["name"]), AVSET_TYPE,
                        call.params["name"])

@@ -12,10 +12,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ..core import utc_now
-from ..routing import Call
-from ..wire import ArmError, Response, missing_property, not_found
-from .common import check_name, get_or_404, list_response, properties_of, tracked_body
+from ...core import utc_now
+from ...routing import Call
+from ...wire import ArmError, Response, missing_property, not_found
+from ..common import check_name, get_or_404, list_response, properties_of, tracked_body
 
 NS = "Microsoft.Compute"
 GROUP_TYPE = f"{NS}/hostGroups"

@@ -12,10 +12,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ..core import utc_now
-from ..routing import Call
-from ..wire import ArmError, Response, missing_property, not_found
-from .common import check_name, list_response, properties_of, tracked_body
+from ...core import utc_now
+from ...routing import Call
+from ...wire import ArmError, Response, missing_property, not_found
+from ..common import check_name, list_response, properties_of, tracked_body
 
 NS = "Microsoft.Compute"
 VMSS_TYPE = f"{NS}/virtualMachineScaleSets"
@@ -110,8 +110,8 @@ def put_vmss(provider, call: Call) -> Response:
 
 
 # What the Compute RP adds to a scale set it stores, per orchestration mode (as the recordings show).
-UNIFORM_DEFAULTS = {"singlePlacementGroup": True, "overprovision": True, "doNotRunExtensionsOnOverprovisionedVMs": False,
-                    "platformFaultDomainCount": 5}
+UNIFORM_DEFAULTS = {"singlePlacementGroup": True, "overprovision": True,
+                    "doNotRunExtensionsOnOverprovisionedVMs": False, "platformFaultDomainCount": 5}
 FLEXIBLE_DEFAULTS = {"singlePlacementGroup": False, "platformFaultDomainCount": 1, "constrainedMaximumCapacity": False}
 ROLLING_UPGRADE_DEFAULTS = {"maxBatchInstancePercent": 20, "maxUnhealthyInstancePercent": 20,
                             "maxUnhealthyUpgradedInstancePercent": 20, "pauseTimeBetweenBatches": "PT0S",
