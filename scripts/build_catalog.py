@@ -51,10 +51,17 @@ CURATED_IMAGES = {
     "RedHat": {"RHEL": {"8-lvm-gen2": ("V2", ["8.10.2024072415", "8.10.2024091015"]),
                         "9-lvm-gen2": ("V2", ["9.4.2024081415", "9.4.2024092415"]),
                         "9_4": ("V1", ["9.4.2024081415", "9.4.2024092415"])}},
+    # Every Windows Server SKU the aliases document names is deployable (the document is Azure's own
+    # list of images `az vm create` offers), the older ones included.
     "MicrosoftWindowsServer": {"WindowsServer": {
+        "2008-R2-SP1": ("V1", ["7601.26713.230906", "7601.26768.231004"]),
+        "2012-Datacenter": ("V1", ["9200.24462.230906", "9200.24520.231004"]),
+        "2012-R2-Datacenter": ("V1", ["9600.21563.230906", "9600.21618.231004"]),
+        "2016-Datacenter": ("V1", ["14393.7259.240811", "14393.7428.241004"]),
         "2019-datacenter-gensecond": ("V2", ["17763.6293.240905", "17763.6414.241004"]),
         "2019-datacenter": ("V1", ["17763.6293.240905", "17763.6414.241004"]),
         "2022-datacenter-azure-edition": ("V2", ["20348.2700.240911", "20348.2762.241006"]),
+        "2022-datacenter-azure-edition-core": ("V2", ["20348.2700.240911", "20348.2762.241006"]),
         "2022-datacenter-g2": ("V2", ["20348.2700.240911", "20348.2762.241006"]),
         "2022-datacenter": ("V1", ["20348.2700.240911", "20348.2762.241006"]),
         "2025-datacenter-azure-edition": ("V2", ["26100.1742.240906", "26100.2033.241004"]),

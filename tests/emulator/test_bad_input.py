@@ -53,7 +53,7 @@ def test_unknown_api_version(group, version, code):
     assert response.status_code == 400 and _error(response)["code"] == code
 
 
-@pytest.mark.parametrize("version", ["2024-07-01", "2025-04-01", "2026-04-01", "2021-07-01"])
+@pytest.mark.parametrize("version", ["2024-07-01", "2025-04-01", "2026-04-01", "2021-07-01", "2015-05-01-preview"])
 def test_range_of_compute_api_versions_is_accepted(group, version):
     assert group.request("GET", group.rg_path("rg", "/providers/Microsoft.Compute/virtualMachines"),
                          api_version=version).status_code == 200

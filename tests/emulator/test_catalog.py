@@ -13,7 +13,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from dsvmctl.catalog import images, sizes
 
-from .builders import linux_vm, network_for_vm
+from .builders import linux_vm, network_for_vm, windows_vm
 
 DATA = Path(sizes.__file__).resolve().parent.parent / "data" / "catalog.json"
 
@@ -76,6 +76,12 @@ def test_marketplace_images_list_and_resolve(door):
     assert [v.name for v in newest] == [max(versions, key=images.version_key)]
     image = images_api.get("eastus", "Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2", versions[0])
     assert image.hyper_v_generation == "V2" and image.os_disk_image.operating_system == "Linux"
+    # As the 2023-09-01 API answers: the OS disk's size in bytes, and the image's deprecation state.
+    raw = door.request("GET", f"/subscriptions/{door.subscription_id}/providers/Microsoft.Compute/locations/eastus/"
+                       "publishers/Canonical/artifacttypes/vmimage/offers/0001-com-ubuntu-server-jammy/skus/"
+                       f"22_04-lts-gen2/versions/{versions[0]}", api_version="2023-09-01").json()["properties"]
+    assert raw["osDiskImage"]["sizeInBytes"] == 30 * 1024**3
+    assert raw["imageDeprecationStatus"] == {"imageState": "Active"}
     win = images_api.list_skus("eastus", "MicrosoftWindowsServer", "WindowsServer")
     assert {"2019-datacenter-gensecond", "2022-datacenter-azure-edition", "2025-datacenter-azure-edition"} <= {
         s.name for s in win}
@@ -149,3 +155,27 @@ def test_dsvmctl_images_lists_a_marketplace_publisher_from_the_catalog():
     assert {row["os"] for row in listed["images"]} == {"Windows"}
     unknown = CliRunner().invoke(cli, ["images", "--publisher", "no-such-publisher"])
     assert unknown.exit_code == 2 and "no images of publisher 'no-such-publisher'" in unknown.output
+
+
+def test_every_image_the_aliases_document_names_is_listed():
+    aliases = images.vm_image_alias_doc()["outputs"]["aliases"]["value"]
+    for group in aliases.values():
+        for alias, ref in group.items():
+            if images.offers(ref["publisher"]) is not None:  # else: any image of the publisher is taken
+                assert images.sku_facts(ref["publisher"], ref["offer"], ref["sku"]), alias
+
+
+def test_a_vm_from_an_older_windows_server_alias_is_created_and_an_unknown_sku_refused(door):
+    nic_id = network_for_vm(door, "rg")
+    compute = door.compute_client()
+    body = windows_vm(nic_id, "win16")
+    body["properties"]["storageProfile"]["imageReference"] = {
+        "publisher": "MicrosoftWindowsServer", "offer": "WindowsServer", "sku": "2016-Datacenter", "version": "latest"}
+    vm = compute.virtual_machines.begin_create_or_update("rg", "win16", body).result()
+    assert vm.storage_profile.image_reference.exact_version.startswith("14393.")
+    assert vm.storage_profile.os_disk.os_type == "Windows"
+    compute.virtual_machines.begin_delete("rg", "win16").result()
+    body["properties"]["storageProfile"]["imageReference"]["sku"] = "2003-Datacenter"
+    with pytest.raises(HttpResponseError) as refused:
+        compute.virtual_machines.begin_create_or_update("rg", "win12", body).result()
+    assert refused.value.error.code == "PlatformImageNotFound"

@@ -221,3 +221,13 @@ def test_a_scale_set_keeps_one_instance_per_capacity_unit_and_acts_on_chosen_ins
     assert compute.virtual_machine_scale_sets.get("rg", "ss").sku.capacity == 2
     compute.virtual_machine_scale_sets.begin_delete("rg", "ss").result()
     assert list(compute.virtual_machine_scale_sets.list("rg")) == []
+
+
+def test_converting_a_vm_with_managed_disks_is_refused_as_azure_refuses_it(door):
+    nic_id = network_for_vm(door)
+    compute = door.compute_client()
+    compute.virtual_machines.begin_create_or_update("rg", "vm1", linux_vm(nic_id)).result()
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machines.begin_convert_to_managed_disks("rg", "vm1").result()
+    assert (err.value.status_code, err.value.error.code) == (409, "OperationNotAllowed")
+    assert err.value.error.message == "VM 'vm1' is already using managed disks."

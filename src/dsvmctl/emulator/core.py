@@ -34,7 +34,7 @@ DEFAULT_LOCATIONS = ("eastus", "eastus2", "westus", "westus2", "westeurope", "no
 # api-versions accepted per namespace: any dated version inside the range.
 API_VERSION_RANGES = {
     "microsoft.resources": ("2015-01-01", "2026-12-31"),
-    "microsoft.compute": ("2015-06-15", "2026-12-31"),
+    "microsoft.compute": ("2015-05-01", "2026-12-31"),  # 2015-05-01-preview: the first, still listed
     "microsoft.network": ("2015-06-15", "2026-12-31"),
     "microsoft.devtestlab": ("2016-05-15", "2018-09-15"),
 }

@@ -1,7 +1,8 @@
 """Microsoft.Compute operations beyond a VM's life cycle, as the recorded traffic shows them:
 VM maintenance actions (reapply, redeploy, generalize, reimage, performMaintenance,
-simulateEviction), snapshots, images from a generalized VM, disk and snapshot SAS access,
-availability sets, proximity placement groups, and PATCH of extensions and run commands.
+simulateEviction, convertToManagedDisks), snapshots, images from a generalized VM, disk and
+snapshot SAS access, availability sets, proximity placement groups, and PATCH of extensions
+and run commands.
 
 Status codes and LRO headers follow the Compute RP: writes of disks and snapshots answer 202
 with Azure-AsyncOperation and Location (the Location answers the final body), images 201/200
@@ -14,10 +15,10 @@ import secrets
 import uuid
 from typing import Any
 
-from ..core import utc_now
-from ..routing import Call
-from ..wire import ArmError, Response, missing_property
-from .common import check_name, get_or_404, list_response, properties_of, require_reference, tracked_body
+from ...core import utc_now
+from ...routing import Call
+from ...wire import ArmError, Response, missing_property
+from ..common import check_name, get_or_404, list_response, properties_of, require_reference, tracked_body
 
 NS = "Microsoft.Compute"
 VM_TYPE = f"{NS}/virtualMachines"
@@ -62,6 +63,7 @@ def add_routes(provider) -> None:
         r("POST", "rg", f"virtualMachines/{{vm}}/{action}", _vm_action(provider, action))
     r("POST", "rg", "virtualMachines/{vm}/generalize", lambda call: generalize(provider, call))
     r("POST", "rg", "virtualMachines/{vm}/simulateEviction", lambda call: simulate_eviction(provider, call))
+    r("POST", "rg", "virtualMachines/{vm}/convertToManagedDisks", lambda call: convert_to_managed_disks(provider, call))
     for child in ("extensions", "runCommands"):
         r("PATCH", "rg", f"virtualMachines/{{vm}}/{child}/{{name}}", _child_patcher(provider, child))
     for kind in ("disks", "snapshots"):
@@ -188,6 +190,12 @@ def simulate_eviction(provider, call: Call) -> Response:
     return Response(204)
 
 
+def convert_to_managed_disks(provider, call: Call) -> Response:
+    vm = _vm(provider, call)
+    # The emulator's VMs always have managed disks (no VHDs in storage accounts): nothing to convert.
+    raise ArmError(409, "OperationNotAllowed", f"VM '{vm['name']}' is already using managed disks.")
+
+
 def _child_patcher(provider, child: str):
     def handler(call: Call) -> Response:
         vm = _vm(provider, call)
@@ -255,7 +263,12 @@ def put_snapshot(provider, call: Call) -> Response:
     if not creation.get("createOption"):
         raise missing_property("creationData.createOption")
     source = None
-    if str(creation["createOption"]).lower() == "copy":
+    option = str(creation["createOption"]).lower()
+    if option in ("copy", "copystart"):  # CopyStart: a background (cross-region) copy of a snapshot
+        # Older clients name the source disk by its id in sourceUri; Azure answers it as sourceResourceId.
+        source_uri = str(creation.get("sourceUri") or "")
+        if not creation.get("sourceResourceId") and source_uri.lower().startswith("/subscriptions/"):
+            creation = {**creation, "sourceResourceId": source_uri}
         if not creation.get("sourceResourceId"):
             raise missing_property("creationData.sourceResourceId")
         source = require_reference(call, {"id": creation["sourceResourceId"]}, resource_id,
@@ -267,8 +280,14 @@ def put_snapshot(provider, call: Call) -> Response:
         **props, "creationData": creation, "diskSizeGB": size_gb, "diskSizeBytes": size_gb * 1024**3,
         "incremental": bool(props.get("incremental", False)), "uniqueId": str(uuid.uuid4()),
         "timeCreated": utc_now(), "diskState": "Unattached", "encryption": {"type": "EncryptionAtRestWithPlatformKey"},
-        "networkAccessPolicy": "AllowAll", "publicNetworkAccess": "Enabled",
+        "networkAccessPolicy": "AllowAll", "publicNetworkAccess": "Enabled", "isArmResource": True,
     }
+    if option == "copystart":
+        body["properties"]["completionPercent"] = 100.0  # the copy is done when the operation ends
+    if body["properties"]["incremental"]:
+        # Incremental snapshots of one disk form a family Azure names with one id.
+        family_of = call.em.meta_of(source["id"] if source is not None else resource_id)
+        body["properties"]["incrementalSnapshotFamilyId"] = family_of.setdefault("snapshot_family", str(uuid.uuid4()))
     if source is not None:
         for key in ("osType", "hyperVGeneration"):
             if source["properties"].get(key):
@@ -335,7 +354,7 @@ def put_availability_set(call: Call) -> Response:
 
 
 def availability_set_sizes(provider, call: Call) -> Response:
-    from .compute import size_entry
+    from .views import size_entry
 
     avset = get_or_404(call, call.resource_id("availabilitySets", call.params["name"]), AVSET_TYPE,
                        call.params["name"])
@@ -387,6 +406,7 @@ def finish_vm_action(em, op) -> None:
         meta["power"] = "deallocated"
         em.notify("vm_deleted", vm=vm)
         em.delete(vm["id"])
+        em.meta_of(vm["id"])["evicted"] = True  # the platform deleted it: ARM still routes its name to Compute
     elif action in ("redeploy", "reimage") and meta.get("power") == "running":
         em.notify("vm_restarted", vm=vm)
 

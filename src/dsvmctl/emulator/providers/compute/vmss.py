@@ -12,10 +12,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ..core import utc_now
-from ..routing import Call
-from ..wire import ArmError, Response, missing_property, not_found
-from .common import check_name, list_response, properties_of, tracked_body
+from ...core import utc_now
+from ...routing import Call
+from ...wire import ArmError, Response, missing_property, not_found
+from ..common import check_name, list_response, properties_of, tracked_body
 
 NS = "Microsoft.Compute"
 VMSS_TYPE = f"{NS}/virtualMachineScaleSets"
@@ -73,22 +73,27 @@ def put_vmss(provider, call: Call) -> Response:
     existing = call.em.get(resource_id)
     body = tracked_body(call, VMSS_TYPE, name, resource_id, existing)
     request = call.body_object()
-    props = dict(properties_of(call))
+    props = {k: v for k, v in properties_of(call).items() if v is not None}  # az sends nulls for defaults
     sku = {**((existing or {}).get("sku") or {}), **(request.get("sku") or {})}
     if not sku.get("name"):
         raise missing_property("sku.name")
     size = provider.resolve_size(body["location"], sku["name"], target="sku.name")
-    profile = props.get("virtualMachineProfile") or (existing or {}).get("properties", {}).get("virtualMachineProfile")
+    old = (existing or {}).get("properties") or {}
+    profile = props.get("virtualMachineProfile") or old.get("virtualMachineProfile")
     if not isinstance(profile, dict):
         raise missing_property("virtualMachineProfile")
-    if not (profile.get("storageProfile") or {}).get("imageReference") and existing is None:
+    profile = _model(profile, old.get("virtualMachineProfile"))
+    ref = profile["storageProfile"].get("imageReference")
+    if not ref:
         raise missing_property("virtualMachineProfile.storageProfile.imageReference")
-    old = (existing or {}).get("properties") or {}
+    image, generation, os_type = provider._image_for(call, body["location"], ref, profile)
+    mode = props.get("orchestrationMode") or old.get("orchestrationMode") or "Uniform"
+    _fill_profile(profile, os_type, flexible=mode.lower() == "flexible")
     body["sku"] = {"name": size.name, "tier": sku.get("tier", "Standard"), "capacity": int(sku.get("capacity", 2))}
+    defaults = UNIFORM_DEFAULTS if mode.lower() == "uniform" else FLEXIBLE_DEFAULTS
     body["properties"] = {
-        "singlePlacementGroup": True, "orchestrationMode": "Uniform", "overprovision": True,
-        "doNotRunExtensionsOnOverprovisionedVMs": False, "upgradePolicy": {"mode": "Manual"},
-        "platformFaultDomainCount": 5, **props, "virtualMachineProfile": profile,
+        **defaults, **props, "orchestrationMode": mode, "virtualMachineProfile": profile,
+        "upgradePolicy": _upgrade_policy(props.get("upgradePolicy") or old.get("upgradePolicy"), mode),
         "uniqueId": old.get("uniqueId") or str(uuid.uuid4()), "timeCreated": old.get("timeCreated") or utc_now(),
         "provisioningState": "Creating" if existing is None else "Updating",
     }
@@ -96,9 +101,80 @@ def put_vmss(provider, call: Call) -> Response:
         if key in request:
             body[key] = request[key]
     call.em.put(body)
+    # What each instance reports of the image it was built from: the exact version, generation, OS.
+    call.em.meta_of(body["id"]).update(image={**ref, **{k: image[k] for k in ("exactVersion",) if k in image}},
+                                       generation=generation, os_type=os_type)
     _resize(call, body)
     op = call.em.start_operation("microsoft.compute", body["location"], "compute.vmss_written", vmss_id=body["id"])
     return Response(201 if existing is None else 200, _public(call, body), provider._async_headers(call, op))
+
+
+# What the Compute RP adds to a scale set it stores, per orchestration mode (as the recordings show).
+UNIFORM_DEFAULTS = {"singlePlacementGroup": True, "overprovision": True,
+                    "doNotRunExtensionsOnOverprovisionedVMs": False, "platformFaultDomainCount": 5}
+FLEXIBLE_DEFAULTS = {"singlePlacementGroup": False, "platformFaultDomainCount": 1, "constrainedMaximumCapacity": False}
+ROLLING_UPGRADE_DEFAULTS = {"maxBatchInstancePercent": 20, "maxUnhealthyInstancePercent": 20,
+                            "maxUnhealthyUpgradedInstancePercent": 20, "pauseTimeBetweenBatches": "PT0S",
+                            "maxSurge": False, "rollbackFailedInstancesOnPolicyBreach": False}
+UPGRADE_MODES = {m.lower(): m for m in ("Manual", "Automatic", "Rolling")}
+NIC_CONFIG_DEFAULTS = {"disableTcpStateTracking": False, "dnsSettings": {"dnsServers": []}, "enableIPForwarding": False}
+FLEXIBLE_NIC_DEFAULTS = {"auxiliaryMode": "None", "auxiliarySku": "None", "deleteOption": "Delete"}
+
+
+def _upgrade_policy(policy: Any, mode: str) -> dict[str, Any]:
+    """A Uniform set always reports a rolling-upgrade policy (Azure's defaults), whatever its mode."""
+    out = dict(policy) if isinstance(policy, dict) else {}
+    out["mode"] = UPGRADE_MODES.get(str(out.get("mode") or "manual").lower(), out.get("mode"))
+    if mode.lower() == "uniform":
+        out["rollingUpgradePolicy"] = {**ROLLING_UPGRADE_DEFAULTS, **(out.get("rollingUpgradePolicy") or {})}
+    return out
+
+
+def _model(profile: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+    """The new VM model; an update that leaves the image out keeps the set's image, as Azure does."""
+    out = {**profile, "storageProfile": dict(profile.get("storageProfile") or {})}
+    old_storage = (old or {}).get("storageProfile") or {}
+    if not out["storageProfile"].get("imageReference") and old_storage.get("imageReference"):
+        out["storageProfile"]["imageReference"] = old_storage["imageReference"]
+    out["timeCreated"] = (old or {}).get("timeCreated") or utc_now()
+    return out
+
+
+def _fill_profile(profile: dict[str, Any], os_type: str, flexible: bool) -> None:
+    """Fields the Compute RP fills in on a scale set's VM model."""
+    storage = profile["storageProfile"]
+    os_disk = storage["osDisk"] = dict(storage.get("osDisk") or {})
+    os_disk.setdefault("osType", os_type)
+    os_disk.setdefault("createOption", "FromImage")
+    os_disk.setdefault("caching", "ReadWrite")
+    os_disk["managedDisk"] = {"storageAccountType": "Premium_LRS", **(os_disk.get("managedDisk") or {})}
+    os_disk.setdefault("diskSizeGB", 127 if os_type == "Windows" else 30)
+    if flexible:  # a Flexible set's VMs are VMs of their own, whose OS disks go with them
+        os_disk.setdefault("deleteOption", "Delete")
+    os_profile = profile.get("osProfile")
+    if isinstance(os_profile, dict):
+        os_profile.setdefault("secrets", [])
+        os_profile.setdefault("allowExtensionOperations", True)
+        os_profile.setdefault("requireGuestProvisionSignal", True)
+        if os_type == "Windows":
+            os_profile["windowsConfiguration"] = {"provisionVMAgent": True, "enableAutomaticUpdates": True,
+                                                  "enableVMAgentPlatformUpdates": False,
+                                                  **(os_profile.get("windowsConfiguration") or {})}
+        else:
+            os_profile["linuxConfiguration"] = {
+                "disablePasswordAuthentication": False, "provisionVMAgent": True,
+                "patchSettings": {"patchMode": "ImageDefault", "assessmentMode": "ImageDefault"},
+                "enableVMAgentPlatformUpdates": False, **(os_profile.get("linuxConfiguration") or {})}
+    for config in (profile.get("networkProfile") or {}).get("networkInterfaceConfigurations") or []:
+        props = config.setdefault("properties", {})
+        for key, value in {**NIC_CONFIG_DEFAULTS, **(FLEXIBLE_NIC_DEFAULTS if flexible else {})}.items():
+            props.setdefault(key, value)
+        for ip_config in props.get("ipConfigurations") or []:
+            ip_props = ip_config.setdefault("properties", {})
+            ip_props.setdefault("privateIPAddressVersion", "IPv4")
+            if flexible:
+                ip_props.setdefault("applicationSecurityGroups", [])
+                ip_props.setdefault("applicationGatewayBackendAddressPools", [])
 
 
 def _resize(call: Call, vmss: dict[str, Any]) -> None:
@@ -154,7 +230,9 @@ def delete_vmss(provider, call: Call) -> Response:
 def _action(provider, call: Call, action: str) -> Response:
     vmss = _vmss(call)
     instances = _instances(call, vmss)
-    if "instance" in call.params:
+    if call.params.get("instance") in ("*", "%2A", "%2a"):  # az's `--instance-ids *`: every instance
+        chosen = list(instances)
+    elif "instance" in call.params:
         if call.params["instance"] not in instances:
             raise not_found(f"{VMSS_TYPE}/virtualMachines", f"{vmss['name']}/{call.params['instance']}",
                             call.resource_group or "")
@@ -209,7 +287,7 @@ def _instance_body(call: Call, vmss: dict[str, Any], instance_id: str) -> dict[s
         "properties": {
             "latestModelApplied": inst["latestModelApplied"], "modelDefinitionApplied": "VirtualMachineScaleSet",
             "vmId": inst["vmId"], "hardwareProfile": {"vmSize": vmss["sku"]["name"]},
-            "storageProfile": profile.get("storageProfile", {}),
+            "storageProfile": _instance_storage(call, vmss, instance_id, profile),
             "osProfile": {**(profile.get("osProfile") or {}),
                           "computerName": f"{(profile.get('osProfile') or {}).get('computerNamePrefix', vmss['name'])}"
                                           f"{int(instance_id):06x}"},
@@ -224,6 +302,20 @@ def _instance_body(call: Call, vmss: dict[str, Any], instance_id: str) -> dict[s
                                                  if inst.get("protectionPolicy") else {}),
         },
     }
+
+
+def _instance_storage(call: Call, vmss: dict[str, Any], instance_id: str, profile: dict[str, Any]) -> dict:
+    """An instance's disks: its own OS disk (named as Azure names it) built from the set's image."""
+    inst = _instances(call, vmss)[instance_id]
+    meta = call.em.meta_of(vmss["id"])
+    model = profile.get("storageProfile") or {}
+    disk_name = inst.setdefault("os_disk", f"{vmss['name']}_{vmss['name']}_{instance_id}_OsDisk_1_{uuid.uuid4().hex}")
+    os_disk = {**(model.get("osDisk") or {}), "name": disk_name}
+    os_disk["managedDisk"] = {**(os_disk.get("managedDisk") or {}), "id": call.resource_id("disks", disk_name)}
+    out = {"osDisk": os_disk, "dataDisks": list(model.get("dataDisks") or [])}
+    if meta.get("image"):
+        out["imageReference"] = dict(meta["image"])
+    return out
 
 
 def list_instances(call: Call) -> Response:
@@ -260,10 +352,13 @@ def instance_instance_view(call: Call) -> Response:
         raise not_found(f"{VMSS_TYPE}/virtualMachines", f"{vmss['name']}/{call.params['instance']}",
                         call.resource_group or "")
     body = _instance_body(call, vmss, call.params["instance"])
+    meta = call.em.meta_of(vmss["id"])
     view = {"platformUpdateDomain": int(call.params["instance"]) % 5,
             "platformFaultDomain": int(call.params["instance"]) % 5,
-            "computerName": body["properties"]["osProfile"]["computerName"], "osName": "ubuntu", "osVersion": "22.04",
-            "hyperVGeneration": "V2", "placementGroupId": vmss["properties"]["uniqueId"],
+            "computerName": body["properties"]["osProfile"]["computerName"],
+            **({"osName": "Windows Server", "osVersion": "10.0"} if meta.get("os_type") == "Windows"
+               else {"osName": "ubuntu", "osVersion": "22.04"}),
+            "hyperVGeneration": meta.get("generation", "V1"), "placementGroupId": vmss["properties"]["uniqueId"],
             "disks": [{"name": f"{vmss['name']}_{call.params['instance']}_OsDisk",
                        "statuses": _statuses("succeeded", inst["power"])[:1]}],
             "statuses": _statuses("succeeded", inst["power"])}

@@ -1,0 +1,81 @@
+"""Fields the Compute RP fills in on VMs and snapshots, as recorded traffic shows them."""
+
+from __future__ import annotations
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+
+from .builders import linux_vm, network_for_vm
+
+
+def test_a_spot_vm_reports_the_default_max_price(door):
+    nic_id = network_for_vm(door)
+    body = linux_vm(nic_id)
+    body["properties"].update(priority="Spot", evictionPolicy="Deallocate")
+    vm = door.compute_client().virtual_machines.begin_create_or_update("rg", "vm1", body).result()
+    assert vm.billing_profile.max_price == -1
+
+
+def test_a_detached_data_disk_is_listed_to_be_detached_until_the_update_ends(door):
+    nic_id = network_for_vm(door)
+    compute = door.compute_client()
+    body = linux_vm(nic_id)
+    body["properties"]["storageProfile"]["dataDisks"] = [{"lun": 0, "name": "d1", "createOption": "Empty",
+                                                          "diskSizeGB": 4}]
+    compute.virtual_machines.begin_create_or_update("rg", "vm1", body).result()
+    path = door.rg_path("rg", "/providers/Microsoft.Compute/virtualMachines/vm1")
+    answer = door.request("PATCH", path, {"properties": {"storageProfile": {"dataDisks": []}}},
+                          api_version="2023-09-01").json()
+    assert [(d["name"], d["toBeDetached"]) for d in answer["properties"]["storageProfile"]["dataDisks"]] == [
+        ("d1", True)]
+    assert compute.virtual_machines.get("rg", "vm1").storage_profile.data_disks == []
+    assert compute.disks.get("rg", "d1").disk_state == "Unattached"
+
+
+def test_incremental_snapshots_of_one_disk_share_a_family_id(door):
+    door.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
+    compute = door.compute_client()
+    disk = compute.disks.begin_create_or_update("rg", "d1", {
+        "location": "eastus", "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 8}}).result()
+
+    def snapshot(name: str, incremental: bool):
+        return compute.snapshots.begin_create_or_update("rg", name, {"location": "eastus", "properties": {
+            "creationData": {"createOption": "Copy", "sourceResourceId": disk.id},
+            "incremental": incremental}}).result()
+
+    first, second = snapshot("s1", True), snapshot("s2", True)
+    assert first.incremental_snapshot_family_id and first.incremental_snapshot_family_id == \
+        second.incremental_snapshot_family_id
+    assert snapshot("full", False).incremental_snapshot_family_id is None
+
+
+def test_a_spot_vm_evicted_with_the_delete_policy_is_gone_as_compute_reports_it(door):
+    nic_id = network_for_vm(door)
+    body = linux_vm(nic_id)
+    body["properties"].update(priority="Spot", evictionPolicy="Delete")
+    compute = door.compute_client()
+    compute.virtual_machines.begin_create_or_update("rg", "vm1", body).result()
+    compute.virtual_machines.simulate_eviction("rg", "vm1")
+    door.emulator.complete_due_operations()
+    with pytest.raises(ResourceNotFoundError) as gone:
+        compute.virtual_machines.get("rg", "vm1")
+    assert (gone.value.error.code, gone.value.error.message) == (
+        "NotFound", "The entity was not found in this Azure location.")
+
+
+def test_copies_name_their_source_by_unique_id_whichever_way_the_source_was_given(door):
+    door.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
+    compute = door.compute_client()
+    disk = compute.disks.begin_create_or_update("rg", "d1", {
+        "location": "eastus", "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 8}}).result()
+    # Older SDKs name the source disk by its id in sourceUri.
+    snap = compute.snapshots.begin_create_or_update("rg", "s1", {"location": "eastus", "properties": {
+        "creationData": {"createOption": "Copy", "sourceUri": disk.id}}}).result()
+    assert snap.creation_data.source_resource_id == disk.id
+    assert snap.creation_data.source_unique_id == disk.unique_id and snap.disk_size_gb == 8
+    copy = compute.snapshots.begin_create_or_update("rg", "s2", {"location": "eastus", "properties": {
+        "creationData": {"createOption": "CopyStart", "sourceResourceId": snap.id}, "incremental": True}}).result()
+    assert copy.completion_percent == 100 and copy.creation_data.source_unique_id == snap.unique_id
+    restored = compute.disks.begin_create_or_update("rg", "d2", {"location": "eastus", "properties": {
+        "creationData": {"createOption": "Copy", "sourceResourceId": snap.id}}}).result()
+    assert restored.creation_data.source_unique_id == snap.unique_id and restored.disk_size_gb == 8
