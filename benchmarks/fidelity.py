@@ -26,8 +26,12 @@ How a recording is mapped onto the emulator:
   Azure-AsyncOperation / Location URL to the end; a recorded chain of polls is scored once, its
   last poll against the emulator's final poll of the same kind (status URL or result URL). The
   intermediate polls are not scored: how many "InProgress" answers Azure gave is timing.
+  Compute's status and result URLs differ only by `monitor=true`, which tells them apart;
 - Java records keep no request body; the PUT/PATCH body is rebuilt from the recorded response
-  (read-only fields dropped), which is what the SDK sent plus what Azure computed.
+  (read-only fields dropped), which is what the SDK sent plus what Azure computed, and a VM
+  without SSH keys gets a placeholder admin password (Azure never returns the one sent);
+- a resource group the recording first finds missing (404 ResourceGroupNotFound) is not made
+  beforehand.
 
 In scope: Microsoft.Compute, Microsoft.Network, Microsoft.Resources (subscriptions, resource
 groups, deployments, providers, resources) and the Microsoft.Storage control plane, at
@@ -66,6 +70,7 @@ UNSCORED_KEYS = {"nextLink", "tags", "outputs", "parameters", "template", "userD
 # ... and keys whose very presence is data: paging, and tags (Azure Policy adds its own, e.g. azsecpack).
 UNSCORED_PRESENCE = {"nextLink", "tags"}
 READ_ONLY = {"id", "etag", "type", "provisioningState", "resourceGuid"}
+JAVA_PLACEHOLDER_PASSWORD = "Rebuilt-Body-Pa55!"  # meets Azure's complexity rule
 
 
 # -- recordings ----------------------------------------------------------------------------------------
@@ -169,8 +174,15 @@ def _java_request_body(method: str, response_body: Any) -> bytes:
             return [strip(v) for v in value]
         return value
 
-    body = {k: v for k, v in response_body.items() if k not in READ_ONLY}
-    return json.dumps(strip(body)).encode()
+    body = strip({k: v for k, v in response_body.items() if k not in READ_ONLY})
+    # Azure never returns a VM's admin password, but the SDK sent one: give the rebuilt body a
+    # placeholder where the recorded VM had no SSH keys to log in with instead.
+    os_profile = (body.get("properties") or {}).get("osProfile") if isinstance(body.get("properties"), dict) else None
+    if isinstance(os_profile, dict) and "adminUsername" in os_profile and "adminPassword" not in os_profile:
+        ssh_keys = ((os_profile.get("linuxConfiguration") or {}).get("ssh") or {}).get("publicKeys")
+        if not ssh_keys:
+            os_profile["adminPassword"] = JAVA_PLACEHOLDER_PASSWORD
+    return json.dumps(body).encode()
 
 
 def find_recordings(shared: Path) -> list[Path]:
@@ -492,7 +504,7 @@ class Replayer:
             group = match.group(1).lower()
             is_create = item.method == "PUT" and urlsplit(item.url).path.rstrip("/").lower().endswith(
                 f"resourcegroups/{group}")
-            if group not in created and not is_create:
+            if group not in created and not is_create and not _group_missing_in(item):
                 self.door.send("PUT", self.map_url(f"https://x/subscriptions/s/resourcegroups/{match.group(1)}"
                                                    "?api-version=2022-09-01"),
                                self.map_body(json.dumps(self._recorded_group(group)).encode()))
@@ -564,9 +576,17 @@ class Replayer:
                 for poll_key, kind in recorded.items():
                     self.lros[poll_key] = (kind, op, final)
 
+def _group_missing_in(item: Interaction) -> bool:
+    """The recording's first use of a group found no such group: it was not made beforehand."""
+    return item.status == 404 and (_error_code(item.body) or "").lower() == "resourcegroupnotfound"
+
+
 def _lro_key(url: str) -> str:
     # The operation kind and id: recorders scrub names in URLs but not always in headers.
-    return "/".join(urlsplit(url).path.rstrip("/").split("/")[-2:]).lower()
+    # Compute's status and result URLs differ only by `monitor=true` (the result's).
+    parts = urlsplit(url)
+    key = "/".join(parts.path.rstrip("/").split("/")[-2:]).lower()
+    return key + "?monitor" if "monitor=true" in parts.query.lower() else key
 
 
 # Test-proxy suites record one file per test but run them in order against one subscription

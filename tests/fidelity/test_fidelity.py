@@ -136,3 +136,26 @@ def test_the_successor_mapping_is_counted_and_can_be_turned_off(tmp_path):
     as_recorded = fidelity.replay_all([path], "inprocess", as_recorded=True)
     assert not as_recorded.mapped and [o.cause for o in as_recorded.outcomes] == ["status 201 -> 400"]
     assert "retired Basic / Dynamic public IP" in fidelity.render(mapped)
+
+
+def test_compute_status_and_result_polls_are_told_apart_by_monitor():
+    status = "https://management.azure.com/subscriptions/s/providers/Microsoft.Compute/locations/x/operations/1?api-version=2023-03-01"
+    result = status.replace("?", "?monitor=true&")
+    assert fidelity._lro_key(status) == "operations/1"
+    assert fidelity._lro_key(result) == "operations/1?monitor"
+
+
+def test_a_rebuilt_java_vm_body_gets_a_password_only_without_ssh_keys():
+    password_vm = {"id": "x", "properties": {"osProfile": {"adminUsername": "u"}}}
+    body = json.loads(fidelity._java_request_body("PUT", password_vm))
+    assert body["properties"]["osProfile"]["adminPassword"] == fidelity.JAVA_PLACEHOLDER_PASSWORD
+    keyed_vm = {"properties": {"osProfile": {"adminUsername": "u", "linuxConfiguration": {
+        "ssh": {"publicKeys": [{"path": "/home/u/.ssh/authorized_keys", "keyData": "ssh-rsa AAA"}]}}}}}
+    assert "adminPassword" not in json.loads(fidelity._java_request_body("PUT", keyed_vm))["properties"]["osProfile"]
+
+
+def test_a_group_the_recording_finds_missing_is_not_made_beforehand():
+    missing = fidelity.Interaction("GET", "https://management.azure.com/subscriptions/s/resourceGroups/nope/providers/"
+                                   "Microsoft.Compute/disks", b"", 404, {"error": {"code": "ResourceGroupNotFound"}}, {})
+    found = fidelity.Interaction("GET", missing.url, b"", 200, {"value": []}, {})
+    assert fidelity._group_missing_in(missing) and not fidelity._group_missing_in(found)
