@@ -175,8 +175,11 @@ def _describe_socket_error(exc: OSError) -> str:
 
 
 def wrap_command(command: str) -> str:
-    """The remote line that reports the process-group id, then runs `command` in the login shell."""
-    return f"printf '{PGID_MARK.decode()}%s\\n' \"$$\"; exec \"${{SHELL:-/bin/sh}}\" -c {shlex.quote(command)}"
+    """The remote line that reports the process-group id, then runs `command` in the same shell
+    (sshd's, the user's login shell). `eval`, not `exec $SHELL -c`: a second shell would read
+    the user's startup files again (bash sources ~/.bashrc under sshd; on a DSVM that is conda's
+    set-up, paid twice per command)."""
+    return f"printf '{PGID_MARK.decode()}%s\\n' \"$$\"; eval {shlex.quote(command)}"
 
 
 def kill_group_command(pgid: int, grace: float) -> str:
