@@ -116,10 +116,11 @@ class ResourcesProvider(Provider):
             "location": normalize_location(location),
             "properties": {"provisioningState": "Succeeded"},
         }
-        if "tags" in body:
-            group["tags"] = body["tags"]
-        elif existing and "tags" in existing:
-            group["tags"] = existing["tags"]
+        for key in ("managedBy", "tags"):  # what manages the group (an application, AKS): kept as given
+            if key in body:
+                group[key] = body[key]
+            elif existing and key in existing:
+                group[key] = existing[key]
         self.em.put(group)
         return Response(200 if existing else 201, self.em.public(group))
 
@@ -138,8 +139,9 @@ class ResourcesProvider(Provider):
     def patch_group(self, call: Call) -> Response:
         group = self._existing_group(call.params["rg"])
         body = call.body_object()
-        if "tags" in body:
-            group["tags"] = body["tags"]
+        for key in ("managedBy", "tags"):
+            if key in body:
+                group[key] = body[key]
         return Response(200, self.em.public(group))
 
     def list_groups(self, call: Call) -> Response:
