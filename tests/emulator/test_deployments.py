@@ -85,7 +85,8 @@ def test_validate_accepts_a_good_template_and_rejects_a_broken_one(group):
     with pytest.raises(HttpResponseError) as err:
         client.begin_validate("team", "check", broken).result()
     assert err.value.status_code == 400
-    assert err.value.error.code == "InvalidTemplateDeployment"
+    assert err.value.error.code == "InvalidTemplate"  # as ARM answers a template that does not evaluate
+    assert "nosuchfunction" in err.value.error.message
 
 
 def test_a_failing_resource_fails_the_deployment_with_its_details(group):

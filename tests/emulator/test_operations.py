@@ -196,6 +196,9 @@ def test_template_spec_versions_live_under_their_spec_and_go_with_it(group):
     assert group.request("PUT", f"{spec}/versions/1.0", version, api_version="2021-05-01").status_code == 201
     shown = group.request("GET", spec, api_version="2021-05-01").json()
     assert list(shown["properties"]["versions"]) == ["1.0"]
+    updated = group.request("PUT", spec, {"location": "westus", "properties": {"description": "d2"}},
+                            api_version="2021-05-01")
+    assert updated.status_code == 201  # Azure answers 201 to an update too
     assert group.request("DELETE", spec, api_version="2021-05-01").status_code == 200
     gone = group.request("GET", f"{spec}/versions/1.0", api_version="2021-05-01")
     assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ResourceNotFound")
@@ -221,3 +224,12 @@ def test_a_scale_set_keeps_one_instance_per_capacity_unit_and_acts_on_chosen_ins
     assert compute.virtual_machine_scale_sets.get("rg", "ss").sku.capacity == 2
     compute.virtual_machine_scale_sets.begin_delete("rg", "ss").result()
     assert list(compute.virtual_machine_scale_sets.list("rg")) == []
+
+
+def test_a_resource_group_keeps_what_manages_it(door):
+    groups = door.resource_client().resource_groups
+    made = groups.create_or_update("managed", {"location": "eastus", "managedBy": "/subscriptions/x/app"})
+    assert made.managed_by == "/subscriptions/x/app"
+    groups.create_or_update("managed", {"location": "eastus", "tags": {"a": "b"}})
+    assert groups.get("managed").managed_by == "/subscriptions/x/app"
+    assert [g.managed_by for g in groups.list() if g.name == "managed"] == ["/subscriptions/x/app"]

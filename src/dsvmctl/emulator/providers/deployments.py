@@ -1,10 +1,13 @@
 """Microsoft.Resources/deployments: expand a template with the `arm` engine and create its
 resources, in dependency order, through the emulator's own providers.
 
-PUT answers 201 `Accepted` with an Azure-AsyncOperation under
-`.../deployments/{name}/operationStatuses/{id}`; the resources are created when the operation
-completes, and a failing resource fails the deployment with `DeploymentFailed` and its details.
-validate and what-if use the same expansion; what-if compares it with the current state.
+Deployments live at resource-group or subscription scope (the URL says which). PUT answers 201
+`Accepted` with an Azure-AsyncOperation under `.../deployments/{name}/operationStatuses/{id}`;
+then, as ARM does, the deployment turns `Running` and creates its resources one at a time: one
+step per request the emulator handles (a client's status polls drive it; no clock is involved),
+so it can be cancelled while it runs. A failing resource fails the deployment with
+`DeploymentFailed` and its details. validate and what-if use the same expansion; what-if
+compares it with the current state.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from ..core import utc_now
 from ..routing import Call
 from ..wire import ArmError, Request, Response
+from .common import normalize_location
 
 DEPLOYMENT_TYPE = "Microsoft.Resources/deployments"
 # Keys of a template resource that describe the deployment, not the resource's wire body.
@@ -29,21 +33,24 @@ _WRITE_ONLY = {("properties", "osProfile", "adminPassword"), ("properties", "osP
 
 def add_routes(provider) -> None:
     r = provider.route
-    r("PUT", "rg", "deployments/{name}", put_deployment)
-    r("GET", "rg", "deployments/{name}", get_deployment)
-    r("DELETE", "rg", "deployments/{name}", delete_deployment)
-    r("GET", "rg", "deployments", list_deployments)
-    r("POST", "rg", "deployments/{name}/validate", validate_deployment)
-    r("POST", "rg", "deployments/{name}/whatIf", what_if)
-    r("GET", "rg", "deployments/{name}/operations", list_operations)
+    for scope in ("rg", "sub"):  # a resource group's deployments, and the subscription's own
+        r("PUT", scope, "deployments/{name}", put_deployment)
+        r("GET", scope, "deployments/{name}", get_deployment)
+        r("DELETE", scope, "deployments/{name}", delete_deployment)
+        r("GET", scope, "deployments", list_deployments)
+        r("POST", scope, "deployments/{name}/validate", validate_deployment)
+        r("POST", scope, "deployments/{name}/whatIf", what_if)
+        r("GET", scope, "deployments/{name}/operations", list_operations)
+        r("GET", scope, "deployments/{name}/operations/{operation}", get_operation)
+        r("GET", scope, "deployments/{name}/exportTemplate", export_template)
+        r("GET", scope, "deployments/{name}/operationStatuses/{op}", operation_status)
+        r("GET", scope, "deployments/{name}/whatIfResults/{op}", what_if_result)
     # The SDK lists operations on the older path, without the provider segment.
     r("GET", "root", "subscriptions/{sub}/resourcegroups/{rg}/deployments/{name}/operations", list_operations)
     r("GET", "root", "subscriptions/{sub}/resourcegroups/{rg}/deployments/{name}/operations/{operation}",
       get_operation)
-    r("GET", "rg", "deployments/{name}/exportTemplate", export_template)
-    r("GET", "rg", "deployments/{name}/operationStatuses/{op}", operation_status)
-    r("GET", "rg", "deployments/{name}/whatIfResults/{op}", what_if_result)
-    provider.em.finalizers["deployments.run"] = run_deployment
+    provider.em.steppers["deployments.step"] = step_deployment
+    provider.em.finalizers["deployments.run"] = finish_deployment
 
 
 class EmulatorResolver:
@@ -72,6 +79,9 @@ def _template_and_parameters(call: Call) -> tuple[dict[str, Any], dict[str, Any]
                        "deserialized: 'properties' is required.", target="properties")
     template = props.get("template")
     link = (props.get("templateLink") or {}).get("uri")
+    spec_version = (props.get("templateLink") or {}).get("id")
+    if template is None and spec_version:
+        template = _template_spec_template(call, spec_version)
     if template is None and link:
         template = call.em.linked_templates.get(link)
         if template is None:
@@ -85,13 +95,35 @@ def _template_and_parameters(call: Call) -> tuple[dict[str, Any], dict[str, Any]
     return template, props.get("parameters") or {}, props
 
 
+def _location(call: Call) -> str:
+    """Where the deployment runs: its resource group's location, or (subscription scope) the
+    location the request names, which ARM requires there."""
+    if call.resource_group:
+        return call.em.resource_group(call.resource_group)["location"]
+    location = call.body_object().get("location")
+    if not isinstance(location, str) or not location:
+        raise ArmError(400, "LocationRequired", "The location property is required for this definition.",
+                       target="location")
+    return normalize_location(location)
+
+
+def _template_spec_template(call: Call, version_id: str) -> dict[str, Any]:
+    """The main template of a template spec version (templateLink.id), as ARM reads it."""
+    version = call.em.get(version_id)
+    if version is None or version.get("type", "").lower() != "microsoft.resources/templatespecs/versions":
+        raise ArmError(404, "TemplateSpecVersionNotFound", f"The template spec version '{version_id}' could not "
+                       "be found.", target="properties.templateLink.id")
+    return version["properties"]["mainTemplate"]
+
+
 def _expand(call: Call, template: dict, parameters: dict, mode: str):
     from ...arm import DeploymentContext, TemplateError, expand
 
-    group = call.em.resource_group(call.resource_group or "")
+    group = call.em.resource_group(call.resource_group) if call.resource_group else None
     context = DeploymentContext(subscription_id=call.sub, tenant_id=call.em.tenant_id,
-                                resource_group=group["name"], location=group["location"],
-                                deployment_name=call.params["name"], mode=mode)
+                                resource_group=group["name"] if group else "", location=_location(call),
+                                deployment_name=call.params["name"], mode=mode,
+                                scope="resourceGroup" if group else "subscription")
     try:
         return expand(template, parameters, context=context, resolver=EmulatorResolver(call.em))
     except TemplateError as err:
@@ -101,7 +133,7 @@ def _expand(call: Call, template: dict, parameters: dict, mode: str):
 
 
 def _template_link(link: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
-    out = {"uri": link.get("uri"), "contentVersion": template.get("contentVersion", "1.0.0.0")}
+    out = {"uri": link.get("uri"), "id": link.get("id"), "contentVersion": template.get("contentVersion", "1.0.0.0")}
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -126,8 +158,22 @@ def _dependency(resource_id: str) -> dict[str, str]:
     return {"id": resource_id, "resourceType": "/".join(types), "resourceName": "/".join(names)}
 
 
+def _scope_id(call: Call) -> str:
+    """The resource group, or the subscription, the deployment belongs to."""
+    return call.rg_id() if call.resource_group else f"/subscriptions/{call.sub}"
+
+
+def _dependencies(resources) -> list[dict[str, Any]]:
+    return [{"id": r.id, "resourceType": r.type, "resourceName": r.name,
+             "dependsOn": [_dependency(d) for d in r.depends_on]} for r in resources if r.depends_on]
+
+
 def _deployment_id(call: Call) -> str:
-    return f"{call.rg_id()}/providers/Microsoft.Resources/deployments/{call.params['name']}"
+    return f"{_scope_id(call)}/providers/Microsoft.Resources/deployments/{call.params['name']}"
+
+
+def _scope_of(deployment_id: str) -> str:
+    return deployment_id.split("/providers/Microsoft.Resources/deployments/")[0]
 
 
 def _template_hash(template: dict) -> str:
@@ -160,13 +206,13 @@ def put_deployment(call: Call) -> Response:
     resources = _deployable(expansion)
     record = {
         "id": deployment_id, "name": call.params["name"], "type": DEPLOYMENT_TYPE,
+        **({} if call.resource_group else {"location": _location(call)}),
         "properties": {
             "templateHash": _template_hash(template), "parameters": _public_parameters(expansion),
             "mode": props.get("mode", "Incremental"), "provisioningState": "Accepted",
             "timestamp": utc_now(), "duration": "PT0S", "correlationId": str(uuid.uuid4()),
             "providers": _providers(resources),
-            "dependencies": [{"id": r.id, "resourceType": r.type, "resourceName": r.name,
-                              "dependsOn": [_dependency(d) for d in r.depends_on]} for r in resources if r.depends_on],
+            "dependencies": _dependencies(resources),
             "validatedResources": [{"id": r.id} for r in resources],
         },
     }
@@ -180,33 +226,58 @@ def put_deployment(call: Call) -> Response:
     meta["mode"] = props.get("mode", "Incremental")
     meta["template"] = template
     meta["parameters"] = parameters  # outputs are evaluated again once the resources exist
-    meta["operations"] = []
+    meta["operations"], meta["failures"], meta["next_step"] = [], [], 0  # a new run: nothing of the last one
     op = call.em.start_operation("microsoft.resources", "global", "deployments.run", deployment_id=deployment_id)
+    op.stepper = "deployments.step"
     url = (f"{call.request.base_url}{deployment_id}/operationStatuses/{op.id}?api-version={call.api_version}")
     return Response(201 if existing is None else 200, call.em.public(record),
                     {"Azure-AsyncOperation": url, **call.em.retry_after_headers()})
 
 
-def run_deployment(em, op) -> None:
-    """Create the planned resources in order, each through the emulator's own router."""
+def step_deployment(em, op) -> bool:
+    """One step of a deployment: Accepted -> Running, then one planned resource per step.
+    True once nothing is left to create (or a resource failed): the operation may finish."""
+    record = em.get(op.args["deployment_id"])
+    if record is None:
+        return True
+    meta = em.meta_of(record["id"])
+    if record["properties"]["provisioningState"] == "Accepted":
+        record["properties"]["provisioningState"] = "Running"
+        return False
+    plan, index = meta.get("plan", []), meta.get("next_step", len(meta.get("plan", [])))
+    if meta.get("failures") or index >= len(plan):
+        return True
+    _create(em, meta, plan[index])
+    meta["next_step"] = index + 1
+    return False
+
+
+def _create(em, meta: dict, step: dict) -> None:
+    """Create one planned resource through the emulator's own router, as ARM calls the provider."""
+    version = step["api_version"] or "2025-04-01"
+    response = _put_with_retries(em, f"https://management.azure.com{step['id']}?api-version={version}",
+                                 json.dumps(step["body"]).encode())
+    error = response.body.get("error") if isinstance(response.body, dict) and response.status >= 400 else None
+    if error is None:
+        error = _finish_child_operation(em, response)
+    meta["operations"].append(_operation_record(step, response.status, error, utc_now()))
+    if error:  # ARM stops dependants; with one ordered list we stop at the first failure
+        meta["failures"].append({"code": error.get("code"), "message": error.get("message"),
+                                                "target": step["id"]})
+
+
+def finish_deployment(em, op) -> None:
+    """The end of a deployment: whatever steps are left run now (an operation finished by other
+    means than its steps), then the record turns Succeeded or Failed."""
     record = em.get(op.args["deployment_id"])
     if record is None:
         return
     meta = em.meta_of(record["id"])
-    record["properties"]["provisioningState"] = "Running"
-    started = utc_now()
-    failures = []
-    for step in meta.get("plan", []):
-        version = step["api_version"] or "2025-04-01"
-        response = _put_with_retries(em, f"https://management.azure.com{step['id']}?api-version={version}",
-                                     json.dumps(step["body"]).encode())
-        error = response.body.get("error") if isinstance(response.body, dict) and response.status >= 400 else None
-        if error is None:
-            error = _finish_child_operation(em, response)
-        meta["operations"].append(_operation_record(step, response.status, error, started))
-        if error:
-            failures.append({"code": error.get("code"), "message": error.get("message"), "target": step["id"]})
-            break  # ARM stops dependants; with one ordered list we stop at the first failure
+    plan = meta.get("plan", [])
+    while not meta.get("failures") and meta.get("next_step", len(plan)) < len(plan):
+        _create(em, meta, plan[meta["next_step"]])
+        meta["next_step"] += 1
+    failures = meta.get("failures")
     if failures:
         record["properties"]["provisioningState"] = "Failed"
         record["properties"]["error"] = {
@@ -218,11 +289,11 @@ def run_deployment(em, op) -> None:
         em.fail_operation(op, "DeploymentFailed", record["properties"]["error"]["message"])
         op.error["details"] = failures
         return
-    if meta.get("mode") == "Complete":
-        _delete_unlisted(em, record, {s["id"].lower() for s in meta["plan"]})
+    if meta.get("mode") == "Complete" and "/resourcegroups/" in record["id"].lower():
+        _delete_unlisted(em, record, {s["id"].lower() for s in plan})
     record["properties"]["provisioningState"] = "Succeeded"
     record["properties"]["outputs"] = _final_outputs(em, record, meta)
-    record["properties"]["outputResources"] = [{"id": s["id"]} for s in meta["plan"]]
+    record["properties"]["outputResources"] = [{"id": s["id"]} for s in plan]
     record["properties"]["duration"] = "PT1S"
 
 
@@ -252,11 +323,13 @@ def _final_outputs(em, record: dict, meta: dict) -> dict:
     """Outputs with reference() answered by the resources just created, as ARM evaluates them."""
     from ...arm import DeploymentContext, TemplateError, expand
 
-    group_id = record["id"].split("/providers/Microsoft.Resources/deployments/")[0]
-    group = em.get(group_id) or {}
+    scope = em.get(_scope_of(record["id"])) or {}
+    in_group = scope.get("type") == "Microsoft.Resources/resourceGroups"
     context = DeploymentContext(subscription_id=em.active_subscription, tenant_id=em.tenant_id,
-                                resource_group=group.get("name", ""), location=group.get("location", ""),
-                                deployment_name=record["name"], mode=meta.get("mode", "Incremental"))
+                                resource_group=scope.get("name", "") if in_group else "",
+                                location=scope.get("location", "") if in_group else record.get("location", ""),
+                                deployment_name=record["name"], mode=meta.get("mode", "Incremental"),
+                                scope="resourceGroup" if in_group else "subscription")
     try:
         return expand(meta["template"], meta.get("parameters") or {}, context=context,
                       resolver=EmulatorResolver(em)).outputs
@@ -289,8 +362,7 @@ def unlisted_resources(em, group_id: str, keep: set[str]) -> list[dict[str, Any]
 
 
 def _delete_unlisted(em, record: dict, keep: set[str]) -> None:
-    group_id = record["id"].split("/providers/Microsoft.Resources/deployments/")[0]
-    for body in unlisted_resources(em, group_id, keep):
+    for body in unlisted_resources(em, _scope_of(record["id"]), keep):
         em.handle(Request("DELETE", f"https://management.azure.com{body['id']}?api-version=2025-04-01"))
 
 
@@ -316,7 +388,7 @@ def _providers(resources) -> list[dict[str, Any]]:
             for ns, kinds in sorted(by_namespace.items())]
 
 
-def _deployment_or_404(call: Call) -> dict[str, Any]:
+def deployment_or_404(call: Call) -> dict[str, Any]:
     record = call.em.get(_deployment_id(call))
     if record is None:
         raise ArmError(404, "DeploymentNotFound", f"Deployment '{call.params['name']}' could not be found.")
@@ -324,7 +396,7 @@ def _deployment_or_404(call: Call) -> dict[str, Any]:
 
 
 def get_deployment(call: Call) -> Response:
-    return Response(200, call.em.public(_deployment_or_404(call)))
+    return Response(200, call.em.public(deployment_or_404(call)))
 
 
 def delete_deployment(call: Call) -> Response:
@@ -335,17 +407,17 @@ def delete_deployment(call: Call) -> Response:
 
 
 def list_deployments(call: Call) -> Response:
-    prefix = f"{call.rg_id()}/providers/Microsoft.Resources/deployments/".lower()
+    prefix = f"{_scope_id(call)}/providers/Microsoft.Resources/deployments/".lower()
     return Response(200, {"value": [call.em.public(b) for k, b in call.em.resources.items() if k.startswith(prefix)]})
 
 
 def list_operations(call: Call) -> Response:
-    record = _deployment_or_404(call)
+    record = deployment_or_404(call)
     return Response(200, {"value": call.em.public(call.em.meta_of(record["id"]).get("operations", []))})
 
 
 def get_operation(call: Call) -> Response:
-    record = _deployment_or_404(call)
+    record = deployment_or_404(call)
     for operation in call.em.meta_of(record["id"]).get("operations", []):
         if operation["operationId"].lower() == call.params["operation"].lower():
             return Response(200, call.em.public(operation))
@@ -354,7 +426,7 @@ def get_operation(call: Call) -> Response:
 
 
 def export_template(call: Call) -> Response:
-    record = _deployment_or_404(call)
+    record = deployment_or_404(call)
     return Response(200, {"template": call.em.meta_of(record["id"]).get("template")})
 
 
@@ -362,7 +434,9 @@ def operation_status(call: Call) -> Response:
     op = call.em.operations.get(call.params["op"])
     if op is None:
         raise ArmError(404, "NotFound", f"The operation '{call.params['op']}' was not found.")
-    doc: dict[str, Any] = {"status": op.status}
+    record = call.em.get(op.args.get("deployment_id", "")) if op.status == "InProgress" else None
+    # While it runs, ARM reports the deployment's own state (Accepted, then Running).
+    doc: dict[str, Any] = {"status": record["properties"]["provisioningState"] if record else op.status}
     if op.error:
         doc["error"] = op.error
     return Response(200, doc, call.em.retry_after_headers() if op.status == "InProgress" else {})
@@ -370,20 +444,17 @@ def operation_status(call: Call) -> Response:
 
 def validate_deployment(call: Call) -> Response:
     template, parameters, props = _template_and_parameters(call)
-    try:
-        expansion = _expand(call, template, parameters, props.get("mode", "Incremental"))
-    except ArmError as err:
-        raise ArmError(400, "InvalidTemplateDeployment", "The template deployment "
-                       f"'{call.params['name']}' is not valid according to the validation procedure. The tracking "
-                       f"id is '{uuid.uuid4()}'. See inner errors for details.",
-                       details=[err.envelope()["error"]]) from None
+    # A template that does not evaluate is InvalidTemplate here too, as on PUT (as recorded).
+    expansion = _expand(call, template, parameters, props.get("mode", "Incremental"))
     resources = _deployable(expansion)
     return Response(200, {
         "id": _deployment_id(call), "name": call.params["name"], "type": DEPLOYMENT_TYPE,
+        **({} if call.resource_group else {"location": _location(call)}),
         "properties": {"templateHash": _template_hash(template), "parameters": _public_parameters(expansion),
                        "mode": props.get("mode", "Incremental"), "provisioningState": "Succeeded",
                        "timestamp": utc_now(), "duration": "PT0S", "correlationId": str(uuid.uuid4()),
-                       "providers": _providers(resources), "dependencies": [], "diagnostics": [],
+                       "providers": _providers(resources), "dependencies": _dependencies(resources),
+                       "diagnostics": [],
                        "validatedResources": [{"id": r.id} for r in resources],
                        **({"templateLink": _template_link(props["templateLink"], template)}
                           if props.get("templateLink") else {})},
@@ -398,7 +469,7 @@ def what_if(call: Call) -> Response:
     for resource in _deployable(expansion):
         planned.add(resource.id.lower())
         changes.append(_change(call.em, resource))
-    if props.get("mode") == "Complete":
+    if props.get("mode") == "Complete" and call.resource_group:
         for body in unlisted_resources(call.em, call.rg_id(), planned):
             changes.append({"resourceId": body["id"], "changeType": "Delete", "before": call.em.public(body)})
     op = call.em.start_operation("microsoft.resources", "global")

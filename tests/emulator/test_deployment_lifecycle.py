@@ -1,0 +1,109 @@
+"""A deployment's life as ARM runs it: Accepted, Running while it creates its resources one at a
+time (each request the emulator handles is one step), then Succeeded; cancel while it runs;
+deployments at subscription scope. Through the unmodified deployments SDK where it has the call."""
+
+from __future__ import annotations
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
+API = "2022-09-01"
+
+
+def _deployments(door):
+    from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+
+    return DeploymentsMgmtClient(door.credential, door.subscription_id, **door.client_kwargs)
+
+
+def _nsgs(*names: str) -> dict:
+    return {"$schema": SCHEMA, "contentVersion": "1.0.0.0", "resources": [
+        {"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2023-09-01", "name": name,
+         "location": "[resourceGroup().location]", "properties": {}} for name in names]}
+
+
+@pytest.fixture
+def group(door):
+    door.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
+    return door
+
+
+def _status(door, url: str) -> str:
+    return door.request("GET", url.split(door.base_url, 1)[1], api_version=None).json()["status"]
+
+
+def test_a_deployment_runs_one_resource_per_step_and_its_status_says_so(group):
+    path = group.rg_path("rg", "/providers/Microsoft.Resources/deployments/two")
+    started = group.request("PUT", path, {"properties": {"mode": "Incremental", "template": _nsgs("a", "b")}},
+                            api_version=API)
+    assert (started.status_code, started.json()["properties"]["provisioningState"]) == (201, "Accepted")
+    status_url = started.headers["Azure-AsyncOperation"]
+    assert "/deployments/two/operationStatuses/" in status_url
+    seen = [_status(group, status_url) for _ in range(4)]
+    assert seen == ["Running", "Running", "Running", "Succeeded"]  # Running; a made; b made; done
+    record = group.request("GET", path, api_version=API).json()["properties"]
+    assert [r["id"].rsplit("/", 1)[-1] for r in record["outputResources"]] == ["a", "b"]
+
+
+def test_cancel_stops_a_running_deployment_and_a_finished_one_answers_409(group):
+    path = group.rg_path("rg", "/providers/Microsoft.Resources/deployments/slow")
+    body = {"properties": {"mode": "Incremental", "template": _nsgs("first", "second", "third")}}
+    started = group.request("PUT", path, body, api_version=API)
+    assert _status(group, started.headers["Azure-AsyncOperation"]) == "Running"
+    assert group.request("POST", f"{path}/cancel", api_version=API).status_code == 204
+    record = group.request("GET", path, api_version=API).json()
+    assert record["properties"]["provisioningState"] == "Canceled"
+    assert _status(group, started.headers["Azure-AsyncOperation"]) == "Canceled"
+    nsgs = {n.name for n in group.network_client().network_security_groups.list("rg")}
+    assert "third" not in nsgs  # what it had not made yet stays unmade
+    again = group.request("POST", f"{path}/cancel", api_version=API)
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "DeploymentCannotBeCancelled")
+
+
+def test_the_sdk_follows_a_deployment_to_its_end(group):
+    result = _deployments(group).deployments.begin_create_or_update(
+        "rg", "sdk", {"properties": {"mode": "Incremental", "template": _nsgs("x", "y", "z")}}).result()
+    assert result.properties.provisioning_state == "Succeeded"
+    assert {n.name for n in group.network_client().network_security_groups.list("rg")} == {"x", "y", "z"}
+
+
+def _subscription_template() -> dict:
+    """A resource group and, inside it through a nested deployment, an NSG."""
+    return {"$schema": SCHEMA, "contentVersion": "1.0.0.0",  # ARM takes the scope from the URL, not $schema
+            "parameters": {"groupName": {"type": "string"}},
+            "resources": [
+                {"type": "Microsoft.Resources/resourceGroups", "apiVersion": "2022-09-01",
+                 "name": "[parameters('groupName')]", "location": "westus", "properties": {}},
+                {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "inner",
+                 "resourceGroup": "[parameters('groupName')]", "dependsOn": ["[parameters('groupName')]"],
+                 "properties": {"mode": "Incremental", "template": _nsgs("nested-nsg")}},
+            ],
+            "outputs": {"where": {"type": "string", "value": "[deployment().location]"}}}
+
+
+def test_a_subscription_scope_deployment_makes_a_group_and_deploys_into_it(door):
+    client = _deployments(door).deployments
+    body = {"location": "westus", "properties": {"mode": "Incremental", "template": _subscription_template(),
+                                                 "parameters": {"groupName": {"value": "made-by-sub"}}}}
+    assert client.begin_validate_at_subscription_scope("subdep", body).result().error is None
+    result = client.begin_create_or_update_at_subscription_scope("subdep", body).result()
+    assert result.properties.provisioning_state == "Succeeded"
+    assert result.id == f"/subscriptions/{door.subscription_id}/providers/Microsoft.Resources/deployments/subdep"
+    assert result.location == "westus" and result.properties.outputs["where"]["value"] == "westus"
+    assert door.resource_client().resource_groups.get("made-by-sub").location == "westus"
+    assert [n.name for n in door.network_client().network_security_groups.list("made-by-sub")] == ["nested-nsg"]
+    assert [d.name for d in client.list_at_subscription_scope()] == ["subdep"]
+    assert list(client.list_by_resource_group("made-by-sub")) == []  # not a group's deployment
+    changes = client.begin_what_if_at_subscription_scope("subdep", body).result().changes
+    assert {c.change_type for c in changes} == {"NoChange"}
+
+
+def test_a_subscription_scope_deployment_needs_a_location(door):
+    path = f"/subscriptions/{door.subscription_id}/providers/Microsoft.Resources/deployments/nowhere"
+    response = door.request("PUT", path, {"properties": {"mode": "Incremental", "template": _nsgs()}},
+                            api_version=API)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "LocationRequired")
+    with pytest.raises(HttpResponseError) as err:
+        _deployments(door).deployments.get_at_subscription_scope("nowhere")
+    assert err.value.status_code == 404
