@@ -233,3 +233,21 @@ def test_a_resource_group_keeps_what_manages_it(door):
     groups.create_or_update("managed", {"location": "eastus", "tags": {"a": "b"}})
     assert groups.get("managed").managed_by == "/subscriptions/x/app"
     assert [g.managed_by for g in groups.list() if g.name == "managed"] == ["/subscriptions/x/app"]
+
+
+def test_resource_links_live_at_a_scope_and_list_at_it_or_above(group):
+    links = group.rg_path("rg", "/providers/Microsoft.Resources/links")
+    target = group.rg_path("rg", "/providers/Microsoft.Compute/availabilitySets/avset")
+    made = group.request("PUT", f"{links}/myLink", {"properties": {"targetId": target, "notes": "n"}},
+                         api_version="2016-09-01")
+    assert made.status_code == 201
+    assert made.json()["properties"] == {"sourceId": group.rg_path("rg") + "/", "targetId": target + "/", "notes": "n"}
+    everywhere = f"/subscriptions/{group.subscription_id}/providers/Microsoft.Resources/links"
+    assert [x["name"] for x in group.request("GET", everywhere, api_version="2016-09-01").json()["value"]] == ["myLink"]
+    at_sub_only = group.request("GET", everywhere + "?$filter=atScope()", api_version="2016-09-01").json()
+    assert at_sub_only["value"] == []
+    bad = group.request("PUT", f"{links}/bad", {"properties": {"notes": "no target"}}, api_version="2016-09-01")
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "InvalidRequestContent")
+    assert group.request("DELETE", f"{links}/myLink", api_version="2016-09-01").status_code == 200
+    gone = group.request("GET", f"{links}/myLink", api_version="2016-09-01")
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ResourceNotFound")

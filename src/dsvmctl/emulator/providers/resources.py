@@ -45,6 +45,9 @@ class ResourcesProvider(Provider):
         from . import resources_ops  # exportTemplate, cancel, tags, template specs
 
         resources_ops.add_routes(self)
+        from . import resources_links
+
+        resources_links.add_routes(self)
 
     # -- subscriptions and tenants ---------------------------------------------------------------
 
