@@ -1,6 +1,6 @@
 """A deployment's life as ARM runs it: Accepted, Running while it creates its resources one at a
-time (each request the emulator handles is one step), then Succeeded; cancel while it runs;
-deployments at subscription scope. Through the unmodified deployments SDK where it has the call."""
+time (each request the emulator handles is one step; a look at the deployment is the client's
+wait and finds it done), then Succeeded; cancel while it runs; deployments at subscription scope. Through the unmodified deployments SDK where it has the call."""
 
 from __future__ import annotations
 
@@ -33,27 +33,40 @@ def _status(door, url: str) -> str:
     return door.request("GET", url.split(door.base_url, 1)[1], api_version=None).json()["status"]
 
 
-def test_a_deployment_runs_one_resource_per_step_and_its_status_says_so(group):
+def _nsg_names(door) -> list[str]:
+    return sorted(n.name for n in door.network_client().network_security_groups.list("rg"))
+
+
+def test_a_deployment_makes_a_resource_per_request_and_a_status_poll_finds_it_done(group):
     path = group.rg_path("rg", "/providers/Microsoft.Resources/deployments/two")
     started = group.request("PUT", path, {"properties": {"mode": "Incremental", "template": _nsgs("a", "b")}},
                             api_version=API)
     assert (started.status_code, started.json()["properties"]["provisioningState"]) == (201, "Accepted")
     status_url = started.headers["Azure-AsyncOperation"]
     assert "/deployments/two/operationStatuses/" in status_url
-    seen = [_status(group, status_url) for _ in range(4)]
-    assert seen == ["Running", "Running", "Running", "Succeeded"]  # Running; a made; b made; done
+    # Requests that do not look at the deployment move it on one step each: Running, then a, then b.
+    assert [_nsg_names(group) for _ in range(3)] == [[], ["a"], ["a", "b"]]
+    assert _status(group, status_url) == "Succeeded"  # the client's wait: it finishes
     record = group.request("GET", path, api_version=API).json()["properties"]
     assert [r["id"].rsplit("/", 1)[-1] for r in record["outputResources"]] == ["a", "b"]
+
+
+def test_a_look_at_the_deployment_itself_waits_for_its_end(group):
+    path = group.rg_path("rg", "/providers/Microsoft.Resources/deployments/looked")
+    group.request("PUT", path, {"properties": {"mode": "Incremental", "template": _nsgs("c", "d")}}, api_version=API)
+    assert group.request("GET", path, api_version=API).json()["properties"]["provisioningState"] == "Succeeded"
+    assert _nsg_names(group) == ["c", "d"]
 
 
 def test_cancel_stops_a_running_deployment_and_a_finished_one_answers_409(group):
     path = group.rg_path("rg", "/providers/Microsoft.Resources/deployments/slow")
     body = {"properties": {"mode": "Incremental", "template": _nsgs("first", "second", "third")}}
     started = group.request("PUT", path, body, api_version=API)
-    assert _status(group, started.headers["Azure-AsyncOperation"]) == "Running"
+    assert _nsg_names(group) == []  # a request of its own: the deployment is Running now
     assert group.request("POST", f"{path}/cancel", api_version=API).status_code == 204
     record = group.request("GET", path, api_version=API).json()
     assert record["properties"]["provisioningState"] == "Canceled"
+    assert [r["id"].rsplit("/", 1)[-1] for r in record["properties"]["outputResources"]] == ["first"]
     assert _status(group, started.headers["Azure-AsyncOperation"]) == "Canceled"
     nsgs = {n.name for n in group.network_client().network_security_groups.list("rg")}
     assert "third" not in nsgs  # what it had not made yet stays unmade
@@ -107,3 +120,40 @@ def test_a_subscription_scope_deployment_needs_a_location(door):
     with pytest.raises(HttpResponseError) as err:
         _deployments(door).deployments.get_at_subscription_scope("nowhere")
     assert err.value.status_code == 404
+
+
+def test_a_failed_deployment_lists_what_it_made_and_its_operations_carry_request_ids(group):
+    template = _nsgs("made")
+    template["resources"].append({"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2023-09-01",
+                                  "name": "basic-ip", "location": "eastus", "sku": {"name": "Basic"},
+                                  "properties": {"publicIPAllocationMethod": "Dynamic"}})
+    with pytest.raises(HttpResponseError):
+        _deployments(group).deployments.begin_create_or_update(
+            "rg", "half", {"properties": {"mode": "Incremental", "template": template}}).result()
+    record = _deployments(group).deployments.get("rg", "half")
+    assert record.properties.provisioning_state == "Failed"
+    assert [r.id.rsplit("/", 1)[-1] for r in record.properties.output_resources] == ["made"]
+    operations = group.request("GET", group.rg_path("rg", "/deployments/half/operations"), api_version=API).json()
+    assert all(o["properties"]["serviceRequestId"] for o in operations["value"])
+
+
+def test_on_error_deployment_names_the_last_successful_one(group):
+    client = _deployments(group).deployments
+    client.begin_create_or_update("rg", "good", {"properties": {"mode": "Incremental", "template": _nsgs("g")}}).result()
+    body = {"properties": {"mode": "Incremental", "template": _nsgs("h"), "onErrorDeployment": {"type": "LastSuccessful"}}}
+    result = client.begin_create_or_update("rg", "next", body).result()
+    assert (result.properties.on_error_deployment.type, result.properties.on_error_deployment.deployment_name) == (
+        "LastSuccessful", "good")
+
+
+def test_preflight_refuses_a_nested_deployment_into_a_group_that_does_not_exist(group):
+    template = {"$schema": SCHEMA, "contentVersion": "1.0.0.0", "resources": [
+        {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "elsewhere",
+         "resourceGroup": "no-such-group", "properties": {"mode": "Incremental", "template": _nsgs("n")}}]}
+    body = {"properties": {"mode": "Incremental", "template": template}}
+    for path in ("/validate", ""):
+        method = "POST" if path else "PUT"
+        response = group.request(method, group.rg_path("rg", f"/providers/Microsoft.Resources/deployments/x{path}"),
+                                 body, api_version=API)
+        assert (response.status_code, response.json()["error"]["code"]) == (404, "ResourceGroupNotFound")
+        assert "'no-such-group'" in response.json()["error"]["message"]

@@ -158,6 +158,11 @@ def test_group_export_template_is_a_202_lro_whose_result_is_a_template_of_the_gr
     result = group.request("GET", started.headers["Location"].split(group.base_url, 1)[1], api_version=None).json()
     assert [r["type"] for r in result["template"]["resources"]] == ["Microsoft.Network/networkSecurityGroups"]
     assert result["template"]["contentVersion"] == "1.0.0.0"
+    again = group.request("POST", group.rg_path("rg", "/exportTemplate"), {"resources": ["*"]}, api_version="2022-09-01")
+    group.request("PUT", group.rg_path("bare"), {"location": "eastus"}, api_version="2022-09-01")
+    bare = group.request("POST", group.rg_path("bare", "/exportTemplate"), {"resources": ["*"]},
+                         api_version="2022-09-01")
+    assert again.status_code == 202 and (bare.status_code, bare.json()["template"]["resources"]) == (200, [])
 
 
 def test_cancelling_a_finished_deployment_is_a_409(group):

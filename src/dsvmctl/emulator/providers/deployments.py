@@ -3,10 +3,11 @@ resources, in dependency order, through the emulator's own providers.
 
 Deployments live at resource-group or subscription scope (the URL says which). PUT answers 201
 `Accepted` with an Azure-AsyncOperation under `.../deployments/{name}/operationStatuses/{id}`;
-then, as ARM does, the deployment turns `Running` and creates its resources one at a time: one
-step per request the emulator handles (a client's status polls drive it; no clock is involved),
-so it can be cancelled while it runs. A failing resource fails the deployment with
-`DeploymentFailed` and its details. validate and what-if use the same expansion; what-if
+then, as ARM does, the deployment turns `Running` and creates its resources one at a time. The
+emulator has no clock: each request it handles is one step, and a look at the deployment (its
+status URL, or a GET of it) is the client's wait, which finds it finished. So a deployment can be
+cancelled while it runs, and a client polling it is answered at once. A failing resource fails
+the deployment with `DeploymentFailed` and its details. validate and what-if use the same expansion; what-if
 compares it with the current state.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from typing import Any
 
@@ -125,11 +127,45 @@ def _expand(call: Call, template: dict, parameters: dict, mode: str):
                                 deployment_name=call.params["name"], mode=mode,
                                 scope="resourceGroup" if group else "subscription")
     try:
-        return expand(template, parameters, context=context, resolver=EmulatorResolver(call.em))
+        expansion = expand(template, parameters, context=context, resolver=EmulatorResolver(call.em))
     except TemplateError as err:
         raise ArmError(400, "InvalidTemplate", f"Deployment template validation failed: '{err.message}'.",
                        target=err.path or None,
                        details=[{"code": err.code, "message": err.message, "target": err.path}]) from None
+    _check_target_groups(call, expansion)
+    return expansion
+
+
+def _check_target_groups(call: Call, expansion) -> None:
+    """ARM's preflight: every resource group the deployment writes into exists, or is one the
+    template itself creates (a subscription-scope template making its group)."""
+    made = {r.id.lower() for r in expansion.all_resources() if r.type.lower() == "microsoft.resources/resourcegroups"}
+    for resource in expansion.all_resources():
+        parts = resource.id.split("/")
+        if len(parts) > 4 and parts[3].lower() == "resourcegroups" and parts[4]:
+            group_id = "/".join(parts[:5])
+            if group_id.lower() not in made and call.em.get(group_id) is None:
+                raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{parts[4]}' could not be found.")
+
+
+def _on_error_deployment(call: Call, wanted: Any) -> dict[str, Any]:
+    """What to redeploy should this deployment fail: a named one, or the scope's last successful
+    one (ARM names it in its answer). The emulator records it; it does not roll back."""
+    wanted = wanted if isinstance(wanted, dict) else {}
+    kind = str(wanted.get("type") or "LastSuccessful")
+    if kind.lower() == "specificdeployment":
+        if not wanted.get("deploymentName"):
+            raise ArmError(400, "InvalidOnErrorDeployment", "An on-error deployment of type 'SpecificDeployment' "
+                           "needs a deploymentName.", target="properties.onErrorDeployment.deploymentName")
+        return {"type": "SpecificDeployment", "deploymentName": wanted["deploymentName"]}
+    prefix = f"{_scope_id(call)}/providers/Microsoft.Resources/deployments/".lower()
+    succeeded = [b for k, b in call.em.resources.items()
+                 if k.startswith(prefix) and b["properties"].get("provisioningState") == "Succeeded"]
+    if not succeeded:
+        raise ArmError(400, "InvalidOnErrorDeployment", "No successful deployment was found in this scope to "
+                       "deploy on error.", target="properties.onErrorDeployment")
+    last = max(succeeded, key=lambda b: b["properties"].get("timestamp", ""))
+    return {"type": "LastSuccessful", "deploymentName": last["name"]}
 
 
 def _template_link(link: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
@@ -218,6 +254,8 @@ def put_deployment(call: Call) -> Response:
     }
     if props.get("templateLink"):
         record["properties"]["templateLink"] = _template_link(props["templateLink"], template)
+    if props.get("onErrorDeployment"):
+        record["properties"]["onErrorDeployment"] = _on_error_deployment(call, props["onErrorDeployment"])
     call.em.put(record)
     meta = call.em.meta_of(deployment_id)
     meta["plan"] = [{"id": r.id, "type": r.type, "name": r.name, "api_version": r.api_version,
@@ -229,6 +267,7 @@ def put_deployment(call: Call) -> Response:
     meta["operations"], meta["failures"], meta["next_step"] = [], [], 0  # a new run: nothing of the last one
     op = call.em.start_operation("microsoft.resources", "global", "deployments.run", deployment_id=deployment_id)
     op.stepper = "deployments.step"
+    meta["operation"] = op.id
     url = (f"{call.request.base_url}{deployment_id}/operationStatuses/{op.id}?api-version={call.api_version}")
     return Response(201 if existing is None else 200, call.em.public(record),
                     {"Azure-AsyncOperation": url, **call.em.retry_after_headers()})
@@ -266,6 +305,12 @@ def _create(em, meta: dict, step: dict) -> None:
                                                 "target": step["id"]})
 
 
+def made(meta: dict) -> list[dict[str, str]]:
+    """The resources a deployment made (outputResources), in the order it made them."""
+    return [{"id": o["properties"]["targetResource"]["id"]} for o in meta.get("operations", [])
+            if o["properties"]["provisioningState"] == "Succeeded"]
+
+
 def finish_deployment(em, op) -> None:
     """The end of a deployment: whatever steps are left run now (an operation finished by other
     means than its steps), then the record turns Succeeded or Failed."""
@@ -286,6 +331,7 @@ def finish_deployment(em, op) -> None:
                        "details. Please see https://aka.ms/arm-deployment-operations for usage details.",
             "details": failures,
         }
+        record["properties"]["outputResources"] = made(meta)
         em.fail_operation(op, "DeploymentFailed", record["properties"]["error"]["message"])
         op.error["details"] = failures
         return
@@ -371,6 +417,7 @@ def _operation_record(step: dict, status: int, error: dict | None, started: str)
     props: dict[str, Any] = {
         "provisioningOperation": "Create", "provisioningState": "Failed" if error else "Succeeded",
         "timestamp": utc_now(), "duration": "PT0S", "trackingId": str(uuid.uuid4()),
+        "serviceRequestId": str(uuid.uuid4()),
         "statusCode": "Conflict" if error and status == 409 else ("BadRequest" if error else "OK"),
         "targetResource": {"id": step["id"], "resourceType": step["type"], "resourceName": step["name"]},
     }
@@ -395,8 +442,18 @@ def deployment_or_404(call: Call) -> dict[str, Any]:
     return record
 
 
+def _settle(em, op) -> None:
+    """A client that asks how its deployment is doing (its status URL, or the deployment itself)
+    stands for the wait: the emulator has no clock, so the deployment runs to its end now (if
+    its time has come). Any other request moves it on by one step only (step_deployment)."""
+    if op is not None and op.status == "InProgress" and time.monotonic() >= op.done_at:
+        em.finish(op)
+
+
 def get_deployment(call: Call) -> Response:
-    return Response(200, call.em.public(deployment_or_404(call)))
+    record = deployment_or_404(call)
+    _settle(call.em, call.em.operations.get(call.em.meta_of(record["id"]).get("operation", "")))
+    return Response(200, call.em.public(record))
 
 
 def delete_deployment(call: Call) -> Response:
@@ -434,6 +491,7 @@ def operation_status(call: Call) -> Response:
     op = call.em.operations.get(call.params["op"])
     if op is None:
         raise ArmError(404, "NotFound", f"The operation '{call.params['op']}' was not found.")
+    _settle(call.em, op)
     record = call.em.get(op.args.get("deployment_id", "")) if op.status == "InProgress" else None
     # While it runs, ARM reports the deployment's own state (Accepted, then Running).
     doc: dict[str, Any] = {"status": record["properties"]["provisioningState"] if record else op.status}
@@ -457,7 +515,9 @@ def validate_deployment(call: Call) -> Response:
                        "diagnostics": [],
                        "validatedResources": [{"id": r.id} for r in resources],
                        **({"templateLink": _template_link(props["templateLink"], template)}
-                          if props.get("templateLink") else {})},
+                          if props.get("templateLink") else {}),
+                       **({"onErrorDeployment": _on_error_deployment(call, props["onErrorDeployment"])}
+                          if props.get("onErrorDeployment") else {})},
     })
 
 
@@ -473,7 +533,7 @@ def what_if(call: Call) -> Response:
         for body in unlisted_resources(call.em, call.rg_id(), planned):
             changes.append({"resourceId": body["id"], "changeType": "Delete", "before": call.em.public(body)})
     op = call.em.start_operation("microsoft.resources", "global")
-    op.result = {"status": "Succeeded", "properties": {"changes": changes}}
+    op.result = {"status": "Succeeded", "properties": {"correlationId": str(uuid.uuid4()), "changes": changes}}
     url = f"{call.request.base_url}{_deployment_id(call)}/whatIfResults/{op.id}?api-version={call.api_version}"
     return Response(202, None, {"Location": url, **call.em.retry_after_headers()})
 

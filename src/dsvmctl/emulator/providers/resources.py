@@ -13,6 +13,11 @@ from .common import list_response, normalize_location
 from .deployments import DEPLOYMENT_TYPE
 
 RESOURCE_GROUP_NAME = re.compile(r"^[-\w._()]{1,90}(?<!\.)$")
+# Display name, longitude and latitude, as ARM lists its regions.
+LOCATIONS = {"eastus": ("East US", "-79.8164", "37.3719"), "eastus2": ("East US 2", "-78.3889", "36.6681"),
+             "westus": ("West US", "-122.417", "37.783"), "westus2": ("West US 2", "-119.852", "47.233"),
+             "westeurope": ("West Europe", "4.9", "52.3667"), "northeurope": ("North Europe", "-6.2597", "53.3478"),
+             "southcentralus": ("South Central US", "-98.5", "29.4167")}
 KNOWN_NAMESPACES = ("Microsoft.Compute", "Microsoft.Network", "Microsoft.Resources", "Microsoft.DevTestLab",
                     "Microsoft.Storage")
 
@@ -62,6 +67,7 @@ class ResourcesProvider(Provider):
             "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01",
                                      "spendingLimit": "Off"},
             "authorizationSource": "RoleBased",
+            "managedByTenants": [],
         }
 
     def list_subscriptions(self, call: Call) -> Response:
@@ -73,13 +79,18 @@ class ResourcesProvider(Provider):
     def list_locations(self, call: Call) -> Response:
         from ..core import DEFAULT_LOCATIONS
 
-        names = {"eastus": "East US", "eastus2": "East US 2", "westus": "West US", "westus2": "West US 2",
-                 "westeurope": "West Europe", "northeurope": "North Europe", "southcentralus": "South Central US"}
-        return list_response([
-            {"id": f"/subscriptions/{self.em.active_subscription}/locations/{loc}", "name": loc,
-             "displayName": names.get(loc, loc), "regionalDisplayName": names.get(loc, loc), "type": "Region"}
-            for loc in DEFAULT_LOCATIONS
-        ])
+        out = []
+        for loc in DEFAULT_LOCATIONS:
+            name, longitude, latitude = LOCATIONS.get(loc, (loc, "0", "0"))
+            item = {"id": f"/subscriptions/{self.em.active_subscription}/locations/{loc}", "name": loc,
+                    "displayName": name, "regionalDisplayName": name, "type": "Region"}
+            if call.api_version < "2020-01-01":  # older api-versions put the coordinates at the top
+                item |= {"longitude": longitude, "latitude": latitude}
+            else:
+                item["metadata"] = {"regionType": "Physical", "regionCategory": "Recommended",
+                                    "longitude": longitude, "latitude": latitude}
+            out.append(item)
+        return list_response(out)
 
     def list_tenants(self, call: Call) -> Response:
         tid = self.em.tenant_id

@@ -81,8 +81,9 @@ def _exported(call: Call) -> dict[str, Any]:
 def export_group(call: Call) -> Response:
     group = _group(call)
     result = _exported(call)
-    if call.api_version >= "2019-08-01":
-        # Newer api-versions export asynchronously: 202, then the template on the Location URL.
+    if call.api_version >= "2019-08-01" and result["template"]["resources"]:
+        # Newer api-versions export asynchronously: 202, then the template on the Location URL;
+        # ARM answers 200 at once when the export is done within its wait (nothing to export is).
         op = call.em.start_operation("microsoft.resources", group["location"])
         op.result = result
         token = base64.urlsafe_b64encode(json.dumps({"op": op.id}).encode()).decode().rstrip("=")
@@ -119,6 +120,7 @@ def cancel_deployment(call: Call) -> Response:
             op.status, op.end_time = "Canceled", utc_now()
             op.error = {"code": "DeploymentCanceled", "message": "The deployment was canceled."}
     record["properties"]["provisioningState"] = "Canceled"
+    record["properties"]["outputResources"] = deployments.made(call.em.meta_of(record["id"]))
     return Response(204)
 
 
