@@ -256,3 +256,29 @@ def test_resource_links_live_at_a_scope_and_list_at_it_or_above(group):
     assert group.request("DELETE", f"{links}/myLink", api_version="2016-09-01").status_code == 200
     gone = group.request("GET", f"{links}/myLink", api_version="2016-09-01")
     assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ResourceNotFound")
+
+
+def test_moving_resources_rehomes_them_and_the_references_to_them(door):
+    groups, network = door.resource_client().resource_groups, door.network_client()
+    for name in ("src", "dst"):
+        groups.create_or_update(name, {"location": "eastus"})
+    guard = network.network_security_groups.begin_create_or_update("src", "guard", {"location": "eastus"}).result()
+    net = vnet()
+    net["properties"]["subnets"][0]["properties"]["networkSecurityGroup"] = {"id": guard.id}
+    made = network.virtual_networks.begin_create_or_update("src", "net", net).result()
+    move = {"resources": [guard.id, made.id], "targetResourceGroup": door.rg_path("dst")}
+    resources = door.resource_client().resources
+    resources.begin_validate_move_resources("src", move).result()
+    resources.begin_move_resources("src", move).result()
+    moved = network.virtual_networks.get("dst", "net")
+    assert moved.id == door.rg_path("dst", "/providers/Microsoft.Network/virtualNetworks/net")
+    assert moved.subnets[0].id.startswith(moved.id + "/subnets/")
+    assert moved.subnets[0].network_security_group.id == door.rg_path(
+        "dst", "/providers/Microsoft.Network/networkSecurityGroups/guard")
+    with pytest.raises(HttpResponseError) as err:
+        network.network_security_groups.get("src", "guard")
+    assert err.value.status_code == 404
+    nowhere = {"resources": [moved.id], "targetResourceGroup": door.rg_path("no-such-group")}
+    with pytest.raises(HttpResponseError) as err:
+        resources.begin_validate_move_resources("dst", nowhere).result()
+    assert err.value.error.code == "ResourceGroupNotFound"

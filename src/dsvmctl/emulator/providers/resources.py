@@ -40,7 +40,7 @@ class ResourcesProvider(Provider):
         r("DELETE", "root", "subscriptions/{sub}/resourcegroups/{rg}", self.delete_group)
         r("GET", "root", "subscriptions/{sub}/resourcegroups/{rg}/resources", self.list_group_resources)
         r("GET", "root", "subscriptions/{sub}/resources", self.list_all_resources)
-        r("GET", "root", "subscriptions/{sub}/operationresults/{token}", self.group_delete_result)
+        r("GET", "root", "subscriptions/{sub}/operationresults/{token}", self.operation_result)
         r("GET", "root", "subscriptions/{sub}/providers", self.list_providers)
         r("GET", "root", "subscriptions/{sub}/providers/{ns}", self.get_provider)
         r("POST", "root", "subscriptions/{sub}/providers/{ns}/register", self.register_provider)
@@ -53,6 +53,9 @@ class ResourcesProvider(Provider):
         from . import resources_links
 
         resources_links.add_routes(self)
+        from . import resources_move
+
+        resources_move.add_routes(self)
 
     # -- subscriptions and tenants ---------------------------------------------------------------
 
@@ -168,12 +171,10 @@ class ResourcesProvider(Provider):
         group["properties"]["provisioningState"] = "Deleting"
         op = self.em.start_operation("microsoft.resources", group["location"], "resources.delete_group",
                                      group_id=group["id"])
-        token = base64.urlsafe_b64encode(json.dumps({"op": op.id}).encode()).decode().rstrip("=")
-        location = (f"{call.request.base_url}/subscriptions/{self.em.active_subscription}/operationresults/"
-                    f"{token}?api-version={call.api_version}")
-        return Response(202, None, {"Location": location, **self.em.retry_after_headers()})
+        return Response(202, None, {"Location": operation_result_url(call, op), **self.em.retry_after_headers()})
 
-    def group_delete_result(self, call: Call) -> Response:
+    def operation_result(self, call: Call) -> Response:
+        """A group delete's or a move's Location: 202 while it runs, then 200 (204 for a move)."""
         token = call.params["token"]
         try:
             op_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["op"]
@@ -184,7 +185,7 @@ class ResourcesProvider(Provider):
             raise ArmError(404, "NotFound", "The operation was not found.")
         if op.status == "InProgress":
             return Response(202, None, {"Location": call.request.url, **self.em.retry_after_headers()})
-        return Response(200)
+        return Response(op.args.get("final_status", 200))
 
     def list_group_resources(self, call: Call) -> Response:
         self._existing_group(call.params["rg"])
@@ -224,6 +225,13 @@ class ResourcesProvider(Provider):
         self.em.registered.add(provider["namespace"].lower())
         provider["registrationState"] = "Registered"
         return Response(200, provider)
+
+
+def operation_result_url(call: Call, op) -> str:
+    """Where ARM points a client to learn how a subscription-level operation (group delete, move) ended."""
+    token = base64.urlsafe_b64encode(json.dumps({"op": op.id}).encode()).decode().rstrip("=")
+    return (f"{call.request.base_url}/subscriptions/{call.em.active_subscription}/operationresults/{token}"
+            f"?api-version={call.api_version}")
 
 
 def resources_in_group(em, group_name: str) -> list[dict[str, Any]]:
