@@ -147,6 +147,17 @@ def test_storage_account_create_keys_name_rules_and_delete(group):
     assert taken["nameAvailable"] is False and taken["reason"] == "AlreadyExists"
     assert group.request("DELETE", f"{path}/diag01", api_version="2023-01-01").status_code == 200
     assert group.request("DELETE", f"{path}/diag01", api_version="2023-01-01").status_code == 204
+    nameless = group.request("PUT", f"{path}/nosku01", {"location": "eastus"}, api_version="2023-01-01")
+    assert (nameless.status_code, nameless.json()["error"]["code"]) == (400, "MissingRequiredProperty")
+
+
+def test_a_storage_account_of_the_2015_api_names_its_sku_account_type(group):
+    path = group.rg_path("rg", "/providers/Microsoft.Storage/storageAccounts/old01")
+    group.request("PUT", path, {"location": "eastus", "properties": {"accountType": "standard_grs"}},
+                  api_version="2015-06-15")
+    account = group.request("GET", path, api_version="2015-06-15").json()
+    assert (account["sku"]["name"], account["kind"], account["properties"]["accountType"]) == (
+        "Standard_GRS", "Storage", "Standard_GRS")
 
 
 def test_group_export_template_is_a_202_lro_whose_result_is_a_template_of_the_group(group):
