@@ -157,3 +157,13 @@ def test_preflight_refuses_a_nested_deployment_into_a_group_that_does_not_exist(
                                  body, api_version=API)
         assert (response.status_code, response.json()["error"]["code"]) == (404, "ResourceGroupNotFound")
         assert "'no-such-group'" in response.json()["error"]["message"]
+
+
+def test_deployments_list_filters_on_provisioning_state(group):
+    client = _deployments(group).deployments
+    client.begin_create_or_update("rg", "done", {"properties": {"mode": "Incremental", "template": _nsgs("p")}}).result()
+    group.request("PUT", group.rg_path("rg", "/providers/Microsoft.Resources/deployments/later"),
+                  {"properties": {"mode": "Incremental", "template": _nsgs("q", "r")}}, api_version=API)
+    assert [d.name for d in client.list_by_resource_group("rg", filter="provisioningState eq 'Succeeded'")] == ["done"]
+    running = client.list_by_resource_group("rg", filter="provisioningState eq 'Running'")
+    assert [d.name for d in running] == ["later"]

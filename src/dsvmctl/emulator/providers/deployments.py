@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -463,9 +464,20 @@ def delete_deployment(call: Call) -> Response:
     return Response(200)
 
 
+_STATE_FILTER = re.compile(r"^\s*provisioningState\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
+
+
 def list_deployments(call: Call) -> Response:
+    """The scope's deployments; `$filter=provisioningState eq 'X'` is the one filter ARM takes here."""
     prefix = f"{_scope_id(call)}/providers/Microsoft.Resources/deployments/".lower()
-    return Response(200, {"value": [call.em.public(b) for k, b in call.em.resources.items() if k.startswith(prefix)]})
+    wanted = call.request.query.get("$filter")
+    match = _STATE_FILTER.match(wanted) if wanted else None
+    if wanted and match is None:
+        raise ArmError(400, "InvalidFilterInQueryString", f"The $filter '{wanted}' is not supported; use "
+                       "provisioningState eq '{state}'.")
+    return Response(200, {"value": [
+        call.em.public(b) for k, b in call.em.resources.items() if k.startswith(prefix)
+        and (match is None or b["properties"].get("provisioningState", "").lower() == match.group(1).lower())]})
 
 
 def list_operations(call: Call) -> Response:
