@@ -4,6 +4,8 @@ wait and finds it done), then Succeeded; cancel while it runs; deployments at su
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from azure.core.exceptions import HttpResponseError
 
@@ -167,3 +169,21 @@ def test_deployments_list_filters_on_provisioning_state(group):
     assert [d.name for d in client.list_by_resource_group("rg", filter="provisioningState eq 'Succeeded'")] == ["done"]
     running = client.list_by_resource_group("rg", filter="provisioningState eq 'Running'")
     assert [d.name for d in running] == ["later"]
+
+
+def test_a_running_deployment_carries_on_in_the_next_process(tmp_path):
+    from dsvmctl.emulator.core import Emulator
+    from dsvmctl.emulator.wire import Request
+
+    arm = "https://management.azure.com"
+    first = Emulator(state_dir=tmp_path)
+    group = f"/subscriptions/{first.subscription_id}/resourceGroups/rg"
+    first.handle(Request("PUT", f"{arm}{group}?api-version={API}", {}, b'{"location": "eastus"}'))
+    body = json.dumps({"properties": {"mode": "Incremental", "template": _nsgs("one", "two")}}).encode()
+    deployment = f"{arm}{group}/providers/Microsoft.Resources/deployments/carried?api-version={API}"
+    first.handle(Request("PUT", deployment, {"content-type": "application/json"}, body))
+    first.handle(Request("GET", f"{arm}{group}/providers/Microsoft.Network/networkSecurityGroups?api-version={API}"))
+    second = Emulator(state_dir=tmp_path)  # another process, reading the same state
+    record = second.handle(Request("GET", deployment)).body
+    assert record["properties"]["provisioningState"] == "Succeeded"
+    assert sorted(r["id"].rsplit("/", 1)[-1] for r in record["properties"]["outputResources"]) == ["one", "two"]

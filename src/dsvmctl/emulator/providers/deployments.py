@@ -284,7 +284,7 @@ def step_deployment(em, op) -> bool:
     if record["properties"]["provisioningState"] == "Accepted":
         record["properties"]["provisioningState"] = "Running"
         return False
-    plan, index = meta.get("plan", []), meta.get("next_step", len(meta.get("plan", [])))
+    plan, index = meta.get("plan", []), meta.get("next_step", 0)
     if meta.get("failures") or index >= len(plan):
         return True
     _create(em, meta, plan[index])
@@ -300,10 +300,10 @@ def _create(em, meta: dict, step: dict) -> None:
     error = response.body.get("error") if isinstance(response.body, dict) and response.status >= 400 else None
     if error is None:
         error = _finish_child_operation(em, response)
-    meta["operations"].append(_operation_record(step, response.status, error, utc_now()))
+    meta["operations"].append(_operation_record(step, response.status, error))
     if error:  # ARM stops dependants; with one ordered list we stop at the first failure
-        meta["failures"].append({"code": error.get("code"), "message": error.get("message"),
-                                                "target": step["id"]})
+        failure = {"code": error.get("code"), "message": error.get("message"), "target": step["id"]}
+        meta.setdefault("failures", []).append(failure)
 
 
 def made(meta: dict) -> list[dict[str, str]]:
@@ -320,7 +320,8 @@ def finish_deployment(em, op) -> None:
         return
     meta = em.meta_of(record["id"])
     plan = meta.get("plan", [])
-    while not meta.get("failures") and meta.get("next_step", len(plan)) < len(plan):
+    meta.setdefault("next_step", 0)  # a state file of an older emulator: nothing made yet
+    while not meta.get("failures") and meta["next_step"] < len(plan):
         _create(em, meta, plan[meta["next_step"]])
         meta["next_step"] += 1
     failures = meta.get("failures")
@@ -413,7 +414,7 @@ def _delete_unlisted(em, record: dict, keep: set[str]) -> None:
         em.handle(Request("DELETE", f"https://management.azure.com{body['id']}?api-version=2025-04-01"))
 
 
-def _operation_record(step: dict, status: int, error: dict | None, started: str) -> dict[str, Any]:
+def _operation_record(step: dict, status: int, error: dict | None) -> dict[str, Any]:
     op_id = uuid.uuid4().hex[:16].upper()
     props: dict[str, Any] = {
         "provisioningOperation": "Create", "provisioningState": "Failed" if error else "Succeeded",
