@@ -108,8 +108,12 @@ def test_a_subscription_scope_deployment_makes_a_group_and_deploys_into_it(door)
     assert result.location == "westus" and result.properties.outputs["where"]["value"] == "westus"
     assert door.resource_client().resource_groups.get("made-by-sub").location == "westus"
     assert [n.name for n in door.network_client().network_security_groups.list("made-by-sub")] == ["nested-nsg"]
+    inner = _deployments(door).deployments.get("made-by-sub", "inner")  # ARM keeps a record of each nested one
+    assert inner.properties.provisioning_state == "Succeeded"
+    assert [r.id.rsplit("/", 1)[-1] for r in inner.properties.output_resources] == ["nested-nsg"]
+    assert [r.id.rsplit("/", 1)[-1] for r in result.properties.output_resources] == ["made-by-sub", "nested-nsg"]
     assert [d.name for d in client.list_at_subscription_scope()] == ["subdep"]
-    assert list(client.list_by_resource_group("made-by-sub")) == []  # not a group's deployment
+    assert [d.name for d in client.list_by_resource_group("made-by-sub")] == ["inner"]  # not subdep
     changes = client.begin_what_if_at_subscription_scope("subdep", body).result().changes
     assert {c.change_type for c in changes} == {"NoChange"}
 

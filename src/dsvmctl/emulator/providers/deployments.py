@@ -179,6 +179,31 @@ def _deployable(expansion) -> list:
     return [r for r in expansion.all_resources() if r.type.lower() != DEPLOYMENT_TYPE.lower()]
 
 
+def _plan(expansion, correlation_id: str) -> list[dict[str, Any]]:
+    """The deployment's steps in order: each resource to create, and after the resources of an
+    inline nested deployment, that deployment's own record (ARM keeps one for each)."""
+    steps: list[dict[str, Any]] = []
+    for r in expansion.resources:
+        if r.type.lower() != DEPLOYMENT_TYPE.lower():
+            steps.append({"id": r.id, "type": r.type, "name": r.name, "api_version": r.api_version,
+                          "body": _wire_body(r)})
+            continue
+        if r.nested is None:
+            continue  # a linked nested template: the engine did not expand it, so nothing is made
+        steps.extend(_plan(r.nested, correlation_id))
+        inner = _deployable(r.nested)
+        record = {"id": r.id, "name": r.name, "type": DEPLOYMENT_TYPE, "properties": {
+            "templateHash": _template_hash(r.properties.get("template") or {}), "parameters": {},
+            "mode": r.properties.get("mode", "Incremental"), "provisioningState": "Succeeded",
+            "duration": "PT0S", "correlationId": correlation_id, "providers": _providers(inner),
+            "dependencies": _dependencies(inner), "outputs": r.nested.outputs,
+            "outputResources": [{"id": x.id} for x in inner]}}
+        if r.location:  # a subscription-scope nested deployment names where it runs
+            record["location"] = r.location
+        steps.append({"id": r.id, "type": r.type, "name": r.name, "record": record})
+    return steps
+
+
 def _wire_body(resource) -> dict[str, Any]:
     body = {k: v for k, v in resource.body.items() if k.lower() not in _TEMPLATE_ONLY}
     if resource.location is not None:
@@ -259,8 +284,7 @@ def put_deployment(call: Call) -> Response:
         record["properties"]["onErrorDeployment"] = _on_error_deployment(call, props["onErrorDeployment"])
     call.em.put(record)
     meta = call.em.meta_of(deployment_id)
-    meta["plan"] = [{"id": r.id, "type": r.type, "name": r.name, "api_version": r.api_version,
-                     "body": _wire_body(r)} for r in resources]
+    meta["plan"] = _plan(expansion, record["properties"]["correlationId"])
     meta["outputs"] = expansion.outputs
     meta["mode"] = props.get("mode", "Incremental")
     meta["template"] = template
@@ -293,7 +317,12 @@ def step_deployment(em, op) -> bool:
 
 
 def _create(em, meta: dict, step: dict) -> None:
-    """Create one planned resource through the emulator's own router, as ARM calls the provider."""
+    """Create one planned resource through the emulator's own router, as ARM calls the provider
+    (a nested deployment's step writes its record: its resources were the steps before)."""
+    if "record" in step:
+        em.put({**step["record"], "properties": {**step["record"]["properties"], "timestamp": utc_now()}})
+        meta["operations"].append(_operation_record(step, 200, None))
+        return
     version = step["api_version"] or "2025-04-01"
     response = _put_with_retries(em, f"https://management.azure.com{step['id']}?api-version={version}",
                                  json.dumps(step["body"]).encode())
@@ -309,7 +338,8 @@ def _create(em, meta: dict, step: dict) -> None:
 def made(meta: dict) -> list[dict[str, str]]:
     """The resources a deployment made (outputResources), in the order it made them."""
     return [{"id": o["properties"]["targetResource"]["id"]} for o in meta.get("operations", [])
-            if o["properties"]["provisioningState"] == "Succeeded"]
+            if o["properties"]["provisioningState"] == "Succeeded"
+            and o["properties"]["targetResource"]["resourceType"].lower() != DEPLOYMENT_TYPE.lower()]
 
 
 def finish_deployment(em, op) -> None:
@@ -341,7 +371,7 @@ def finish_deployment(em, op) -> None:
         _delete_unlisted(em, record, {s["id"].lower() for s in plan})
     record["properties"]["provisioningState"] = "Succeeded"
     record["properties"]["outputs"] = _final_outputs(em, record, meta)
-    record["properties"]["outputResources"] = [{"id": s["id"]} for s in plan]
+    record["properties"]["outputResources"] = [{"id": s["id"]} for s in plan if "record" not in s]
     record["properties"]["duration"] = "PT1S"
 
 
