@@ -191,3 +191,15 @@ def test_a_running_deployment_carries_on_in_the_next_process(tmp_path):
     record = second.handle(Request("GET", deployment)).body
     assert record["properties"]["provisioningState"] == "Succeeded"
     assert sorted(r["id"].rsplit("/", 1)[-1] for r in record["properties"]["outputResources"]) == ["one", "two"]
+
+
+def test_deleting_a_deployment_is_a_202_that_keeps_its_resources_and_a_running_one_is_refused(group):
+    client = _deployments(group).deployments
+    client.begin_create_or_update("rg", "gone", {"properties": {"mode": "Incremental", "template": _nsgs("kept")}}).result()
+    client.begin_delete("rg", "gone").result()
+    assert not client.check_existence("rg", "gone")
+    assert _nsg_names(group) == ["kept"]
+    path = group.rg_path("rg", "/providers/Microsoft.Resources/deployments/busy")
+    group.request("PUT", path, {"properties": {"mode": "Incremental", "template": _nsgs("b1", "b2")}}, api_version=API)
+    refused = group.request("DELETE", path, api_version=API)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "DeploymentActive")

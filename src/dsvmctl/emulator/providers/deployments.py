@@ -54,6 +54,7 @@ def add_routes(provider) -> None:
       get_operation)
     provider.em.steppers["deployments.step"] = step_deployment
     provider.em.finalizers["deployments.run"] = finish_deployment
+    provider.em.finalizers["deployments.delete"] = finish_delete
 
 
 class EmulatorResolver:
@@ -489,10 +490,23 @@ def get_deployment(call: Call) -> Response:
 
 
 def delete_deployment(call: Call) -> Response:
-    if call.em.get(_deployment_id(call)) is None:
+    """202 and a Location that answers 204 once the record is gone (the resources it made stay);
+    a deployment still running cannot be deleted."""
+    from .resources import operation_result_url
+
+    record = call.em.get(_deployment_id(call))
+    if record is None:
         return Response(204)
-    call.em.delete(_deployment_id(call))
-    return Response(200)
+    if record["properties"]["provisioningState"] in ("Accepted", "Running"):
+        raise ArmError(409, "DeploymentActive", f"Unable to delete deployment '{record['name']}': it is still "
+                       "active. Cancel it first, or wait for it to finish.")
+    op = call.em.start_operation("microsoft.resources", "global", "deployments.delete", deployment_id=record["id"])
+    op.args["final_status"] = 204
+    return Response(202, None, {"Location": operation_result_url(call, op), **call.em.retry_after_headers()})
+
+
+def finish_delete(em, op) -> None:
+    em.delete(op.args["deployment_id"])
 
 
 _STATE_FILTER = re.compile(r"^\s*provisioningState\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
