@@ -203,3 +203,12 @@ def test_deleting_a_deployment_is_a_202_that_keeps_its_resources_and_a_running_o
     group.request("PUT", path, {"properties": {"mode": "Incremental", "template": _nsgs("b1", "b2")}}, api_version=API)
     refused = group.request("DELETE", path, api_version=API)
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "DeploymentActive")
+
+
+def test_calculate_template_hash_is_the_hash_a_deployment_reports(group):
+    client = _deployments(group).deployments
+    template = _nsgs("hashed")
+    deployed = client.begin_create_or_update("rg", "h", {"properties": {"mode": "Incremental", "template": template}})
+    calculated = client.calculate_template_hash(template)
+    assert calculated.template_hash == deployed.result().properties.template_hash
+    assert json.loads(calculated.minified_template) == template

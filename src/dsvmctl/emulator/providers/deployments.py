@@ -52,6 +52,7 @@ def add_routes(provider) -> None:
     r("GET", "root", "subscriptions/{sub}/resourcegroups/{rg}/deployments/{name}/operations", list_operations)
     r("GET", "root", "subscriptions/{sub}/resourcegroups/{rg}/deployments/{name}/operations/{operation}",
       get_operation)
+    r("POST", "root", "providers/Microsoft.Resources/calculateTemplateHash", calculate_template_hash)
     provider.em.steppers["deployments.step"] = step_deployment
     provider.em.finalizers["deployments.run"] = finish_deployment
     provider.em.finalizers["deployments.delete"] = finish_delete
@@ -555,6 +556,13 @@ def operation_status(call: Call) -> Response:
     if op.error:
         doc["error"] = op.error
     return Response(200, doc, call.em.retry_after_headers() if op.status == "InProgress" else {})
+
+
+def calculate_template_hash(call: Call) -> Response:
+    """The hash a deployment of this template reports as templateHash, and the template minified."""
+    template = call.body_object()
+    return Response(200, {"minifiedTemplate": json.dumps(template, separators=(",", ":")),
+                          "templateHash": _template_hash(template)})
 
 
 def validate_deployment(call: Call) -> Response:
