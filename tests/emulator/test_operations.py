@@ -293,3 +293,10 @@ def test_moving_resources_rehomes_them_and_the_references_to_them(door):
     with pytest.raises(HttpResponseError) as err:
         resources.begin_validate_move_resources("dst", nowhere).result()
     assert err.value.error.code == "ResourceGroupNotFound"
+
+
+def test_a_provider_lists_its_resource_types_and_can_be_unregistered(door):
+    providers = door.resource_client().providers
+    types = {t.resource_type for t in door.resource_client().provider_resource_types.list("Microsoft.Compute").value}
+    assert {"virtualMachines", "disks", "availabilitySets"} <= types
+    assert providers.unregister("Microsoft.Compute").registration_state == "Unregistering"

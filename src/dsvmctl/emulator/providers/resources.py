@@ -44,6 +44,8 @@ class ResourcesProvider(Provider):
         r("GET", "root", "subscriptions/{sub}/providers", self.list_providers)
         r("GET", "root", "subscriptions/{sub}/providers/{ns}", self.get_provider)
         r("POST", "root", "subscriptions/{sub}/providers/{ns}/register", self.register_provider)
+        r("POST", "root", "subscriptions/{sub}/providers/{ns}/unregister", self.unregister_provider)
+        r("GET", "root", "subscriptions/{sub}/providers/{ns}/resourceTypes", self.list_resource_types)
         from . import deployments
 
         deployments.add_routes(self)
@@ -205,7 +207,9 @@ class ResourcesProvider(Provider):
         registered = not self.em.require_registration or canonical.lower() in self.em.registered \
             or canonical == "Microsoft.Resources"
         provider = self.em.providers.get(canonical.lower())
-        types = sorted(provider.resource_types()) if provider else []
+        # Each type as its routes spell it (virtualMachines), as ARM lists them.
+        spelled = {r.pattern[0].lower(): r.pattern[0] for r in provider.routes if r.scope != "root"} if provider else {}
+        types = [spelled[k] for k in sorted(spelled)]
         return {
             "id": f"/subscriptions/{self.em.active_subscription}/providers/{canonical}",
             "namespace": canonical,
@@ -225,6 +229,15 @@ class ResourcesProvider(Provider):
         self.em.registered.add(provider["namespace"].lower())
         provider["registrationState"] = "Registered"
         return Response(200, provider)
+
+    def unregister_provider(self, call: Call) -> Response:
+        provider = self._provider(call.params["ns"])
+        self.em.registered.discard(provider["namespace"].lower())
+        provider["registrationState"] = "Unregistering"  # as ARM answers; NotRegistered once read again
+        return Response(200, provider)
+
+    def list_resource_types(self, call: Call) -> Response:
+        return list_response(self._provider(call.params["ns"])["resourceTypes"])
 
 
 def operation_result_url(call: Call, op) -> str:
