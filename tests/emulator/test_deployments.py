@@ -63,6 +63,10 @@ def test_what_if_on_a_changed_parameter_reports_exactly_the_resources_that_chang
         ("Modify", ["virtualMachines", "dsvm"])]
     assert any(d.path == "properties.hardwareProfile.vmSize" and d.after == "Standard_D8ds_v5"
                for d in modified[0].delta)
+    before, after = modified[0].before, modified[0].after
+    assert before["apiVersion"] and before["properties"]["hardwareProfile"]["vmSize"] == "Standard_D4ds_v5"
+    assert after["properties"]["hardwareProfile"]["vmSize"] == "Standard_D8ds_v5"
+    assert after["properties"]["vmId"] == before["properties"]["vmId"]  # what ARM keeps shows in 'after' too
 
 
 def test_what_if_in_complete_mode_lists_deletions(group):

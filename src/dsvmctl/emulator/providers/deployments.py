@@ -619,8 +619,23 @@ def _change(em, resource) -> dict[str, Any]:
     if existing is None:
         return {"resourceId": resource.id, "changeType": "Create", "after": after}
     delta = _delta(_wire_body(resource), existing, ())
+    # ARM shows both states whole: what is there now, and that with the template's values laid over it.
+    before = {"apiVersion": resource.api_version, **em.public(existing)}
     return {"resourceId": resource.id, "changeType": "Modify" if delta else "NoChange",
-            "before": em.public(existing), "after": after, "delta": delta}
+            "before": before, "after": _overlay(before, after), "delta": delta}
+
+
+def _overlay(current: Any, declared: Any) -> Any:
+    """`declared` laid over `current`: objects merge key by key (case-insensitively), anything
+    else is replaced, as an incremental PUT of the template's body would leave the resource."""
+    if not (isinstance(current, dict) and isinstance(declared, dict)):
+        return declared
+    out = dict(current)
+    spelled = {k.lower(): k for k in current}
+    for key, value in declared.items():
+        existing_key = spelled.get(key.lower(), key)
+        out[existing_key] = _overlay(current.get(existing_key), value)
+    return out
 
 
 def _delta(declared: Any, current: Any, path: tuple[str, ...]) -> list[dict[str, Any]]:
