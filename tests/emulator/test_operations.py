@@ -299,4 +299,7 @@ def test_a_provider_lists_its_resource_types_and_can_be_unregistered(door):
     providers = door.resource_client().providers
     types = {t.resource_type for t in door.resource_client().provider_resource_types.list("Microsoft.Compute").value}
     assert {"virtualMachines", "disks", "availabilitySets"} <= types
+    compute = providers.get("Microsoft.Compute")
+    vms = next(t for t in compute.resource_types if t.resource_type == "virtualMachines")
+    assert vms.api_versions and vms.default_api_version == vms.api_versions[0]  # what `az resource` picks from
     assert providers.unregister("Microsoft.Compute").registration_state == "Unregistering"

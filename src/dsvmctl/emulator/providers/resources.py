@@ -18,6 +18,12 @@ LOCATIONS = {"eastus": ("East US", "-79.8164", "37.3719"), "eastus2": ("East US 
              "westus": ("West US", "-122.417", "37.783"), "westus2": ("West US 2", "-119.852", "47.233"),
              "westeurope": ("West Europe", "4.9", "52.3667"), "northeurope": ("North Europe", "-6.2597", "53.3478"),
              "southcentralus": ("South Central US", "-98.5", "29.4167")}
+# The api-versions the emulator has been checked against, newest first, as a provider lists them
+# (clients such as `az resource` pick one from here). It accepts any version of its range.
+SERVED_API_VERSIONS = {"Microsoft.Compute": ["2025-04-01", "2024-07-01"],
+                       "Microsoft.Network": ["2025-07-01", "2024-05-01"],
+                       "Microsoft.Resources": ["2025-04-01", "2022-09-01"],
+                       "Microsoft.DevTestLab": ["2018-09-15"], "Microsoft.Storage": ["2023-01-01"]}
 KNOWN_NAMESPACES = ("Microsoft.Compute", "Microsoft.Network", "Microsoft.Resources", "Microsoft.DevTestLab",
                     "Microsoft.Storage")
 
@@ -215,7 +221,10 @@ class ResourcesProvider(Provider):
             "namespace": canonical,
             "registrationState": "Registered" if registered else "NotRegistered",
             "registrationPolicy": "RegistrationRequired",
-            "resourceTypes": [{"resourceType": t, "locations": ["East US", "West Europe", "West US"]} for t in types],
+            "resourceTypes": [{"resourceType": t, "locations": ["East US", "West Europe", "West US"],
+                               "apiVersions": SERVED_API_VERSIONS[canonical],
+                               "defaultApiVersion": SERVED_API_VERSIONS[canonical][0], "capabilities": "None"}
+                              for t in types],
         }
 
     def list_providers(self, call: Call) -> Response:
