@@ -303,3 +303,20 @@ def test_a_provider_lists_its_resource_types_and_can_be_unregistered(door):
     vms = next(t for t in compute.resource_types if t.resource_type == "virtualMachines")
     assert vms.api_versions and vms.default_api_version == vms.api_versions[0]  # what `az resource` picks from
     assert providers.unregister("Microsoft.Compute").registration_state == "Unregistering"
+
+
+def test_a_group_reads_deleting_while_it_goes_and_its_location_poll_finds_it_gone(door):
+    door.resource_client().resource_groups.create_or_update("doomed", {"location": "eastus"})
+    for name in ("n1", "n2", "n3"):
+        door.request("PUT", door.rg_path("doomed", f"/providers/Microsoft.Network/networkSecurityGroups/{name}"),
+                     {"location": "eastus"}, api_version="2023-09-01")
+    started = door.request("DELETE", door.rg_path("doomed"), api_version="2022-09-01")
+    assert started.status_code == 202
+    shown = door.request("GET", door.rg_path("doomed"), api_version="2022-09-01")
+    assert (shown.status_code, shown.json()["properties"]["provisioningState"]) == (200, "Deleting")
+    left = door.request("GET", door.rg_path("doomed", "/resources"), api_version="2022-09-01").json()["value"]
+    assert 0 < len(left) < 3  # it loses a resource per request, as ARM takes its time
+    done = door.request("GET", started.headers["Location"].split(door.base_url, 1)[1], api_version=None)
+    assert done.status_code == 200  # the client's poll is its wait: the group is gone now
+    gone = door.request("GET", door.rg_path("doomed"), api_version="2022-09-01")
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ResourceGroupNotFound")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from typing import Any
 
 from ..routing import Call, Provider
@@ -179,6 +180,7 @@ class ResourcesProvider(Provider):
         group["properties"]["provisioningState"] = "Deleting"
         op = self.em.start_operation("microsoft.resources", group["location"], "resources.delete_group",
                                      group_id=group["id"])
+        op.stepper = "resources.delete_group_step"  # it stays Deleting a while: a resource per request
         return Response(202, None, {"Location": operation_result_url(call, op), **self.em.retry_after_headers()})
 
     def operation_result(self, call: Call) -> Response:
@@ -191,6 +193,8 @@ class ResourcesProvider(Provider):
         op = self.em.operations.get(op_id)
         if op is None:
             raise ArmError(404, "NotFound", "The operation was not found.")
+        if op.status == "InProgress" and time.monotonic() >= op.done_at:
+            self.em.finish(op)  # the client's poll stands for its wait (the emulator has no clock)
         if op.status == "InProgress":
             return Response(202, None, {"Location": call.request.url, **self.em.retry_after_headers()})
         return Response(op.args.get("final_status", 200))
@@ -268,19 +272,42 @@ def _generic(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _deletion_order(em, group: dict[str, Any]) -> list[dict[str, Any]]:
+    """The group's resources as they go: VMs first (they release disks and NICs), then the rest."""
+    order = {"microsoft.compute/virtualmachines": 0}
+    return sorted(resources_in_group(em, group["name"]), key=lambda b: order.get(b["type"].lower(), 1))
+
+
+def _delete_member(em, body: dict[str, Any]) -> None:
+    if body["type"].lower() == "microsoft.compute/virtualmachines":
+        em.notify("vm_deleted", vm=body)
+    elif body["type"].lower() == "microsoft.compute/disks":
+        em.notify("disk_deleted", disk=body)
+    em.delete(body["id"])
+
+
+def step_group_delete(em, op) -> bool:
+    """One step of a group's deletion, as ARM takes its time: the group reads Deleting for a
+    request, then loses one resource per request; True once it is empty."""
+    group = em.get(op.args["group_id"])
+    if group is None:
+        return True
+    if not op.args.get("started"):
+        op.args["started"] = True
+        return False
+    contents = _deletion_order(em, group)
+    if contents:
+        _delete_member(em, contents[0])
+    return not contents
+
+
 def finish_group_delete(em, op) -> None:
-    """Delete everything in the group: VMs first (they release disks and NICs), then the rest."""
+    """Delete what is left in the group, its deployment records, then the group."""
     group = em.get(op.args["group_id"])
     if group is None:
         return
-    contents = resources_in_group(em, group["name"])
-    order = {"microsoft.compute/virtualmachines": 0}
-    for body in sorted(contents, key=lambda b: order.get(b["type"].lower(), 1)):
-        if body["type"].lower() == "microsoft.compute/virtualmachines":
-            em.notify("vm_deleted", vm=body)
-        elif body["type"].lower() == "microsoft.compute/disks":
-            em.notify("disk_deleted", disk=body)
-        em.delete(body["id"])
+    for body in _deletion_order(em, group):
+        _delete_member(em, body)
     for key in [k for k, v in em.resources.items()
                 if v.get("type", "").lower() == "microsoft.resources/deployments"
                 and k.startswith(group["id"].lower() + "/")]:
@@ -290,6 +317,7 @@ def finish_group_delete(em, op) -> None:
 
 def register(em) -> ResourcesProvider:
     em.finalizers["resources.delete_group"] = finish_group_delete
+    em.steppers["resources.delete_group_step"] = step_group_delete
     return ResourcesProvider(em)
 
 
