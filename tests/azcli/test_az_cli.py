@@ -114,6 +114,23 @@ def test_az_vm_lifecycle_keeps_the_os_disk_across_a_cpu_to_gpu_resize(az):
     assert rule["access"] == "Allow" and rule["priority"] == 1001
 
 
+def test_az_resource_commands_find_an_api_version_and_a_no_wait_deployment_can_be_cancelled(az):
+    az("group", "create", "-n", "rg-res", "-l", "eastus", "-o", "none")
+    nsg_id = az.json("network", "nsg", "create", "-g", "rg-res", "-n", "generic")["NewNSG"]["id"]
+    assert az.json("resource", "show", "--ids", nsg_id)["name"] == "generic"  # api-version from the provider
+    assert az.json("resource", "tag", "--ids", nsg_id, "--tags", "team=ml")["tags"] == {"team": "ml"}
+    template = REPO / "templates" / "dsvm-ubuntu.json"
+    common = ["-g", "rg-res", "-n", "slow", "--template-file", str(template),
+              "--parameters", f"@{REPO / 'templates' / 'dsvm-ubuntu.parameters.json'}"]
+    az("deployment", "group", "create", *common, "--no-wait")
+    az("deployment", "group", "cancel", "-g", "rg-res", "-n", "slow")
+    shown = az.json("deployment", "group", "show", "-g", "rg-res", "-n", "slow")
+    assert shown["properties"]["provisioningState"] == "Canceled"
+    assert az("deployment", "group", "cancel", "-g", "rg-res", "-n", "slow", check=False).returncode != 0
+    az("resource", "delete", "--ids", nsg_id)
+    az("group", "delete", "-n", "rg-res", "--yes")
+
+
 def test_az_deploys_validates_and_what_ifs_the_shipped_template_then_deletes_the_group(az):
     template = REPO / "templates" / "dsvm-ubuntu.json"
     parameters = REPO / "templates" / "dsvm-ubuntu.parameters.json"

@@ -63,6 +63,10 @@ def test_what_if_on_a_changed_parameter_reports_exactly_the_resources_that_chang
         ("Modify", ["virtualMachines", "dsvm"])]
     assert any(d.path == "properties.hardwareProfile.vmSize" and d.after == "Standard_D8ds_v5"
                for d in modified[0].delta)
+    before, after = modified[0].before, modified[0].after
+    assert before["apiVersion"] and before["properties"]["hardwareProfile"]["vmSize"] == "Standard_D4ds_v5"
+    assert after["properties"]["hardwareProfile"]["vmSize"] == "Standard_D8ds_v5"
+    assert after["properties"]["vmId"] == before["properties"]["vmId"]  # what ARM keeps shows in 'after' too
 
 
 def test_what_if_in_complete_mode_lists_deletions(group):
@@ -85,7 +89,8 @@ def test_validate_accepts_a_good_template_and_rejects_a_broken_one(group):
     with pytest.raises(HttpResponseError) as err:
         client.begin_validate("team", "check", broken).result()
     assert err.value.status_code == 400
-    assert err.value.error.code == "InvalidTemplateDeployment"
+    assert err.value.error.code == "InvalidTemplate"  # as ARM answers a template that does not evaluate
+    assert "nosuchfunction" in err.value.error.message
 
 
 def test_a_failing_resource_fails_the_deployment_with_its_details(group):

@@ -147,6 +147,17 @@ def test_storage_account_create_keys_name_rules_and_delete(group):
     assert taken["nameAvailable"] is False and taken["reason"] == "AlreadyExists"
     assert group.request("DELETE", f"{path}/diag01", api_version="2023-01-01").status_code == 200
     assert group.request("DELETE", f"{path}/diag01", api_version="2023-01-01").status_code == 204
+    nameless = group.request("PUT", f"{path}/nosku01", {"location": "eastus"}, api_version="2023-01-01")
+    assert (nameless.status_code, nameless.json()["error"]["code"]) == (400, "MissingRequiredProperty")
+
+
+def test_a_storage_account_of_the_2015_api_names_its_sku_account_type(group):
+    path = group.rg_path("rg", "/providers/Microsoft.Storage/storageAccounts/old01")
+    group.request("PUT", path, {"location": "eastus", "properties": {"accountType": "standard_grs"}},
+                  api_version="2015-06-15")
+    account = group.request("GET", path, api_version="2015-06-15").json()
+    assert (account["sku"]["name"], account["kind"], account["properties"]["accountType"]) == (
+        "Standard_GRS", "Storage", "Standard_GRS")
 
 
 def test_group_export_template_is_a_202_lro_whose_result_is_a_template_of_the_group(group):
@@ -158,6 +169,11 @@ def test_group_export_template_is_a_202_lro_whose_result_is_a_template_of_the_gr
     result = group.request("GET", started.headers["Location"].split(group.base_url, 1)[1], api_version=None).json()
     assert [r["type"] for r in result["template"]["resources"]] == ["Microsoft.Network/networkSecurityGroups"]
     assert result["template"]["contentVersion"] == "1.0.0.0"
+    again = group.request("POST", group.rg_path("rg", "/exportTemplate"), {"resources": ["*"]}, api_version="2022-09-01")
+    group.request("PUT", group.rg_path("bare"), {"location": "eastus"}, api_version="2022-09-01")
+    bare = group.request("POST", group.rg_path("bare", "/exportTemplate"), {"resources": ["*"]},
+                         api_version="2022-09-01")
+    assert again.status_code == 202 and (bare.status_code, bare.json()["template"]["resources"]) == (200, [])
 
 
 def test_cancelling_a_finished_deployment_is_a_409(group):
@@ -196,6 +212,9 @@ def test_template_spec_versions_live_under_their_spec_and_go_with_it(group):
     assert group.request("PUT", f"{spec}/versions/1.0", version, api_version="2021-05-01").status_code == 201
     shown = group.request("GET", spec, api_version="2021-05-01").json()
     assert list(shown["properties"]["versions"]) == ["1.0"]
+    updated = group.request("PUT", spec, {"location": "westus", "properties": {"description": "d2"}},
+                            api_version="2021-05-01")
+    assert updated.status_code == 201  # Azure answers 201 to an update too
     assert group.request("DELETE", spec, api_version="2021-05-01").status_code == 200
     gone = group.request("GET", f"{spec}/versions/1.0", api_version="2021-05-01")
     assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ResourceNotFound")
@@ -231,3 +250,83 @@ def test_converting_a_vm_with_managed_disks_is_refused_as_azure_refuses_it(door)
         compute.virtual_machines.begin_convert_to_managed_disks("rg", "vm1").result()
     assert (err.value.status_code, err.value.error.code) == (409, "OperationNotAllowed")
     assert err.value.error.message == "VM 'vm1' is already using managed disks."
+
+
+def test_a_resource_group_keeps_what_manages_it(door):
+    groups = door.resource_client().resource_groups
+    made = groups.create_or_update("managed", {"location": "eastus", "managedBy": "/subscriptions/x/app"})
+    assert made.managed_by == "/subscriptions/x/app"
+    groups.create_or_update("managed", {"location": "eastus", "tags": {"a": "b"}})
+    assert groups.get("managed").managed_by == "/subscriptions/x/app"
+    assert [g.managed_by for g in groups.list() if g.name == "managed"] == ["/subscriptions/x/app"]
+
+
+def test_resource_links_live_at_a_scope_and_list_at_it_or_above(group):
+    links = group.rg_path("rg", "/providers/Microsoft.Resources/links")
+    target = group.rg_path("rg", "/providers/Microsoft.Compute/availabilitySets/avset")
+    made = group.request("PUT", f"{links}/myLink", {"properties": {"targetId": target, "notes": "n"}},
+                         api_version="2016-09-01")
+    assert made.status_code == 201
+    assert made.json()["properties"] == {"sourceId": group.rg_path("rg") + "/", "targetId": target + "/", "notes": "n"}
+    everywhere = f"/subscriptions/{group.subscription_id}/providers/Microsoft.Resources/links"
+    assert [x["name"] for x in group.request("GET", everywhere, api_version="2016-09-01").json()["value"]] == ["myLink"]
+    at_sub_only = group.request("GET", everywhere + "?$filter=atScope()", api_version="2016-09-01").json()
+    assert at_sub_only["value"] == []
+    bad = group.request("PUT", f"{links}/bad", {"properties": {"notes": "no target"}}, api_version="2016-09-01")
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "InvalidRequestContent")
+    assert group.request("DELETE", f"{links}/myLink", api_version="2016-09-01").status_code == 200
+    gone = group.request("GET", f"{links}/myLink", api_version="2016-09-01")
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ResourceNotFound")
+
+
+def test_moving_resources_rehomes_them_and_the_references_to_them(door):
+    groups, network = door.resource_client().resource_groups, door.network_client()
+    for name in ("src", "dst"):
+        groups.create_or_update(name, {"location": "eastus"})
+    guard = network.network_security_groups.begin_create_or_update("src", "guard", {"location": "eastus"}).result()
+    net = vnet()
+    net["properties"]["subnets"][0]["properties"]["networkSecurityGroup"] = {"id": guard.id}
+    made = network.virtual_networks.begin_create_or_update("src", "net", net).result()
+    move = {"resources": [guard.id, made.id], "targetResourceGroup": door.rg_path("dst")}
+    resources = door.resource_client().resources
+    resources.begin_validate_move_resources("src", move).result()
+    resources.begin_move_resources("src", move).result()
+    moved = network.virtual_networks.get("dst", "net")
+    assert moved.id == door.rg_path("dst", "/providers/Microsoft.Network/virtualNetworks/net")
+    assert moved.subnets[0].id.startswith(moved.id + "/subnets/")
+    assert moved.subnets[0].network_security_group.id == door.rg_path(
+        "dst", "/providers/Microsoft.Network/networkSecurityGroups/guard")
+    with pytest.raises(HttpResponseError) as err:
+        network.network_security_groups.get("src", "guard")
+    assert err.value.status_code == 404
+    nowhere = {"resources": [moved.id], "targetResourceGroup": door.rg_path("no-such-group")}
+    with pytest.raises(HttpResponseError) as err:
+        resources.begin_validate_move_resources("dst", nowhere).result()
+    assert err.value.error.code == "ResourceGroupNotFound"
+
+
+def test_a_provider_lists_its_resource_types_and_can_be_unregistered(door):
+    providers = door.resource_client().providers
+    types = {t.resource_type for t in door.resource_client().provider_resource_types.list("Microsoft.Compute").value}
+    assert {"virtualMachines", "disks", "availabilitySets"} <= types
+    compute = providers.get("Microsoft.Compute")
+    vms = next(t for t in compute.resource_types if t.resource_type == "virtualMachines")
+    assert vms.api_versions and vms.default_api_version == vms.api_versions[0]  # what `az resource` picks from
+    assert providers.unregister("Microsoft.Compute").registration_state == "Unregistering"
+
+
+def test_a_group_reads_deleting_while_it_goes_and_its_location_poll_finds_it_gone(door):
+    door.resource_client().resource_groups.create_or_update("doomed", {"location": "eastus"})
+    for name in ("n1", "n2", "n3"):
+        door.request("PUT", door.rg_path("doomed", f"/providers/Microsoft.Network/networkSecurityGroups/{name}"),
+                     {"location": "eastus"}, api_version="2023-09-01")
+    started = door.request("DELETE", door.rg_path("doomed"), api_version="2022-09-01")
+    assert started.status_code == 202
+    shown = door.request("GET", door.rg_path("doomed"), api_version="2022-09-01")
+    assert (shown.status_code, shown.json()["properties"]["provisioningState"]) == (200, "Deleting")
+    left = door.request("GET", door.rg_path("doomed", "/resources"), api_version="2022-09-01").json()["value"]
+    assert 0 < len(left) < 3  # it loses a resource per request, as ARM takes its time
+    done = door.request("GET", started.headers["Location"].split(door.base_url, 1)[1], api_version=None)
+    assert done.status_code == 200  # the client's poll is its wait: the group is gone now
+    gone = door.request("GET", door.rg_path("doomed"), api_version="2022-09-01")
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ResourceGroupNotFound")

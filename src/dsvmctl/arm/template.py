@@ -55,6 +55,9 @@ class DeploymentContext:
     deployment_name: str = "deployment"
     mode: str = "Incremental"
     template_link: str | None = None  # the URI the template was deployed from, if any
+    # Where the request deploys ("resourceGroup" or "subscription"): ARM goes by the URL, whatever
+    # $schema the template names. None: read the scope off the template's $schema.
+    scope: str | None = None
     utc_now: datetime | None = None  # fixes utcNow() for reproducible tests
 
 
@@ -1131,7 +1134,8 @@ def expand(
     if "resources" not in template:
         raise TemplateError("InvalidTemplate", "the template has no 'resources' section.")
     supplied = load_parameters(parameters) if parameters else {}
-    deployment = _Deployment(template, supplied, context or DeploymentContext(), resolver, warnings=[])
+    context = context or DeploymentContext()
+    deployment = _Deployment(template, supplied, context, resolver, warnings=[], scope_kind=context.scope)
     secrets = secure_values(template, supplied)
     try:
         expansion = deployment.run()

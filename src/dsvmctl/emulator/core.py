@@ -71,6 +71,9 @@ class Operation:
     error: dict[str, Any] | None = None
     result: Any = None  # what the monitor (Location) URL answers once done
     subscription: str = ""  # the subscription the operation belongs to (its finalizer acts for it)
+    # Name of a registered stepper: one step of the operation per request the emulator handles,
+    # until it answers True (a deployment creates its resources one by one, as ARM does).
+    stepper: str | None = None
 
     def status_document(self) -> dict[str, Any]:
         if self.namespace == "microsoft.network":
@@ -112,6 +115,8 @@ class Emulator:
         self._active_subscription: str | None = None  # the subscription of the request being handled
         self.linked_templates: dict[str, Any] = {}  # templateLink uri -> template (offline store)
         self.finalizers: dict[str, Callable[[Emulator, Operation], None]] = {}
+        self.steppers: dict[str, Callable[[Emulator, Operation], bool]] = {}
+        self._stepping: set[str] = set()  # operations inside a step (its own requests must not step it)
         self.hooks: list[Any] = []  # objects told about VM power changes (local VM hosts)
         self.state_file = Path(state_dir, "state.json") if state_dir else None
         self._loaded_mtime: int | None = None
@@ -229,8 +234,23 @@ class Emulator:
     def complete_due_operations(self) -> None:
         now = time.monotonic()
         for op in list(self.operations.values()):
-            if op.status == "InProgress" and now >= op.done_at:
+            if op.status != "InProgress" or op.id in self._stepping:
+                continue
+            if op.stepper and not self._step(op):
+                continue
+            if now >= op.done_at:
                 self.finish(op)
+
+    def _step(self, op: Operation) -> bool:
+        """One step of a stepped operation; True once it has no step left."""
+        self._stepping.add(op.id)
+        try:
+            with self.acting_for(op.subscription):
+                done = self.steppers[op.stepper](self, op)
+        finally:
+            self._stepping.discard(op.id)
+        self._changed = True
+        return done
 
     def finish(self, op: Operation) -> None:
         # Out of "InProgress" first: a finalizer may send requests of its own (a deployment

@@ -175,8 +175,13 @@ def _dispatch_namespace(em: "Emulator", request: Request, scope: str, namespace:
                 _require_registration(em, request, provider.namespace)
             call = Call(em, request, params, resource_group=resource_group, namespace=provider.namespace,
                         resource_type=provider.route_type(route))
-            response = route.handler(_checked(call, provider.namespace, route))
-            if request.method == "HEAD":
+            try:
+                response = route.handler(_checked(call, provider.namespace, route))
+            except ArmError as err:
+                if request.method != "HEAD":
+                    raise
+                response = err.response()
+            if request.method == "HEAD":  # a status and no body, whatever the GET would say
                 response = Response(204 if response.status < 400 else response.status)
             return response
     if matched:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from typing import Any
 
 from ..routing import Call, Provider
@@ -13,6 +14,17 @@ from .common import list_response, normalize_location
 from .deployments import DEPLOYMENT_TYPE
 
 RESOURCE_GROUP_NAME = re.compile(r"^[-\w._()]{1,90}(?<!\.)$")
+# Display name, longitude and latitude, as ARM lists its regions.
+LOCATIONS = {"eastus": ("East US", "-79.8164", "37.3719"), "eastus2": ("East US 2", "-78.3889", "36.6681"),
+             "westus": ("West US", "-122.417", "37.783"), "westus2": ("West US 2", "-119.852", "47.233"),
+             "westeurope": ("West Europe", "4.9", "52.3667"), "northeurope": ("North Europe", "-6.2597", "53.3478"),
+             "southcentralus": ("South Central US", "-98.5", "29.4167")}
+# The api-versions the emulator has been checked against, newest first, as a provider lists them
+# (clients such as `az resource` pick one from here). It accepts any version of its range.
+SERVED_API_VERSIONS = {"Microsoft.Compute": ["2025-04-01", "2024-07-01"],
+                       "Microsoft.Network": ["2025-07-01", "2024-05-01"],
+                       "Microsoft.Resources": ["2025-04-01", "2022-09-01"],
+                       "Microsoft.DevTestLab": ["2018-09-15"], "Microsoft.Storage": ["2023-01-01"]}
 KNOWN_NAMESPACES = ("Microsoft.Compute", "Microsoft.Network", "Microsoft.Resources", "Microsoft.DevTestLab",
                     "Microsoft.Storage")
 
@@ -35,16 +47,24 @@ class ResourcesProvider(Provider):
         r("DELETE", "root", "subscriptions/{sub}/resourcegroups/{rg}", self.delete_group)
         r("GET", "root", "subscriptions/{sub}/resourcegroups/{rg}/resources", self.list_group_resources)
         r("GET", "root", "subscriptions/{sub}/resources", self.list_all_resources)
-        r("GET", "root", "subscriptions/{sub}/operationresults/{token}", self.group_delete_result)
+        r("GET", "root", "subscriptions/{sub}/operationresults/{token}", self.operation_result)
         r("GET", "root", "subscriptions/{sub}/providers", self.list_providers)
         r("GET", "root", "subscriptions/{sub}/providers/{ns}", self.get_provider)
         r("POST", "root", "subscriptions/{sub}/providers/{ns}/register", self.register_provider)
+        r("POST", "root", "subscriptions/{sub}/providers/{ns}/unregister", self.unregister_provider)
+        r("GET", "root", "subscriptions/{sub}/providers/{ns}/resourceTypes", self.list_resource_types)
         from . import deployments
 
         deployments.add_routes(self)
         from . import resources_ops  # exportTemplate, cancel, tags, template specs
 
         resources_ops.add_routes(self)
+        from . import resources_links
+
+        resources_links.add_routes(self)
+        from . import resources_move
+
+        resources_move.add_routes(self)
 
     # -- subscriptions and tenants ---------------------------------------------------------------
 
@@ -59,6 +79,7 @@ class ResourcesProvider(Provider):
             "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01",
                                      "spendingLimit": "Off"},
             "authorizationSource": "RoleBased",
+            "managedByTenants": [],
         }
 
     def list_subscriptions(self, call: Call) -> Response:
@@ -70,13 +91,18 @@ class ResourcesProvider(Provider):
     def list_locations(self, call: Call) -> Response:
         from ..core import DEFAULT_LOCATIONS
 
-        names = {"eastus": "East US", "eastus2": "East US 2", "westus": "West US", "westus2": "West US 2",
-                 "westeurope": "West Europe", "northeurope": "North Europe", "southcentralus": "South Central US"}
-        return list_response([
-            {"id": f"/subscriptions/{self.em.active_subscription}/locations/{loc}", "name": loc,
-             "displayName": names.get(loc, loc), "regionalDisplayName": names.get(loc, loc), "type": "Region"}
-            for loc in DEFAULT_LOCATIONS
-        ])
+        out = []
+        for loc in DEFAULT_LOCATIONS:
+            name, longitude, latitude = LOCATIONS.get(loc, (loc, "0", "0"))
+            item = {"id": f"/subscriptions/{self.em.active_subscription}/locations/{loc}", "name": loc,
+                    "displayName": name, "regionalDisplayName": name, "type": "Region"}
+            if call.api_version < "2020-01-01":  # older api-versions put the coordinates at the top
+                item |= {"longitude": longitude, "latitude": latitude}
+            else:
+                item["metadata"] = {"regionType": "Physical", "regionCategory": "Recommended",
+                                    "longitude": longitude, "latitude": latitude}
+            out.append(item)
+        return list_response(out)
 
     def list_tenants(self, call: Call) -> Response:
         tid = self.em.tenant_id
@@ -116,10 +142,11 @@ class ResourcesProvider(Provider):
             "location": normalize_location(location),
             "properties": {"provisioningState": "Succeeded"},
         }
-        if "tags" in body:
-            group["tags"] = body["tags"]
-        elif existing and "tags" in existing:
-            group["tags"] = existing["tags"]
+        for key in ("managedBy", "tags"):  # what manages the group (an application, AKS): kept as given
+            if key in body:
+                group[key] = body[key]
+            elif existing and key in existing:
+                group[key] = existing[key]
         self.em.put(group)
         return Response(200 if existing else 201, self.em.public(group))
 
@@ -138,8 +165,9 @@ class ResourcesProvider(Provider):
     def patch_group(self, call: Call) -> Response:
         group = self._existing_group(call.params["rg"])
         body = call.body_object()
-        if "tags" in body:
-            group["tags"] = body["tags"]
+        for key in ("managedBy", "tags"):
+            if key in body:
+                group[key] = body[key]
         return Response(200, self.em.public(group))
 
     def list_groups(self, call: Call) -> Response:
@@ -152,12 +180,11 @@ class ResourcesProvider(Provider):
         group["properties"]["provisioningState"] = "Deleting"
         op = self.em.start_operation("microsoft.resources", group["location"], "resources.delete_group",
                                      group_id=group["id"])
-        token = base64.urlsafe_b64encode(json.dumps({"op": op.id}).encode()).decode().rstrip("=")
-        location = (f"{call.request.base_url}/subscriptions/{self.em.active_subscription}/operationresults/"
-                    f"{token}?api-version={call.api_version}")
-        return Response(202, None, {"Location": location, **self.em.retry_after_headers()})
+        op.stepper = "resources.delete_group_step"  # it stays Deleting a while: a resource per request
+        return Response(202, None, {"Location": operation_result_url(call, op), **self.em.retry_after_headers()})
 
-    def group_delete_result(self, call: Call) -> Response:
+    def operation_result(self, call: Call) -> Response:
+        """A group delete's or a move's Location: 202 while it runs, then 200 (204 for a move)."""
         token = call.params["token"]
         try:
             op_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["op"]
@@ -166,9 +193,11 @@ class ResourcesProvider(Provider):
         op = self.em.operations.get(op_id)
         if op is None:
             raise ArmError(404, "NotFound", "The operation was not found.")
+        if op.status == "InProgress" and time.monotonic() >= op.done_at:
+            self.em.finish(op)  # the client's poll stands for its wait (the emulator has no clock)
         if op.status == "InProgress":
             return Response(202, None, {"Location": call.request.url, **self.em.retry_after_headers()})
-        return Response(200)
+        return Response(op.args.get("final_status", 200))
 
     def list_group_resources(self, call: Call) -> Response:
         self._existing_group(call.params["rg"])
@@ -188,13 +217,18 @@ class ResourcesProvider(Provider):
         registered = not self.em.require_registration or canonical.lower() in self.em.registered \
             or canonical == "Microsoft.Resources"
         provider = self.em.providers.get(canonical.lower())
-        types = sorted(provider.resource_types()) if provider else []
+        # Each type as its routes spell it (virtualMachines), as ARM lists them.
+        spelled = {r.pattern[0].lower(): r.pattern[0] for r in provider.routes if r.scope != "root"} if provider else {}
+        types = [spelled[k] for k in sorted(spelled)]
         return {
             "id": f"/subscriptions/{self.em.active_subscription}/providers/{canonical}",
             "namespace": canonical,
             "registrationState": "Registered" if registered else "NotRegistered",
             "registrationPolicy": "RegistrationRequired",
-            "resourceTypes": [{"resourceType": t, "locations": ["East US", "West Europe", "West US"]} for t in types],
+            "resourceTypes": [{"resourceType": t, "locations": ["East US", "West Europe", "West US"],
+                               "apiVersions": SERVED_API_VERSIONS[canonical],
+                               "defaultApiVersion": SERVED_API_VERSIONS[canonical][0], "capabilities": "None"}
+                              for t in types],
         }
 
     def list_providers(self, call: Call) -> Response:
@@ -209,6 +243,22 @@ class ResourcesProvider(Provider):
         provider["registrationState"] = "Registered"
         return Response(200, provider)
 
+    def unregister_provider(self, call: Call) -> Response:
+        provider = self._provider(call.params["ns"])
+        self.em.registered.discard(provider["namespace"].lower())
+        provider["registrationState"] = "Unregistering"  # as ARM answers; NotRegistered once read again
+        return Response(200, provider)
+
+    def list_resource_types(self, call: Call) -> Response:
+        return list_response(self._provider(call.params["ns"])["resourceTypes"])
+
+
+def operation_result_url(call: Call, op) -> str:
+    """Where ARM points a client to learn how a subscription-level operation (group delete, move) ended."""
+    token = base64.urlsafe_b64encode(json.dumps({"op": op.id}).encode()).decode().rstrip("=")
+    return (f"{call.request.base_url}/subscriptions/{call.em.active_subscription}/operationresults/{token}"
+            f"?api-version={call.api_version}")
+
 
 def resources_in_group(em, group_name: str) -> list[dict[str, Any]]:
     """The group's resources as ARM lists them (deployment records are not resources)."""
@@ -222,19 +272,42 @@ def _generic(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _deletion_order(em, group: dict[str, Any]) -> list[dict[str, Any]]:
+    """The group's resources as they go: VMs first (they release disks and NICs), then the rest."""
+    order = {"microsoft.compute/virtualmachines": 0}
+    return sorted(resources_in_group(em, group["name"]), key=lambda b: order.get(b["type"].lower(), 1))
+
+
+def _delete_member(em, body: dict[str, Any]) -> None:
+    if body["type"].lower() == "microsoft.compute/virtualmachines":
+        em.notify("vm_deleted", vm=body)
+    elif body["type"].lower() == "microsoft.compute/disks":
+        em.notify("disk_deleted", disk=body)
+    em.delete(body["id"])
+
+
+def step_group_delete(em, op) -> bool:
+    """One step of a group's deletion, as ARM takes its time: the group reads Deleting for a
+    request, then loses one resource per request; True once it is empty."""
+    group = em.get(op.args["group_id"])
+    if group is None:
+        return True
+    if not op.args.get("started"):
+        op.args["started"] = True
+        return False
+    contents = _deletion_order(em, group)
+    if contents:
+        _delete_member(em, contents[0])
+    return not contents
+
+
 def finish_group_delete(em, op) -> None:
-    """Delete everything in the group: VMs first (they release disks and NICs), then the rest."""
+    """Delete what is left in the group, its deployment records, then the group."""
     group = em.get(op.args["group_id"])
     if group is None:
         return
-    contents = resources_in_group(em, group["name"])
-    order = {"microsoft.compute/virtualmachines": 0}
-    for body in sorted(contents, key=lambda b: order.get(b["type"].lower(), 1)):
-        if body["type"].lower() == "microsoft.compute/virtualmachines":
-            em.notify("vm_deleted", vm=body)
-        elif body["type"].lower() == "microsoft.compute/disks":
-            em.notify("disk_deleted", disk=body)
-        em.delete(body["id"])
+    for body in _deletion_order(em, group):
+        _delete_member(em, body)
     for key in [k for k, v in em.resources.items()
                 if v.get("type", "").lower() == "microsoft.resources/deployments"
                 and k.startswith(group["id"].lower() + "/")]:
@@ -244,6 +317,7 @@ def finish_group_delete(em, op) -> None:
 
 def register(em) -> ResourcesProvider:
     em.finalizers["resources.delete_group"] = finish_group_delete
+    em.steppers["resources.delete_group_step"] = step_group_delete
     return ResourcesProvider(em)
 
 

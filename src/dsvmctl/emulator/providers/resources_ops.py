@@ -24,8 +24,9 @@ def add_routes(provider) -> None:
     r("POST", "root", "subscriptions/{sub}/resourcegroups/{rg}/exportTemplate", export_group)
     r("GET", "root", "subscriptions/{sub}/providers/Microsoft.Resources/locations/{loc}/operationResults/{token}",
       export_result)
-    r("POST", "rg", "deployments/{name}/exportTemplate", deployments.export_template)  # newer api-versions
-    r("POST", "rg", "deployments/{name}/cancel", cancel_deployment)
+    for scope in ("rg", "sub"):
+        r("POST", scope, "deployments/{name}/exportTemplate", deployments.export_template)  # newer api-versions
+        r("POST", scope, "deployments/{name}/cancel", cancel_deployment)
     r("GET", "root", "subscriptions/{sub}/tagNames", list_tag_names)
     r("PUT", "root", "subscriptions/{sub}/tagNames/{tag}", put_tag_name)
     r("DELETE", "root", "subscriptions/{sub}/tagNames/{tag}", delete_tag_name)
@@ -80,8 +81,9 @@ def _exported(call: Call) -> dict[str, Any]:
 def export_group(call: Call) -> Response:
     group = _group(call)
     result = _exported(call)
-    if call.api_version >= "2019-08-01":
-        # Newer api-versions export asynchronously: 202, then the template on the Location URL.
+    if call.api_version >= "2019-08-01" and result["template"]["resources"]:
+        # Newer api-versions export asynchronously: 202, then the template on the Location URL;
+        # ARM answers 200 at once when the export is done within its wait (nothing to export is).
         op = call.em.start_operation("microsoft.resources", group["location"])
         op.result = result
         token = base64.urlsafe_b64encode(json.dumps({"op": op.id}).encode()).decode().rstrip("=")
@@ -105,15 +107,9 @@ def export_result(call: Call) -> Response:
     return Response(200, op.result)
 
 
-def _deployment(call: Call) -> dict[str, Any]:
-    record = call.em.get(call.resource_id("deployments", call.params["name"]))
-    if record is None:
-        raise ArmError(404, "DeploymentNotFound", f"Deployment '{call.params['name']}' could not be found.")
-    return record
-
-
 def cancel_deployment(call: Call) -> Response:
-    record = _deployment(call)
+    """A running deployment stops where it is (what it made stays) and turns Canceled."""
+    record = deployments.deployment_or_404(call)
     state = record["properties"]["provisioningState"]
     if state not in ("Accepted", "Running"):
         raise ArmError(409, "DeploymentCannotBeCancelled", f"The deployment '{record['name']}' cannot be cancelled "
@@ -124,6 +120,7 @@ def cancel_deployment(call: Call) -> Response:
             op.status, op.end_time = "Canceled", utc_now()
             op.error = {"code": "DeploymentCanceled", "message": "The deployment was canceled."}
     record["properties"]["provisioningState"] = "Canceled"
+    record["properties"]["outputResources"] = deployments.made(call.em.meta_of(record["id"]))
     return Response(204)
 
 
@@ -288,7 +285,7 @@ def put_spec(call: Call) -> Response:
             "systemData": _system_data(existing), "properties": props, "id": _spec_id(call),
             "name": call.params["name"], "type": SPEC_TYPE}
     call.em.put(spec)
-    return Response(200 if existing else 201, _spec_view(call, spec))
+    return Response(201, _spec_view(call, spec))  # 201 for an update too, as recorded
 
 
 def _spec_view(call: Call, spec: dict[str, Any], with_versions: bool = False) -> dict[str, Any]:
@@ -350,7 +347,7 @@ def put_version(call: Call) -> Response:
                "properties": {"linkedTemplates": [], **props}, "id": version_id, "name": call.params["version"],
                "type": f"{SPEC_TYPE}/versions"}
     call.em.put(version)
-    return Response(200 if existing else 201, call.em.public(version))
+    return Response(201, call.em.public(version))  # 201 for an update too, as recorded
 
 
 def get_version(call: Call) -> Response:

@@ -49,11 +49,14 @@ def canonical(value: str, allowed: tuple[str, ...], what: str, target: str) -> s
 def build_account(body: dict[str, Any], request: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
     props_in = request.get("properties") or {}
     old = (existing or {}).get("properties") or {}
-    sku = canonical((request.get("sku") or {}).get("name") or (existing or {}).get("sku", {}).get("name", ""),
-                    SKUS, "sku", "sku.name") if (request.get("sku") or existing) else None
+    # api-versions before 2016-01-01 name the SKU properties.accountType (templates still use them).
+    wanted = (request.get("sku") or {}).get("name") or props_in.get("accountType") \
+        or (existing or {}).get("sku", {}).get("name")
+    sku = canonical(wanted, SKUS, "sku", "sku.name") if wanted else None
     if sku is None:
         raise ArmError(400, "MissingRequiredProperty", "The sku property is required.", target="sku")
-    kind = canonical(request.get("kind") or (existing or {}).get("kind") or "StorageV2", KINDS, "kind", "kind")
+    default_kind = "Storage" if props_in.get("accountType") else "StorageV2"  # the old API knew no other
+    kind = canonical(request.get("kind") or (existing or {}).get("kind") or default_kind, KINDS, "kind", "kind")
     name, location = body["name"], body["location"]
     endpoints = {s: f"https://{name}.{s}.core.windows.net/" for s in SERVICES}
     if kind == "Storage":
@@ -78,6 +81,8 @@ def build_account(body: dict[str, Any], request: dict[str, Any], existing: dict[
         "primaryLocation": location,
         "statusOfPrimary": "available",
     }
+    if props_in.get("accountType"):
+        props["accountType"] = sku
     if kind in ("StorageV2", "BlobStorage"):
         props["accessTier"] = props_in.get("accessTier", old.get("accessTier", "Hot"))
     if "GRS" in sku or "GZRS" in sku:
