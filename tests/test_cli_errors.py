@@ -157,3 +157,16 @@ def test_a_nul_character_in_a_path_argument_is_a_usage_error(home):
 def test_a_path_too_long_for_the_file_system_is_a_usage_error(home):
     result = CliRunner().invoke(cli, ["validate", "a" * 300])
     assert result.exit_code == 2 and "too long" in result.output and not (home / "reports").exists()
+
+
+@pytest.mark.parametrize("argv", [["sizes"], ["ssh-config"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly(home, argv):
+    """`dsvmctl sizes | head -1`, or ssh's `-F <(dsvmctl ssh-config)` (ssh closes the pipe unread):
+    the shell's 141 for a broken pipe, no error message, no crash report."""
+    dsvmctl = [sys.executable, "-m", "dsvmctl", *argv]
+    proc = subprocess.Popen(dsvmctl, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
+    proc.stdout.close()  # before the command writes anything
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == failures.EXIT_BROKEN_PIPE
+    assert b"error" not in err and b"Traceback" not in err, err
+    assert not (home / "reports").exists() or not any((home / "reports").iterdir())

@@ -27,6 +27,9 @@ class Group(click.Group):
         except KeyboardInterrupt:
             click.secho("interrupted", fg="yellow", err=True)
             ctx.exit(130)
+        except BrokenPipeError:
+            failures.reader_gone()
+            ctx.exit(failures.EXIT_BROKEN_PIPE)
         except Exception as err:
             if ctx.find_root().params.get("debug"):
                 raise

@@ -20,6 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 UNEXPECTED_EXIT_CODE = 70  # EX_SOFTWARE: an internal error
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader went away
+
+
+def reader_gone() -> None:
+    """Whoever read our stdout has gone (`| head`, a closed pipe): not an error worth a message.
+    Point stdout at /dev/null so the interpreter's flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 # ValueErrors of pure validating helpers, by the module that raised them: (exit code, fix).
 _KNOWN_VALUE_ERRORS = {

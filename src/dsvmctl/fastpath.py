@@ -97,14 +97,20 @@ def main() -> None:
 
     try:
         code = _fast(sys.argv[1:])
+        if code is not None:
+            sys.stdout.flush()
     except (DsvmctlError, RemoteError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        from .failures import EXIT_BROKEN_PIPE, reader_gone
+
+        reader_gone()
+        sys.exit(EXIT_BROKEN_PIPE)
     if code is not None:
-        sys.stdout.flush()
         sys.exit(code)
     from .cli import main as full_cli
 
