@@ -351,3 +351,7 @@ def test_collect_through_the_agent_writes_into_the_callers_relative_dest_on_the_
     assert (lab / "agent.log").read_text().count("connected to lab") == handshakes  # no new SSH connection
     missing = cli("collect", "lab", "20260101T000000Z-000000", "--dest", "none", cwd=cwd)
     assert missing.returncode == 2 and "left nothing on lab" in missing.stderr, missing.stderr  # RemotePathNotFound, re-raised
+    from dsvmctl.errors import UsageError
+
+    with pytest.raises(UsageError, match="only into an absolute directory"):  # the agent's cwd is not the caller's
+        find(lab).fetch({}, [f"dsvmctl/runs/{rid}/."], "got", {})

@@ -153,13 +153,14 @@ class Agent:
             if not (state_dir / "state.json").is_file():
                 return
             from ..cloud.localhosts import LocalHosts, host_spec
+            from ..cloud.power import PowerState
             from ..emulator.core import Emulator
 
             em = Emulator(state_dir=state_dir)
             disks = LocalHosts.disks_root_of(self.home)
             for vm in em.find("Microsoft.Compute/virtualMachines"):
                 meta = em.meta_of(vm["id"])
-                if meta.get("power") != "running" or meta.get("os_type") == "Windows":
+                if PowerState.parse(meta.get("power")) is not PowerState.RUNNING or meta.get("os_type") == "Windows":
                     continue
                 try:
                     port = self.host(host_spec(em, vm, disks))
