@@ -303,3 +303,55 @@ def test_jupyter_forwards_a_jupyter_that_listens_on_the_vm_and_prints_its_url(la
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _no_direct(*args, **kwargs):
+    raise AssertionError("a direct SSH connection was opened while the agent was on")
+
+
+def test_stdin_is_relayed_through_the_agent_byte_for_byte(lab, monkeypatch):
+    import io
+
+    from dsvmctl import Cloud, remote
+    from dsvmctl.agent.session import AgentSession
+
+    monkeypatch.setattr(remote, "connect", _no_direct)  # only the agent's connection may be used
+    data = os.urandom(3 * 2**20 + 17)  # several windows of the relay, not a multiple of its chunk
+    with Cloud.local() as cloud, cloud.machine("lab").session() as session:
+        assert isinstance(session, AgentSession)
+        out = io.BytesIO()
+        assert session.exec("cat", stdout=out, stdin=data) == 0
+        assert out.getvalue() == data
+        assert session.run("wc -c", stdin=io.BytesIO(data)).out.split() == [str(len(data))]  # a binary file
+        assert session.run("cat", stdin="héllo\n").out == "héllo\n"
+        assert session.run("cat", stdin=b"").out == ""
+        # A command that never reads its stdin ends; the relay does not hold it open.
+        started = time.monotonic()
+        assert session.exec("exit 3", stdin=io.BytesIO(b"x" * 32 * 2**20)) == 3
+        assert time.monotonic() - started < 20
+        head = io.BytesIO()  # one that stops reading early
+        assert session.exec("head -c 5", stdout=head, stdin=data) == 0 and head.getvalue() == data[:5]
+        assert session._direct is None
+
+
+def test_collect_through_the_agent_writes_into_the_callers_relative_dest_on_the_warm_connection(lab, tmp_path):
+    rid = "20260101T000000Z-a9e9f0"
+    run_dir = vm_home(lab) / "dsvmctl" / "runs" / rid
+    (run_dir / "sub").mkdir(parents=True, exist_ok=True)
+    (run_dir / "metrics.json").write_text(json.dumps({"device": "cpu"}))
+    (run_dir / "sub" / "big.bin").write_bytes(os.urandom(2 * 2**20))
+    cwd = tmp_path / "caller"
+    cwd.mkdir()
+    first = json.loads(cli("collect", "lab", rid, "--dest", "got", "-o", "json", cwd=cwd, check=True).stdout)
+    assert first["device"] == "cpu" and (cwd / "got" / "run.json").is_file()  # the caller's cwd, not the agent's
+    assert (cwd / "got" / "sub" / "big.bin").read_bytes() == (run_dir / "sub" / "big.bin").read_bytes()
+    handshakes = (lab / "agent.log").read_text().count("connected to lab")
+    again = json.loads(cli("collect", "lab", rid, "--dest", "got", "-o", "json", cwd=cwd, check=True).stdout)
+    assert again["fetch"]["files"] == 2
+    assert (lab / "agent.log").read_text().count("connected to lab") == handshakes  # no new SSH connection
+    missing = cli("collect", "lab", "20260101T000000Z-000000", "--dest", "none", cwd=cwd)
+    assert missing.returncode == 2 and "left nothing on lab" in missing.stderr, missing.stderr  # RemotePathNotFound, re-raised
+    from dsvmctl.errors import UsageError
+
+    with pytest.raises(UsageError, match="only into an absolute directory"):  # the agent's cwd is not the caller's
+        find(lab).fetch({}, [f"dsvmctl/runs/{rid}/."], "got", {})

@@ -35,3 +35,49 @@ def lab_home(cloud, lab) -> Path:
     """lab's admin home on its disk directory (what `~` is on the VM)."""
     emulator = cloud.backend.emulator
     return cloud.backend.hosts._home(emulator, emulator.get(lab.vm().id))
+
+
+@pytest.fixture(params=["direct", "agent"])
+def over(request, cloud, monkeypatch):
+    """Each test twice: commands over a direct connection, then over the agent's pooled one. The
+    VM stays hosted in this process (where a test can tamper with it); in the agent run a direct
+    connection from this process fails the test, so what passes went through the agent."""
+    if request.param == "direct":
+        yield "direct"
+        return
+    from dsvmctl import remote
+
+    def no_direct(*args, **kwargs):
+        raise AssertionError("a direct SSH connection was opened while the agent was on")
+
+    monkeypatch.setenv("DSVMCTL_AGENT", "auto")
+    monkeypatch.setattr(remote, "connect", no_direct)
+    yield "agent"
+    stop_agent(Path(cloud.paths.root))
+
+
+def stop_agent(home: Path) -> None:
+    """Stop the agent of `home` (if one runs) and wait until it is gone."""
+    import os
+    import time
+
+    from dsvmctl.agent.client import find
+
+    agent = find(home)
+    if agent is None:
+        return
+    pid = agent.ping()["pid"]
+    agent.request("stop")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                return
+        except OSError:
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)

@@ -4,6 +4,8 @@ The local cloud's VM is made hostile by putting a fake `tar` (and `tar.exe`, for
 fetch path) first on its PATH: it sends a crafted archive instead of the run directory. Shapes
 a real `tar -c` produces from real files on the VM (a sparse file, a setuid file) use the real tar.
 Each refusal must be a dsvmctl error naming the entry; the good archive after them must work.
+Each collect runs twice (`over`): on a direct connection, and through the agent (which fetches
+into the caller's directory itself: the same checks must hold there).
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ REFUSED = {"dotdot": "`..`", "absolute": "absolute", "hard_link": "hard link", "
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_collect_refuses_each_hostile_archive_and_writes_nothing_outside(shape, lab, vm, tmp_path, outside):
+def test_collect_refuses_each_hostile_archive_and_writes_nothing_outside(shape, over, lab, vm, tmp_path, outside):
     dest = tmp_path / "dest"
     vm.send(SHAPES[shape](dest, outside))
     with pytest.raises(UnsafeArchive) as caught:
@@ -161,7 +163,7 @@ def test_the_windows_fetch_path_applies_the_same_rules(lab, vm, tmp_path, outsid
     assert fetched["files"] == 1 and (dest / "metrics.json").read_bytes() == b"{}"
 
 
-def test_a_gnu_sparse_member_is_refused_before_its_map_is_read(lab, vm, tmp_path, outside):
+def test_a_gnu_sparse_member_is_refused_before_its_map_is_read(over, lab, vm, tmp_path, outside):
     info = tarfile.TarInfo("sparse.bin")
     info.type = tarfile.GNUTYPE_SPARSE
     vm.send(info.tobuf(format=tarfile.GNU_FORMAT) + b"\0" * 1024)
@@ -170,7 +172,7 @@ def test_a_gnu_sparse_member_is_refused_before_its_map_is_read(lab, vm, tmp_path
     nothing_escaped(tmp_path, tmp_path / "dest", outside)
 
 
-def test_a_real_huge_sparse_file_on_the_vm_is_refused_by_size_without_reading_it(lab, vm, tmp_path, outside):
+def test_a_real_huge_sparse_file_on_the_vm_is_refused_by_size_without_reading_it(over, lab, vm, tmp_path, outside):
     with open(vm.home / "dsvmctl" / "runs" / RID / "huge.bin", "wb") as huge:
         huge.truncate(2**40)  # 1 TiB of holes: real `tar -c` would stream a TiB of zeros
     with pytest.raises(UnsafeArchive, match="limit for one file"):
@@ -178,7 +180,7 @@ def test_a_real_huge_sparse_file_on_the_vm_is_refused_by_size_without_reading_it
     assert not (tmp_path / "dest" / "huge.bin").exists()
 
 
-def test_setuid_and_group_write_bits_are_not_kept(lab, vm, tmp_path):
+def test_setuid_and_group_write_bits_are_not_kept(over, lab, vm, tmp_path):
     run_dir = vm.home / "dsvmctl" / "runs" / RID
     tool = run_dir / "tool"
     tool.write_bytes(b"#!/bin/sh\n")
@@ -192,7 +194,7 @@ def test_setuid_and_group_write_bits_are_not_kept(lab, vm, tmp_path):
 
 
 @pytest.mark.slow
-def test_100k_tiny_files_stop_at_the_entry_limit(lab, vm, tmp_path, outside):
+def test_100k_tiny_files_stop_at_the_entry_limit(over, lab, vm, tmp_path, outside):
     # One header, renamed f000000..f099999: only the name digits and the checksum change.
     template = bytearray(tarfile.TarInfo("f000000").tobuf(format=tarfile.USTAR_FORMAT))
     base = int(template[148:154], 8) - sum(b"000000")
@@ -210,19 +212,22 @@ def test_100k_tiny_files_stop_at_the_entry_limit(lab, vm, tmp_path, outside):
     nothing_escaped(tmp_path, dest, outside)
 
 
-def test_the_cli_reports_a_hostile_archive_as_an_error_not_a_traceback(lab, vm, tmp_path, outside, monkeypatch):
+def test_the_cli_reports_a_hostile_archive_as_an_error_not_a_traceback(over, cloud, lab, vm, tmp_path, outside,
+                                                                        monkeypatch):
     from dsvmctl.cloud import localhosts
 
     vm.send(SHAPES["symlink_then_file"](tmp_path / "dest", outside))
     image_path = localhosts.image_path
     monkeypatch.setattr(localhosts, "image_path", lambda: f"/home/{lab.record.admin_user}/.fakebin{os.pathsep}{image_path()}")  # the CLI's own host
+    if over == "agent":
+        cloud.backend.hosts.close()  # the CLI's cloud has the agent host the VM (with that PATH)
     result = CliRunner().invoke(cli, ["collect", "lab", RID, "--dest", str(tmp_path / "dest")])
     assert result.exit_code == UnsafeArchive.exit_code, result.output
     assert "refuses: 'ln': a symbolic link" in result.output and "Traceback" not in result.output
     nothing_escaped(tmp_path, tmp_path / "dest", outside)
 
 
-def test_a_good_archive_still_arrives_whole_after_a_refused_one(lab, vm, tmp_path, outside):
+def test_a_good_archive_still_arrives_whole_after_a_refused_one(over, lab, vm, tmp_path, outside):
     dest = tmp_path / "dest"
     vm.send(SHAPES["dotdot"](dest, outside))
     with pytest.raises(UnsafeArchive):
@@ -238,7 +243,7 @@ def test_a_good_archive_still_arrives_whole_after_a_refused_one(lab, vm, tmp_pat
         lab.collect(RID, dest)
 
 
-def test_files_dsvmctl_reads_or_writes_after_the_fetch_cannot_be_turned_against_it(lab, vm, tmp_path):
+def test_files_dsvmctl_reads_or_writes_after_the_fetch_cannot_be_turned_against_it(over, lab, vm, tmp_path):
     dest = tmp_path / "dest"
     vm.send(archive(member("run.json", tarfile.DIRTYPE), member("metrics.json", data=b"[1, 2]")))
     with pytest.raises(UnsafeArchive, match="where dsvmctl writes its run.json"):

@@ -14,6 +14,7 @@ import os
 import socket
 import stat
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,9 @@ START_LOCK_NAME = "agent.start.lock"  # serialises starts by several commands at
 START_TIMEOUT_S = 20.0
 # Unix socket paths are limited to 108 bytes; longer ones are reached through the directory's fd.
 MAX_SOCKET_PATH = 100
+# stdin relayed to the agent: frames of STDIN_CHUNK, at most STDIN_WINDOW bytes not yet taken by it.
+STDIN_CHUNK = 256 * 2**10
+STDIN_WINDOW = 4 * 2**20
 
 
 class AgentUnavailable(Exception):
@@ -77,9 +81,11 @@ def raise_error(document: dict[str, Any]) -> None:
     if kind == "remote":
         from ..remote import errors
 
-        cls = getattr(errors, name, errors.RemoteError)
-        err = cls.__new__(cls) if isinstance(cls, type) and issubclass(cls, errors.RemoteError) else errors.RemoteError.__new__(errors.RemoteError)
+        cls = _remote_error_class(name)
+        err = cls.__new__(cls)
         errors.RemoteError.__init__(err, message)
+        for field, value in (document.get("fields") or {}).items():
+            setattr(err, field, value)
         raise err
     from .. import errors as dsvmctl_errors
 
@@ -89,6 +95,16 @@ def raise_error(document: dict[str, Any]) -> None:
     err = cls.__new__(cls)
     dsvmctl_errors.DsvmctlError.__init__(err, message, fix=document.get("fix"))
     raise err
+
+
+def _remote_error_class(name: str) -> type:
+    """The RemoteError subclass named `name`: remote/errors.py's, or untar's UnsafeArchive."""
+    from ..remote import errors
+
+    cls = getattr(errors, name, None)
+    if cls is None and name == "UnsafeArchive":
+        from ..remote.untar import UnsafeArchive as cls  # noqa: N813 - imports tarfile: only when needed
+    return cls if isinstance(cls, type) and issubclass(cls, errors.RemoteError) else errors.RemoteError
 
 
 class AgentClient:
@@ -136,24 +152,35 @@ class AgentClient:
     # -- operations ------------------------------------------------------------------------------
 
     def exec(self, target: dict[str, Any], command: str, *, stdout: Callable[[bytes], Any],
-             stderr: Callable[[bytes], Any], timeout: float | None = None) -> int:
+             stderr: Callable[[bytes], Any], stdin: Any = None, timeout: float | None = None) -> int:
         """Run `command` on the target over the agent's connection; streams; returns the exit code.
+        `stdin` (bytes, str or a binary file; None: closed at once) is relayed as I frames, then W.
         Ctrl-C stops the remote process group (the agent does it, as the direct path does)."""
         sock = self.connect(timeout=None)
         with sock:
-            protocol.send_json(sock, {"op": "exec", "target": target, "command": command, "timeout": timeout})
+            send_lock = threading.Lock()  # the stdin thread and a Ctrl-C both send frames
+            protocol.send_json(sock, {"op": "exec", "target": target, "command": command, "timeout": timeout,
+                                      "stdin": stdin is not None})
+            relay = StdinSender(sock, send_lock, stdin) if stdin is not None else None
             try:
-                return self._stream(sock, stdout, stderr)
+                return self._stream(sock, stdout, stderr, relay)
             except KeyboardInterrupt:
-                protocol.send_json(sock, {"cancel": True})
+                if relay is not None:
+                    relay.stop()
+                with send_lock:
+                    protocol.send_json(sock, {"cancel": True})
                 try:
                     sock.settimeout(10)
-                    self._stream(sock, stdout, stderr)
+                    self._stream(sock, stdout, stderr, None)
                 except (OSError, protocol.ProtocolError, AgentUnavailable):
                     pass
                 raise
+            finally:
+                if relay is not None:
+                    relay.stop()
 
-    def _stream(self, sock: socket.socket, stdout: Callable[[bytes], Any], stderr: Callable[[bytes], Any]) -> int:
+    def _stream(self, sock: socket.socket, stdout: Callable[[bytes], Any], stderr: Callable[[bytes], Any],
+                relay: "StdinSender | None") -> int:
         while True:
             frame = protocol.recv(sock)
             if frame is None:
@@ -172,6 +199,8 @@ class AgentClient:
                     raise_error(document["error"])
                 if "exit" in document:
                     return int(document["exit"])
+                if "stdin_taken" in document and relay is not None:
+                    relay.credit(int(document["stdin_taken"]))
 
     def push(self, target: dict[str, Any], src: str, dest: str | None, ignore_file: str | None,
              cache_dir: str | None = None) -> dict[str, Any]:
@@ -184,6 +213,69 @@ class AgentClient:
 
             raise TransferError(f"the push to {dest} stopped: the dsvmctl agent went away ({exc}). The VM holds "
                                 "the previous tree or the new one, never a mix; push again.") from None
+
+
+    def fetch(self, target: dict[str, Any], remote_paths: list[str], local_dir: str,
+              limits: dict[str, int]) -> dict[str, Any]:
+        """remote.sync.fetch into `local_dir` (absolute), run by the agent over its connection."""
+        try:
+            return self.request("fetch", timeout=None, target=target, remote_paths=remote_paths, local_dir=local_dir,
+                                limits=limits)["summary"]
+        except (AgentUnavailable, protocol.ProtocolError, OSError) as exc:
+            from ..remote.errors import TransferError
+
+            raise TransferError(f"the fetch into {local_dir} stopped: the dsvmctl agent went away ({exc}); "
+                                "fetch again.") from None
+
+
+class StdinSender:
+    """Sends a command's stdin to the agent from a thread, at most STDIN_WINDOW bytes ahead of
+    what the agent has taken (it acknowledges each chunk): the agent keeps reading its socket
+    whatever the command does with its stdin, so a cancel frame never waits behind stdin data."""
+
+    def __init__(self, sock: socket.socket, send_lock: threading.Lock, source: Any) -> None:
+        self.sock, self.send_lock = sock, send_lock
+        self.source = source.encode() if isinstance(source, str) else source
+        self.in_flight = 0
+        self.stopped = False
+        self.window = threading.Condition()
+        self.thread = threading.Thread(target=self._send_all, name="dsvmctl-agent-stdin", daemon=True)
+        self.thread.start()
+
+    def credit(self, taken: int) -> None:
+        with self.window:
+            self.in_flight -= taken
+            self.window.notify()
+
+    def stop(self) -> None:
+        with self.window:
+            self.stopped = True
+            self.window.notify()
+
+    def _chunks(self) -> Iterator[bytes | memoryview]:
+        if isinstance(self.source, (bytes, bytearray, memoryview)):
+            view = memoryview(self.source)
+            for start in range(0, len(view), STDIN_CHUNK):
+                yield view[start:start + STDIN_CHUNK]
+            return
+        while chunk := self.source.read(STDIN_CHUNK):
+            yield chunk
+
+    def _send_all(self) -> None:
+        try:
+            for chunk in self._chunks():
+                with self.window:
+                    while self.in_flight >= STDIN_WINDOW and not self.stopped:
+                        self.window.wait()
+                    if self.stopped:
+                        return
+                    self.in_flight += len(chunk)
+                with self.send_lock:
+                    protocol.send(self.sock, b"I", bytes(chunk))
+            with self.send_lock:
+                protocol.send(self.sock, b"W")
+        except (OSError, ValueError):
+            pass  # the command ended (or the agent went away): exec reports what happened
 
 
 # -- finding and starting ------------------------------------------------------------------------

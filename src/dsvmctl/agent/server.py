@@ -4,7 +4,7 @@ One thread per client connection. It holds:
 - the SSH servers of the local cloud's running VMs (LocalVMHost), brought back from the
   emulator's state when it starts, each on the port the VM was given (stable across restarts);
 - one pinned, authenticated paramiko connection per machine (keepalives; reopened when broken),
-  over which it runs the CLI's exec and push, so those skip the SSH handshake;
+  over which it runs the CLI's exec (stdin relayed), push and fetch, so those skip the SSH handshake;
 - port tunnels (tunnels.py).
 It exits after DSVMCTL_AGENT_IDLE_S seconds (default 600) with no local VM running, no tunnel
 and no client, or when its state directory disappears. Its log is HOME/agent.log.
@@ -16,6 +16,7 @@ import errno
 import fcntl
 import logging
 import os
+import queue
 import socket
 import struct
 import sys
@@ -36,10 +37,18 @@ def error_document(exc: BaseException) -> dict[str, Any]:
     from ..remote.errors import RemoteError
 
     if isinstance(exc, RemoteError):
-        return {"kind": "remote", "type": type(exc).__name__, "message": exc.message}
+        # The error's own fields (UnsafeArchive's entry and reason, RemotePathNotFound's paths...),
+        # so the client raises one the direct path's callers cannot tell apart.
+        fields = {k: v for k, v in vars(exc).items() if k != "message" and _is_json(v)}
+        return {"kind": "remote", "type": type(exc).__name__, "message": exc.message, "fields": fields}
     if isinstance(exc, DsvmctlError):
         return {"kind": "dsvmctl", "type": type(exc).__name__, "message": exc.message, "fix": exc.fix}
     return {"kind": "dsvmctl", "type": "DsvmctlError", "message": f"the agent failed: {type(exc).__name__}: {exc}"}
+
+
+def _is_json(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool)) or (
+        isinstance(value, list) and all(isinstance(v, (str, int, float, bool)) for v in value))
 
 
 def rss_kib() -> int:
@@ -144,13 +153,14 @@ class Agent:
             if not (state_dir / "state.json").is_file():
                 return
             from ..cloud.localhosts import LocalHosts, host_spec
+            from ..cloud.power import PowerState
             from ..emulator.core import Emulator
 
             em = Emulator(state_dir=state_dir)
             disks = LocalHosts.disks_root_of(self.home)
             for vm in em.find("Microsoft.Compute/virtualMachines"):
                 meta = em.meta_of(vm["id"])
-                if meta.get("power") != "running" or meta.get("os_type") == "Windows":
+                if PowerState.parse(meta.get("power")) is not PowerState.RUNNING or meta.get("os_type") == "Windows":
                     continue
                 try:
                     port = self.host(host_spec(em, vm, disks))
@@ -320,31 +330,51 @@ class Agent:
                     cancel.set()  # the client is gone: stop the command as Ctrl-C would
             return send
 
+        def taken(size: int) -> None:  # the client may send that much more stdin
+            try:
+                with send_lock:
+                    protocol.send_json(conn, {"stdin_taken": size})
+            except OSError:
+                cancel.set()
+
+        stdin = StdinRelay(taken) if request.get("stdin") else None
+
         def watch() -> None:
             try:
                 while (frame := protocol.recv(conn)) is not None:
-                    if frame[0] == b"J" and protocol.decode_json(frame[1]).get("cancel"):
+                    kind, payload = frame
+                    if kind == b"I" and stdin is not None:
+                        stdin.put(payload)
+                    elif kind == b"W" and stdin is not None:
+                        stdin.end()
+                    elif kind == b"J" and protocol.decode_json(payload).get("cancel"):
                         break
             except (OSError, protocol.ProtocolError):
                 pass
             cancel.set()
+            if stdin is not None:
+                stdin.end()
 
         threading.Thread(target=watch, daemon=True).start()
         from ..remote.errors import SessionClosed
 
-        for attempt in (0, 1):
-            session = self.session(target, fresh=bool(attempt))
-            try:
-                code = session.exec(command, stdout=sender(b"O"), stderr=sender(b"E"), timeout=request.get("timeout"),
-                                    cancel=cancel)
-                break
-            except SessionClosed:
-                # A connection that broke while idle is found out here; reopen once if nothing ran yet.
-                if attempt or started.is_set() or session.active:
-                    raise
-            except KeyboardInterrupt:  # cancelled: the remote process group was stopped
-                code = 130
-                break
+        try:
+            for attempt in (0, 1):
+                session = self.session(target, fresh=bool(attempt))
+                try:
+                    code = session.exec(command, stdout=sender(b"O"), stderr=sender(b"E"), stdin=stdin,
+                                        timeout=request.get("timeout"), cancel=cancel)
+                    break
+                except SessionClosed:
+                    # A connection that broke while idle is found out here; reopen once if nothing ran yet.
+                    if attempt or started.is_set() or session.active or (stdin is not None and stdin.read_from):
+                        raise
+                except KeyboardInterrupt:  # cancelled: the remote process group was stopped
+                    code = 130
+                    break
+        finally:
+            if stdin is not None:
+                stdin.end()  # the command is over: the channel's stdin writer stops waiting
         return {"exit": code}
 
     def op_connect(self, conn, request) -> dict[str, Any]:
@@ -367,6 +397,22 @@ class Agent:
             session = self.session(request["target"], fresh=True)
         summary = push(session, request["src"], dest, request.get("ignore_file"), cache_dir=cache_dir, confined=True)
         return {"summary": summary.to_json()}
+
+    def op_fetch(self, conn, request) -> dict[str, Any]:
+        """remote.sync.fetch into the caller's directory: the agent runs as the caller's user (the
+        peer uid is checked), so it writes there as the direct path would, with untar.py's checks."""
+        from ..errors import UsageError
+        from ..remote.sync import fetch
+        from ..remote.untar import FetchLimits
+
+        local_dir = request["local_dir"]
+        if not os.path.isabs(local_dir):  # the agent's working directory is not the caller's
+            raise UsageError(f"the agent fetches only into an absolute directory, not {local_dir!r}")
+        limits = FetchLimits(**{k: int(v) for k, v in (request.get("limits") or {}).items()})
+        session = self.session(request["target"])
+        if not session.active:
+            session = self.session(request["target"], fresh=True)
+        return {"summary": fetch(session, request["remote_paths"], local_dir, limits=limits).to_json()}
 
     def op_probe(self, conn, request) -> dict[str, Any]:
         """Does something listen on the VM's 127.0.0.1:PORT? (one direct-tcpip channel, closed at once)"""
@@ -425,6 +471,33 @@ class Agent:
                     self.tunnels.pop(tunnel_id, None)
                     closed.append(tunnel.describe())
         return {"closed": closed}
+
+
+class StdinRelay:
+    """The client's stdin frames as the binary file Session.exec reads the command's stdin from.
+    Each chunk taken is acknowledged (`taken`), so the client sends more: what waits here is
+    bounded by the client's window, and the socket is always read (a cancel frame gets through)."""
+
+    def __init__(self, taken: Any) -> None:
+        self.chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.taken = taken
+        self.read_from = False
+
+    def put(self, data: bytes) -> None:
+        if data:  # an empty chunk would read as the end
+            self.chunks.put(data)
+
+    def end(self) -> None:
+        self.chunks.put(None)
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.chunks.get()
+        if chunk is None:
+            self.chunks.put(None)  # every later read sees the end too
+            return b""
+        self.read_from = True
+        self.taken(len(chunk))
+        return chunk
 
 
 def _peer_uid(conn: socket.socket) -> int:

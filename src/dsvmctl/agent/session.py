@@ -1,7 +1,7 @@
 """A Session that runs its commands over the agent's pooled connection (no handshake, no paramiko
-in this process). exec/run and push go through the agent; anything that needs a raw channel
-(fetch, SFTP, Windows streams) opens a direct connection on first use, so every caller of
-`dsvmctl.remote.session.Session` keeps working unchanged.
+in this process). exec/run (stdin relayed), push and fetch go through the agent; anything that needs
+a raw channel (SFTP, open_exec, Windows streams) opens a direct connection on first use, so every
+caller of `dsvmctl.remote.session.Session` keeps working unchanged.
 """
 
 from __future__ import annotations
@@ -61,11 +61,8 @@ class AgentSession:
 
     def exec(self, command: str, *, stdout: Any = None, stderr: Any = None, stdin: Any = None,
              timeout: float | None = None, kill_grace: float = 2.0) -> int:
-        if stdin is not None:  # stdin is not relayed through the agent
-            return self.direct().exec(command, stdout=stdout, stderr=stderr, stdin=stdin, timeout=timeout,
-                                      kill_grace=kill_grace)
         return self.agent.exec(self.target, command, stdout=as_callback(stdout), stderr=as_callback(stderr),
-                               timeout=timeout)
+                               stdin=stdin, timeout=timeout)
 
     def run(self, command: str, *, stdin: Any = None, timeout: float | None = None) -> CommandResult:
         out, err = io.BytesIO(), io.BytesIO()
@@ -82,6 +79,19 @@ class AgentSession:
         # The caller's cache (what it pushed before), not the one of whoever started the agent.
         cache_dir = cache_dir or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dsvmctl")
         return PushSummary(**self.agent.push(self.target, str(Path(src).resolve()), dest, ignore_file, cache_dir))
+
+    def fetch_tree(self, remote_paths: list[str] | str, local_dir: Any, limits: Any = None):
+        """remote.sync.fetch, run by the agent (as this user: it writes into `local_dir` itself,
+        with untar.py's checks); `local_dir` is made absolute here, where it was meant."""
+        from dataclasses import asdict
+        from pathlib import Path
+
+        from ..remote.sync import FetchSummary
+        from ..remote.untar import DEFAULT_LIMITS
+
+        wanted = [remote_paths] if isinstance(remote_paths, str) else list(remote_paths)
+        summary = self.agent.fetch(self.target, wanted, str(Path(local_dir).absolute()), asdict(limits or DEFAULT_LIMITS))
+        return FetchSummary(**summary)
 
     def close(self) -> None:
         if self._direct is not None:

@@ -274,7 +274,10 @@ def collect(machine, run_id: str | None = None, dest: str | Path | None = None, 
     with machine.session() as session:
         vm = target(machine, session)
         try:
-            fetched = vm.fetch_run(rid, target_dir, limits).to_json()
+            if hasattr(session, "fetch_tree") and not is_windows(machine):  # over the agent's warm connection
+                fetched = session.fetch_tree(vm.path(RUNS_DIR, rid, "."), target_dir, limits).to_json()
+            else:
+                fetched = vm.fetch_run(rid, target_dir, limits).to_json()
         except remote_errors.RemotePathNotFound:
             raise RunNotFound(f"run {rid} left nothing on {machine.name} (no {RUNS_DIR}/{rid}/)",
                               fix=f"check the run's log: dsvmctl logs {machine.name} {rid}") from None
