@@ -76,11 +76,11 @@ def _fast(argv: list[str]) -> int | None:
             return None
         import shlex
 
-        from .agent.session import as_callback
+        from .agent.session import as_callback, piped_stdin
 
         agent, target = routed
         return agent.exec(target, shlex.join(parsed[1]), stdout=as_callback(sys.stdout.buffer),
-                          stderr=as_callback(sys.stderr.buffer))
+                          stderr=as_callback(sys.stderr.buffer), stdin=piped_stdin())
     parsed = _parse_push(argv[1:])
     if parsed is None or (routed := _route(parsed[0])) is None:
         return None

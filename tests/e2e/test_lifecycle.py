@@ -159,10 +159,10 @@ def test_gc_finds_and_removes_orphans(cloud):
     assert find_orphans(cloud.backend) == []
 
 
-def _cli(*args: str, env_home) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DSVMCTL_HOME": str(env_home), "DSVMCTL_CLOUD": "local"}
+def _cli(*args: str, env_home, stdin: str | None = None, **env_extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DSVMCTL_HOME": str(env_home), "DSVMCTL_CLOUD": "local", **env_extra}
     return subprocess.run([sys.executable, "-m", "dsvmctl", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+                          timeout=120, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
 
 
 def test_cli_lifecycle_with_json_output(tmp_path):
@@ -175,6 +175,14 @@ def test_cli_lifecycle_with_json_output(tmp_path):
     assert status["os_disk_id"] == state["os_disk_id"]
     exec_run = _cli("exec", "lab", "--", "sh", "-c", "echo out; echo err >&2; exit 7", env_home=home)
     assert exec_run.returncode == 7 and exec_run.stdout.strip() == "out" and "err" in exec_run.stderr
+    # Piped stdin reaches the command, as with ssh: through the agent (the fast path) and without it;
+    # -n closes it.
+    lines = "".join(f"line {i}\n" for i in range(20000))
+    for agent in ("auto", "off"):
+        piped = _cli("exec", "lab", "--", "wc", "-l", env_home=home, stdin=lines, DSVMCTL_AGENT=agent)
+        assert (piped.returncode, piped.stdout.strip()) == (0, "20000"), (agent, piped.stderr)
+    closed = _cli("exec", "-n", "lab", "--", "wc", "-l", env_home=home, stdin=lines)
+    assert (closed.returncode, closed.stdout.strip()) == (0, "0"), closed.stderr
     listed = json.loads(_cli("list", "-o", "json", env_home=home).stdout)
     assert [m["name"] for m in listed["machines"]] == ["lab"]
     refused = _cli("down", "lab", env_home=home)  # no terminal, no --yes: refuses, deletes nothing

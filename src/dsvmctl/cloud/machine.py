@@ -195,11 +195,13 @@ class Machine:
             target["vm_id"] = (self.record.vm_id or "").lower()
         return target
 
-    def exec(self, command: str, *, stdout=None, stderr=None, timeout: float | None = None) -> int:
-        """Run one command on the VM, streaming its output; return its exit code."""
+    def exec(self, command: str, *, stdout=None, stderr=None, stdin=None, timeout: float | None = None) -> int:
+        """Run one command on the VM, streaming its output; return its exit code. `stdin`: bytes,
+        str or a binary file relayed to the command (None: its stdin is closed at once)."""
         with self.session() as session:
             return session.exec(command, stdout=stdout if stdout is not None else sys.stdout.buffer,
-                                stderr=stderr if stderr is not None else sys.stderr.buffer, timeout=timeout)
+                                stderr=stderr if stderr is not None else sys.stderr.buffer, stdin=stdin,
+                                timeout=timeout)
 
     # -- teardown ----------------------------------------------------------------------------------
 

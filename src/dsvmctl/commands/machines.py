@@ -209,24 +209,30 @@ def ssh(ctx, name, print_only, node):
 @click.argument("name")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("--timeout", type=float, help="Stop the remote command (its whole process group) after SECONDS.")
+@click.option("-n", "--no-stdin", is_flag=True,
+              help="Do not relay stdin (as ssh -n): the remote command's stdin is closed at once.")
 @NODE_OPTION
 @click.pass_context
-def exec_command(ctx, name, command, timeout, node):
+def exec_command(ctx, name, command, timeout, no_stdin, node):
     """Run one command on NAME, stream its output; exit with its exit code.
-    A fleet: on every node in turn (the first non-zero exit code wins), or on --node K.
+    Piped or redirected stdin is relayed to the command, as ssh does (a terminal is not).
+    A fleet: on every node in turn (the first non-zero exit code wins; no stdin), or on --node K.
 
     \b
     Example: dsvmctl exec lab -- python -c 'import torch; print(torch.cuda.is_available())'
+             dsvmctl exec lab -- tar -xzf - -C data < data.tgz
     """
     from ..agent.route import agent_target
+    from ..agent.session import piped_stdin
 
+    stdin = None if no_stdin else piped_stdin()
     routed = agent_target(ctx.find_root().obj["cloud"], name)
     if routed is not None:  # the agent's warm connection: no cloud to open, no handshake
         from ..agent.session import as_callback
 
         agent, target = routed
         sys.exit(agent.exec(target, shlex.join(command), stdout=as_callback(sys.stdout.buffer),
-                            stderr=as_callback(sys.stderr.buffer), timeout=timeout))
+                            stderr=as_callback(sys.stderr.buffer), stdin=stdin, timeout=timeout))
     with open_cloud(ctx) as cloud:
         machine = _target(cloud, name, node)
         targets = machine.nodes() if hasattr(machine, "nodes") else [machine]
@@ -234,7 +240,8 @@ def exec_command(ctx, name, command, timeout, node):
         for target in targets:
             if len(targets) > 1:
                 click.echo(f"[node {target.record.extra.get('node')}] {target.name}", err=True)
-            codes.append(target.exec(shlex.join(command), timeout=timeout))
+            codes.append(target.exec(shlex.join(command), timeout=timeout,
+                                     stdin=stdin if len(targets) == 1 else None))
     sys.exit(next((c for c in codes if c), 0))
 
 
