@@ -22,6 +22,12 @@ How a recording is mapped onto the emulator:
   is replayed as its successor, sku Standard with Static allocation. The emulator refuses the
   retired form as Azure does today. The output counts the interactions so mapped, and
   `--as-recorded` replays them unmapped;
+- retired since the recording, too: Azure retired the Basic A and Standard A0-A7 sizes on
+  31 August 2024 and names the Av2 size to move each to (Basic_A0/A1 and Standard_A0/A1 ->
+  Standard_A1_v2, A2 -> A2_v2, A3 -> A4_v2, A4 -> A8_v2, A5 -> A2m_v2, A6 -> A4m_v2,
+  A7 -> A8m_v2). A VM or scale set write (or such a resource of a deployment's template) that
+  Azure accepted with a retired size is replayed with its successor; the emulator refuses the
+  retired size (409 SkuNotAvailable) as Azure does today. Counted and turned off like the above;
 - long-running operations: after each write the harness follows the *emulator's own*
   Azure-AsyncOperation / Location URL to the end; a recorded chain of polls is scored once, its
   last poll against the emulator's final poll of the same kind (status URL or result URL). The
@@ -441,6 +447,64 @@ def _make_successor(public_ip: dict[str, Any]) -> bool:
     return changed
 
 
+RETIRED_SIZE = "retired A-series size replayed as its named Av2 successor"
+# Azure's migration table for the A-series retirement (31 August 2024).
+SIZE_SUCCESSORS = {
+    "basic_a0": "Standard_A1_v2", "basic_a1": "Standard_A1_v2", "basic_a2": "Standard_A2_v2",
+    "basic_a3": "Standard_A4_v2", "basic_a4": "Standard_A8_v2",
+    "standard_a0": "Standard_A1_v2", "standard_a1": "Standard_A1_v2", "standard_a2": "Standard_A2_v2",
+    "standard_a3": "Standard_A4_v2", "standard_a4": "Standard_A8_v2", "standard_a5": "Standard_A2m_v2",
+    "standard_a6": "Standard_A4m_v2", "standard_a7": "Standard_A8m_v2",
+}
+VM_WRITE = re.compile(r"/providers/microsoft\.compute/virtualmachines/[^/]+$")
+VMSS_WRITE = re.compile(r"/providers/microsoft\.compute/virtualmachinescalesets/[^/]+$")
+
+
+def successor_sizes(method: str, url: str, body: bytes) -> bytes | None:
+    """The request with each retired A-series size replaced by its successor; None if none."""
+    if method not in ("PUT", "PATCH") or not body.strip():
+        return None
+    data = _json(body)
+    path = urlsplit(url).path.lower()
+    if not isinstance(data, dict):
+        return None
+    if VM_WRITE.search(path):
+        changed = _successor_vm_size(data)
+    elif VMSS_WRITE.search(path):
+        changed = _successor_vmss_size(data)
+    elif re.search(r"/providers/microsoft\.resources/deployments/[^/]+$", path):
+        template = (data.get("properties") or {}).get("template") or {}
+        changed = False
+        for resource in _template_resources(template.get("resources")):
+            kind = str(resource.get("type", "")).lower()
+            if kind == "microsoft.compute/virtualmachines":
+                changed = _successor_vm_size(resource) or changed
+            elif kind == "microsoft.compute/virtualmachinescalesets":
+                changed = _successor_vmss_size(resource) or changed
+    else:
+        return None
+    return json.dumps(data).encode() if changed else None
+
+
+def _successor_vm_size(vm: dict[str, Any]) -> bool:
+    hardware = (vm.get("properties") or {}).get("hardwareProfile") if isinstance(vm.get("properties"), dict) else None
+    if not isinstance(hardware, dict):
+        return False
+    successor = SIZE_SUCCESSORS.get(str(hardware.get("vmSize", "")).lower())
+    if successor:
+        hardware["vmSize"] = successor
+    return successor is not None
+
+
+def _successor_vmss_size(scale_set: dict[str, Any]) -> bool:
+    sku = scale_set.get("sku")
+    successor = SIZE_SUCCESSORS.get(str(sku.get("name", "")).lower()) if isinstance(sku, dict) else None
+    if successor:
+        # The Av2 sizes are all Standard tier; a Basic-tier scale set names its tier too.
+        scale_set["sku"] = {**sku, "name": successor, **({"tier": "Standard"} if "tier" in sku else {})}
+    return successor is not None
+
+
 class Replayer:
     def __init__(self, door, recording: Recording, report: Report, as_recorded: bool = False) -> None:
         self.door = door
@@ -507,10 +571,13 @@ class Replayer:
     def request_body(self, item: Interaction) -> bytes:
         body = self.map_body(item.request_body)
         # Only what Azure accepted then: a request it refused is replayed as recorded.
-        successor = None if self.as_recorded or item.status >= 400 else successor_public_ips(item.method, item.url, body)
-        if successor is not None:
-            self.report.mapped[RETIRED_PUBLIC_IP] += 1
-            return successor
+        if self.as_recorded or item.status >= 400:
+            return body
+        for kind, successor_of in ((RETIRED_PUBLIC_IP, successor_public_ips), (RETIRED_SIZE, successor_sizes)):
+            successor = successor_of(item.method, item.url, body)
+            if successor is not None:
+                self.report.mapped[kind] += 1
+                body = successor
         return body
 
     # replay --------------------------------------------------------------------------------------
@@ -685,7 +752,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("DSVMCTL_SHARED_DIR", REPO.parent / "shared")))
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--as-recorded", action="store_true",
-                        help="replay retired Basic / Dynamic public IPs unmapped (the emulator refuses them)")
+                        help="replay retired Basic / Dynamic public IPs and A-series sizes unmapped (the emulator refuses them)")
     args = parser.parse_args(argv)
     paths = args.recordings or find_recordings(args.shared)
     if not paths:
