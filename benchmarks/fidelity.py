@@ -34,7 +34,7 @@ How a recording is mapped onto the emulator:
   intermediate polls are not scored: how many "InProgress" answers Azure gave is timing.
   Compute's status and result URLs differ only by `monitor=true`, which tells them apart;
 - Java records keep no request body; the PUT/PATCH body is rebuilt from the recorded response
-  (read-only fields dropped), which is what the SDK sent plus what Azure computed, and a VM
+  (read-only fields dropped; a `type` under properties or identity is the client's and kept), which is what the SDK sent plus what Azure computed, and a VM
   without SSH keys gets a placeholder admin password (Azure never returns the one sent);
 - the az CLI splices a deployment's template into the request as written (an unquoted
   `template` key, the template's own comments), which ARM reads: such bodies are replayed as
@@ -178,11 +178,14 @@ def _java_request_body(method: str, response_body: Any) -> bytes:
     if method.upper() not in ("PUT", "PATCH") or not isinstance(response_body, dict):
         return b""
 
-    def strip(value: Any) -> Any:
+    def strip(value: Any, parent: str = "") -> Any:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in READ_ONLY or k == "id" and "name" not in value}
+            # A `type` under properties or identity is the client's (an extension's type), not ARM's.
+            kept = {"type"} if parent in ("properties", "identity") else set()
+            return {k: strip(v, k) for k, v in value.items()
+                    if k not in READ_ONLY or k in kept or k == "id" and "name" not in value}
         if isinstance(value, list):
-            return [strip(v) for v in value]
+            return [strip(v, parent) for v in value]
         return value
 
     body = strip({k: v for k, v in response_body.items() if k not in READ_ONLY})

@@ -174,6 +174,15 @@ def test_a_rebuilt_java_vm_body_gets_a_password_only_without_ssh_keys():
     assert "adminPassword" not in json.loads(fidelity._java_request_body("PUT", keyed_vm))["properties"]["osProfile"]
 
 
+def test_a_rebuilt_java_body_keeps_the_clients_type_under_properties_and_identity():
+    extension = {"id": "x", "name": "e", "type": "Microsoft.Compute/virtualMachines/extensions",
+                 "identity": {"type": "SystemAssigned", "principalId": "p"},
+                 "properties": {"type": "CustomScriptForLinux", "provisioningState": "Succeeded"}}
+    body = json.loads(fidelity._java_request_body("PUT", extension))
+    assert "type" not in body and body["properties"] == {"type": "CustomScriptForLinux"}
+    assert body["identity"]["type"] == "SystemAssigned"
+
+
 def test_a_group_the_recording_finds_missing_is_not_made_beforehand():
     missing = fidelity.Interaction("GET", "https://management.azure.com/subscriptions/s/resourceGroups/nope/providers/"
                                    "Microsoft.Compute/disks", b"", 404, {"error": {"code": "ResourceGroupNotFound"}}, {})

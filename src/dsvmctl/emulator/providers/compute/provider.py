@@ -435,6 +435,9 @@ class ComputeProvider(Provider):
             props = dict(properties_of(call))
             if child == "runCommands":
                 props.setdefault("timeoutInSeconds", 0)  # 0: the agent's own limit, as Azure reports it
+            else:
+                props.setdefault("autoUpgradeMinorVersion", False)  # Azure reports its default
+                props.pop("protectedSettings", None)  # secrets go to the agent, never back to a client
             props["provisioningState"] = "Creating"
             body["properties"] = props
             call.em.put(body)
