@@ -35,7 +35,8 @@ How a recording is mapped onto the emulator:
   Compute's status and result URLs differ only by `monitor=true`, which tells them apart;
 - Java records keep no request body; the PUT/PATCH body is rebuilt from the recorded response
   (read-only fields dropped; a `type` under properties or identity is the client's and kept), which is what the SDK sent plus what Azure computed, and a VM
-  without SSH keys gets a placeholder admin password (Azure never returns the one sent);
+  without SSH keys gets a placeholder admin password (Azure never returns the one sent); a write
+  answered without a body (202) is rebuilt from the next recorded 200 GET of the same resource;
 - the az CLI splices a deployment's template into the request as written (an unquoted
   `template` key, the template's own comments), which ARM reads: such bodies are replayed as
   recorded. The azure-cli recorder renames deployments in URLs to `mock-deployment` but not in
@@ -171,6 +172,7 @@ def load(path: Path) -> Recording:
                 items.append(Interaction(e["Method"].upper(), e["Uri"], _java_request_body(e["Method"], body),
                                          int(response.get("StatusCode", 0)), body,
                                          _headers({k: v for k, v in response.items() if k not in ("Body", "StatusCode")})))
+            _rebuild_from_next_get(items)
     return Recording(path, path.name, items, java="networkCallRecords" in data)
 
 
@@ -197,6 +199,19 @@ def _java_request_body(method: str, response_body: Any) -> bytes:
         if not ssh_keys:
             os_profile["adminPassword"] = JAVA_PLACEHOLDER_PASSWORD
     return json.dumps(body).encode()
+
+
+def _rebuild_from_next_get(items: list[Interaction]) -> None:
+    """A Java write whose response has no body (202 Accepted) is rebuilt from the next recorded
+    200 GET of the same resource: what the SDK wrote, as Azure showed it once written."""
+    for index, item in enumerate(items):
+        if item.method not in ("PUT", "PATCH") or item.request_body or item.status >= 400:
+            continue
+        path = urlsplit(item.url).path.lower()
+        shown = next((later for later in items[index + 1:] if later.method == "GET" and later.status == 200
+                      and urlsplit(later.url).path.lower() == path and isinstance(later.body, dict)), None)
+        if shown is not None:
+            item.request_body = _java_request_body(item.method, shown.body)
 
 
 def find_recordings(shared: Path) -> list[Path]:
