@@ -192,8 +192,12 @@ def simulate_eviction(provider, call: Call) -> Response:
 
 def convert_to_managed_disks(provider, call: Call) -> Response:
     vm = _vm(provider, call)
-    # The emulator's VMs always have managed disks (no VHDs in storage accounts): nothing to convert.
-    raise ArmError(409, "OperationNotAllowed", f"VM '{vm['name']}' is already using managed disks.")
+    os_disk = vm["properties"]["storageProfile"]["osDisk"]
+    if "managedDisk" in os_disk:
+        raise ArmError(409, "OperationNotAllowed", f"VM '{vm['name']}' is already using managed disks.")
+    # Converting an unmanaged (VHD) VM is not modelled: refused as Azure refuses a VM left running.
+    raise ArmError(409, "OperationNotAllowed", f"Operation 'convertToManagedDisks' is not allowed on VM "
+                   f"'{vm['name']}': the emulator keeps unmanaged disks as they are.")
 
 
 def _child_patcher(provider, child: str):
@@ -313,12 +317,14 @@ def put_image(provider, call: Call) -> Response:
             raise ArmError(409, "OperationNotAllowed", f"The operation 'Create Image' is not allowed on VM "
                            f"'{vm['name']}' since the VM is not generalized.")
         os_disk = vm["properties"]["storageProfile"]["osDisk"]
-        storage = {"osDisk": {"osType": os_disk.get("osType", "Linux"), "osState": "Generalized",
-                              "managedDisk": {"id": os_disk["managedDisk"]["id"]}, "caching": os_disk.get("caching",
-                                                                                                            "ReadWrite"),
-                              "storageAccountType": os_disk["managedDisk"].get("storageAccountType", "Premium_LRS"),
-                              "diskSizeGB": os_disk.get("diskSizeGB")},
-                   "dataDisks": [], "zoneResilient": bool(storage.get("zoneResilient", False))}
+        image_os = {"osType": os_disk.get("osType", "Linux"), "osState": "Generalized",
+                    "caching": os_disk.get("caching", "ReadWrite"), "diskSizeGB": os_disk.get("diskSizeGB")}
+        if "managedDisk" in os_disk:
+            image_os.update(managedDisk={"id": os_disk["managedDisk"]["id"]},
+                            storageAccountType=os_disk["managedDisk"].get("storageAccountType", "Premium_LRS"))
+        else:  # an unmanaged VM's image points at its VHD blob
+            image_os.update(blobUri=os_disk["vhd"]["uri"], storageAccountType="Standard_LRS")
+        storage = {"osDisk": image_os, "dataDisks": [], "zoneResilient": bool(storage.get("zoneResilient", False))}
         generation = generation or meta.get("generation", "V1")
         props["sourceVirtualMachine"] = {"id": vm["id"]}
     elif not storage.get("osDisk"):
