@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from .builders import linux_vm, network_for_vm
 
@@ -109,3 +109,26 @@ def test_a_vm_keeps_the_license_type_it_was_given(door):
     body["properties"]["licenseType"] = "RHEL_BYOS"
     vm = door.compute_client().virtual_machines.begin_create_or_update("rg", "vm1", body).result()
     assert vm.license_type == "RHEL_BYOS"
+
+
+def test_capture_copies_a_generalized_vhd_vm_into_a_template_and_refuses_managed_disks(door):
+    nic_id = network_for_vm(door)
+    compute = door.compute_client()
+    body = linux_vm(nic_id)
+    body["properties"]["storageProfile"]["osDisk"] = {
+        "name": "osdisk1", "createOption": "FromImage", "vhd": {"uri": "https://acct1.blob.core.windows.net/vhds/os.vhd"}}
+    compute.virtual_machines.begin_create_or_update("rg", "vm1", body).result()
+    compute.virtual_machines.begin_deallocate("rg", "vm1").result()
+    request = {"vhdPrefix": "pre", "destinationContainerName": "dest", "overwriteVhds": True}
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machines.begin_capture("rg", "vm1", request).result()
+    assert err.value.status_code == 409 and "not generalized" in err.value.error.message
+    compute.virtual_machines.generalize("rg", "vm1")
+    captured = compute.virtual_machines.begin_capture("rg", "vm1", request).result()
+    os_disk = captured.resources[0]["properties"]["storageProfile"]["osDisk"]
+    assert os_disk["image"]["uri"].startswith("https://acct1.blob.core.windows.net/system/Microsoft.Compute/Images/dest/pre-")
+    managed_nic = network_for_vm(door, group="rg2")
+    compute.virtual_machines.begin_create_or_update("rg2", "vm2", linux_vm(managed_nic)).result()
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machines.begin_capture("rg2", "vm2", request).result()
+    assert err.value.status_code == 409 and "managed disks" in err.value.error.message
