@@ -69,3 +69,15 @@ def test_an_extension_reports_its_minor_upgrade_default_and_never_its_protected_
     assert raw["properties"]["autoUpgradeMinorVersion"] is False and "protectedSettings" not in raw["properties"]
     upgrading = {**EXTENSION, "properties": {**EXTENSION["properties"], "autoUpgradeMinorVersion": True}}
     assert extensions.begin_create_or_update("rg", "vm1", "script", upgrading).result().auto_upgrade_minor_version
+
+
+def test_the_instance_view_reports_each_extension_and_its_handler_as_the_agent_does(running_vm):
+    compute = running_vm.compute_client()
+    compute.virtual_machine_extensions.begin_create_or_update("rg", "vm1", "script", EXTENSION).result()
+    view = compute.virtual_machines.instance_view("rg", "vm1")
+    (extension,) = view.extensions
+    assert (extension.name, extension.type, extension.type_handler_version) == (
+        "script", "Microsoft.Azure.Extensions.CustomScript", "2.1")
+    assert extension.statuses[0].message == "Enable succeeded."
+    (handler,) = view.vm_agent.extension_handlers
+    assert handler.type == "Microsoft.Azure.Extensions.CustomScript" and handler.status.display_status == "Ready"
