@@ -14,7 +14,8 @@ emulator and reports, per recorded interaction in scope:
 How a recording is mapped onto the emulator:
 - the recorded subscription becomes the emulator's default one (in URLs and bodies);
 - resource groups a recording uses without creating them (its test framework made them before
-  recording started) are created first; resource names are kept as recorded;
+  recording started) are created first, and so are groups no URL names but a successful answer
+  shows resources in (a nested deployment's other group); resource names are kept as recorded;
 - a location the emulator does not offer becomes its first offered location;
 - retired since the recording: Azure stopped creating Basic SKU public IPs on 30 September 2025
   (and a Standard one must be Static), so a request that Azure accepted then for a Basic or a
@@ -614,6 +615,20 @@ class Replayer:
                                                    "?api-version=2022-09-01"),
                                self.map_body(json.dumps(self._recorded_group(group)).encode()))
             created.add(group)
+        # A group no URL names but a successful answer shows resources in (a nested deployment's
+        # other group) was made by the test framework too.
+        for group in sorted(self._groups_in_answers() - created):
+            self.door.send("PUT", self.map_url(f"https://x/subscriptions/s/resourcegroups/{group}"
+                                               "?api-version=2022-09-01"),
+                           self.map_body(json.dumps(self._recorded_group(group)).encode()))
+
+    def _groups_in_answers(self) -> set[str]:
+        found = set()
+        for item in self.rec.interactions:
+            if 200 <= item.status < 300 and item.body is not None:
+                text = json.dumps(item.body)
+                found |= {m.lower() for m in re.findall(r"/resourceGroups/([-\w._()]+)/providers/", text, re.I)}
+        return found
 
     def _recorded_group(self, group: str) -> dict[str, Any]:
         """The group as the recording shows it (location, tags), for groups made before recording."""

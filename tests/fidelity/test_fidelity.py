@@ -199,6 +199,22 @@ def test_a_java_write_answered_without_a_body_is_rebuilt_from_the_next_get(tmp_p
                                            "properties": {}}
 
 
+def test_a_group_only_an_answer_shows_resources_in_is_made_beforehand(tmp_path):
+    sub = "/subscriptions/0000"
+    nested = f"{sub}/resourceGroups/other/providers/Microsoft.Network/networkSecurityGroups/nsg1"
+    url = f"https://management.azure.com{sub}/resourceGroups/main/providers/Microsoft.Resources/deployments/d1" \
+          "?api-version=2022-09-01"
+    entries = [{"RequestUri": url, "RequestMethod": "GET", "StatusCode": 200, "ResponseHeaders": {},
+                "ResponseBody": {"properties": {"outputResources": [{"id": nested}]}}}]
+    path = tmp_path / "recording_crossrg.json"
+    path.write_text(json.dumps({"Entries": entries}))
+    door = fidelity.InProcessDoor()
+    fidelity.Replayer(door, fidelity.load(path), fidelity.Report()).prepare_groups()
+    groups = door.send("GET", f"{door.base_url}/subscriptions/{door.subscription_id}/resourcegroups"
+                       "?api-version=2022-09-01", b"").body["value"]
+    assert sorted(g["name"] for g in groups) == ["main", "other"]
+
+
 def test_a_group_the_recording_finds_missing_is_not_made_beforehand():
     missing = fidelity.Interaction("GET", "https://management.azure.com/subscriptions/s/resourceGroups/nope/providers/"
                                    "Microsoft.Compute/disks", b"", 404, {"error": {"code": "ResourceGroupNotFound"}}, {})
