@@ -131,6 +131,6 @@ def test_a_template_sent_as_written_may_break_a_string_over_lines(door):
     path = door.rg_path("rg", "/providers/Microsoft.Resources/deployments/multiline")
     response = door.request("PUT", path, raw=raw, api_version="2022-09-01")
     assert response.status_code == 201, response.text
-    quoted = door.request("PUT", path, raw=('{"properties": {"mode": "Incremental", "template": ' + template + '}}')
-                          .encode(), api_version="2022-09-01")
-    assert quoted.status_code == 200, quoted.text  # the same deployment again
+    quoted = door.request("PUT", path + "-quoted", api_version="2022-09-01",
+                          raw=('{"properties": {"mode": "Incremental", "template": ' + template + '}}').encode())
+    assert quoted.status_code == 201, quoted.text
