@@ -35,8 +35,9 @@ How a recording is mapped onto the emulator:
   intermediate polls are not scored: how many "InProgress" answers Azure gave is timing.
   Compute's status and result URLs differ only by `monitor=true`, which tells them apart;
 - Java records keep no request body; the PUT/PATCH body is rebuilt from the recorded response
-  (read-only fields dropped; a `type` under properties or identity is the client's and kept), which is what the SDK sent plus what Azure computed, and a VM
-  without SSH keys gets a placeholder admin password (Azure never returns the one sent); a write
+  (read-only fields dropped; a `type` under properties or identity is the client's and kept),
+  which is what the SDK sent plus what Azure computed, and a VM without SSH keys gets a
+  placeholder admin password (Azure never returns the one sent); a write
   answered without a body (202) is rebuilt from the next recorded 200 GET of the same resource;
 - the az CLI splices a deployment's template into the request as written (an unquoted
   `template` key, the template's own comments), which ARM reads: such bodies are replayed as
@@ -785,7 +786,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("DSVMCTL_SHARED_DIR", REPO.parent / "shared")))
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--as-recorded", action="store_true",
-                        help="replay retired Basic / Dynamic public IPs and A-series sizes unmapped (the emulator refuses them)")
+                        help="replay retired Basic / Dynamic public IPs and A-series sizes unmapped "
+                             "(the emulator refuses them)")
     args = parser.parse_args(argv)
     paths = args.recordings or find_recordings(args.shared)
     if not paths:

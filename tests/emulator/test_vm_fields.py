@@ -115,8 +115,8 @@ def test_capture_copies_a_generalized_vhd_vm_into_a_template_and_refuses_managed
     nic_id = network_for_vm(door)
     compute = door.compute_client()
     body = linux_vm(nic_id)
-    body["properties"]["storageProfile"]["osDisk"] = {
-        "name": "osdisk1", "createOption": "FromImage", "vhd": {"uri": "https://acct1.blob.core.windows.net/vhds/os.vhd"}}
+    vhd = {"uri": "https://acct1.blob.core.windows.net/vhds/os.vhd"}
+    body["properties"]["storageProfile"]["osDisk"] = {"name": "osdisk1", "createOption": "FromImage", "vhd": vhd}
     compute.virtual_machines.begin_create_or_update("rg", "vm1", body).result()
     compute.virtual_machines.begin_deallocate("rg", "vm1").result()
     request = {"vhdPrefix": "pre", "destinationContainerName": "dest", "overwriteVhds": True}
@@ -126,7 +126,8 @@ def test_capture_copies_a_generalized_vhd_vm_into_a_template_and_refuses_managed
     compute.virtual_machines.generalize("rg", "vm1")
     captured = compute.virtual_machines.begin_capture("rg", "vm1", request).result()
     os_disk = captured.resources[0]["properties"]["storageProfile"]["osDisk"]
-    assert os_disk["image"]["uri"].startswith("https://acct1.blob.core.windows.net/system/Microsoft.Compute/Images/dest/pre-")
+    images = "https://acct1.blob.core.windows.net/system/Microsoft.Compute/Images/dest/"
+    assert os_disk["image"]["uri"].startswith(images + "pre-")
     managed_nic = network_for_vm(door, group="rg2")
     compute.virtual_machines.begin_create_or_update("rg2", "vm2", linux_vm(managed_nic)).result()
     with pytest.raises(HttpResponseError) as err:
