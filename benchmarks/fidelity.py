@@ -14,7 +14,8 @@ emulator and reports, per recorded interaction in scope:
 How a recording is mapped onto the emulator:
 - the recorded subscription becomes the emulator's default one (in URLs and bodies);
 - resource groups a recording uses without creating them (its test framework made them before
-  recording started) are created first; resource names are kept as recorded;
+  recording started) are created first, and so are groups no URL names but a successful answer
+  shows resources in (a nested deployment's other group); resource names are kept as recorded;
 - a location the emulator does not offer becomes its first offered location;
 - retired since the recording: Azure stopped creating Basic SKU public IPs on 30 September 2025
   (and a Standard one must be Static), so a request that Azure accepted then for a Basic or a
@@ -22,14 +23,22 @@ How a recording is mapped onto the emulator:
   is replayed as its successor, sku Standard with Static allocation. The emulator refuses the
   retired form as Azure does today. The output counts the interactions so mapped, and
   `--as-recorded` replays them unmapped;
+- retired since the recording, too: Azure retired the Basic A and Standard A0-A7 sizes on
+  31 August 2024 and names the Av2 size to move each to (Basic_A0/A1 and Standard_A0/A1 ->
+  Standard_A1_v2, A2 -> A2_v2, A3 -> A4_v2, A4 -> A8_v2, A5 -> A2m_v2, A6 -> A4m_v2,
+  A7 -> A8m_v2). A VM or scale set write (or such a resource of a deployment's template) that
+  Azure accepted with a retired size is replayed with its successor; the emulator refuses the
+  retired size (409 SkuNotAvailable) as Azure does today. Counted and turned off like the above;
 - long-running operations: after each write the harness follows the *emulator's own*
   Azure-AsyncOperation / Location URL to the end; a recorded chain of polls is scored once, its
   last poll against the emulator's final poll of the same kind (status URL or result URL). The
   intermediate polls are not scored: how many "InProgress" answers Azure gave is timing.
   Compute's status and result URLs differ only by `monitor=true`, which tells them apart;
 - Java records keep no request body; the PUT/PATCH body is rebuilt from the recorded response
-  (read-only fields dropped), which is what the SDK sent plus what Azure computed, and a VM
-  without SSH keys gets a placeholder admin password (Azure never returns the one sent);
+  (read-only fields dropped; a `type` under properties or identity is the client's and kept),
+  which is what the SDK sent plus what Azure computed, and a VM without SSH keys gets a
+  placeholder admin password (Azure never returns the one sent); a write
+  answered without a body (202) is rebuilt from the next recorded 200 GET of the same resource;
 - the az CLI splices a deployment's template into the request as written (an unquoted
   `template` key, the template's own comments), which ARM reads: such bodies are replayed as
   recorded. The azure-cli recorder renames deployments in URLs to `mock-deployment` but not in
@@ -165,6 +174,7 @@ def load(path: Path) -> Recording:
                 items.append(Interaction(e["Method"].upper(), e["Uri"], _java_request_body(e["Method"], body),
                                          int(response.get("StatusCode", 0)), body,
                                          _headers({k: v for k, v in response.items() if k not in ("Body", "StatusCode")})))
+            _rebuild_from_next_get(items)
     return Recording(path, path.name, items, java="networkCallRecords" in data)
 
 
@@ -172,11 +182,14 @@ def _java_request_body(method: str, response_body: Any) -> bytes:
     if method.upper() not in ("PUT", "PATCH") or not isinstance(response_body, dict):
         return b""
 
-    def strip(value: Any) -> Any:
+    def strip(value: Any, parent: str = "") -> Any:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in READ_ONLY or k == "id" and "name" not in value}
+            # A `type` under properties or identity is the client's (an extension's type), not ARM's.
+            kept = {"type"} if parent in ("properties", "identity") else set()
+            return {k: strip(v, k) for k, v in value.items()
+                    if k not in READ_ONLY or k in kept or k == "id" and "name" not in value}
         if isinstance(value, list):
-            return [strip(v) for v in value]
+            return [strip(v, parent) for v in value]
         return value
 
     body = strip({k: v for k, v in response_body.items() if k not in READ_ONLY})
@@ -188,6 +201,19 @@ def _java_request_body(method: str, response_body: Any) -> bytes:
         if not ssh_keys:
             os_profile["adminPassword"] = JAVA_PLACEHOLDER_PASSWORD
     return json.dumps(body).encode()
+
+
+def _rebuild_from_next_get(items: list[Interaction]) -> None:
+    """A Java write whose response has no body (202 Accepted) is rebuilt from the next recorded
+    200 GET of the same resource: what the SDK wrote, as Azure showed it once written."""
+    for index, item in enumerate(items):
+        if item.method not in ("PUT", "PATCH") or item.request_body or item.status >= 400:
+            continue
+        path = urlsplit(item.url).path.lower()
+        shown = next((later for later in items[index + 1:] if later.method == "GET" and later.status == 200
+                      and urlsplit(later.url).path.lower() == path and isinstance(later.body, dict)), None)
+        if shown is not None:
+            item.request_body = _java_request_body(item.method, shown.body)
 
 
 def find_recordings(shared: Path) -> list[Path]:
@@ -441,6 +467,64 @@ def _make_successor(public_ip: dict[str, Any]) -> bool:
     return changed
 
 
+RETIRED_SIZE = "retired A-series size replayed as its named Av2 successor"
+# Azure's migration table for the A-series retirement (31 August 2024).
+SIZE_SUCCESSORS = {
+    "basic_a0": "Standard_A1_v2", "basic_a1": "Standard_A1_v2", "basic_a2": "Standard_A2_v2",
+    "basic_a3": "Standard_A4_v2", "basic_a4": "Standard_A8_v2",
+    "standard_a0": "Standard_A1_v2", "standard_a1": "Standard_A1_v2", "standard_a2": "Standard_A2_v2",
+    "standard_a3": "Standard_A4_v2", "standard_a4": "Standard_A8_v2", "standard_a5": "Standard_A2m_v2",
+    "standard_a6": "Standard_A4m_v2", "standard_a7": "Standard_A8m_v2",
+}
+VM_WRITE = re.compile(r"/providers/microsoft\.compute/virtualmachines/[^/]+$")
+VMSS_WRITE = re.compile(r"/providers/microsoft\.compute/virtualmachinescalesets/[^/]+$")
+
+
+def successor_sizes(method: str, url: str, body: bytes) -> bytes | None:
+    """The request with each retired A-series size replaced by its successor; None if none."""
+    if method not in ("PUT", "PATCH") or not body.strip():
+        return None
+    data = _json(body)
+    path = urlsplit(url).path.lower()
+    if not isinstance(data, dict):
+        return None
+    if VM_WRITE.search(path):
+        changed = _successor_vm_size(data)
+    elif VMSS_WRITE.search(path):
+        changed = _successor_vmss_size(data)
+    elif re.search(r"/providers/microsoft\.resources/deployments/[^/]+$", path):
+        template = (data.get("properties") or {}).get("template") or {}
+        changed = False
+        for resource in _template_resources(template.get("resources")):
+            kind = str(resource.get("type", "")).lower()
+            if kind == "microsoft.compute/virtualmachines":
+                changed = _successor_vm_size(resource) or changed
+            elif kind == "microsoft.compute/virtualmachinescalesets":
+                changed = _successor_vmss_size(resource) or changed
+    else:
+        return None
+    return json.dumps(data).encode() if changed else None
+
+
+def _successor_vm_size(vm: dict[str, Any]) -> bool:
+    hardware = (vm.get("properties") or {}).get("hardwareProfile") if isinstance(vm.get("properties"), dict) else None
+    if not isinstance(hardware, dict):
+        return False
+    successor = SIZE_SUCCESSORS.get(str(hardware.get("vmSize", "")).lower())
+    if successor:
+        hardware["vmSize"] = successor
+    return successor is not None
+
+
+def _successor_vmss_size(scale_set: dict[str, Any]) -> bool:
+    sku = scale_set.get("sku")
+    successor = SIZE_SUCCESSORS.get(str(sku.get("name", "")).lower()) if isinstance(sku, dict) else None
+    if successor:
+        # The Av2 sizes are all Standard tier; a Basic-tier scale set names its tier too.
+        scale_set["sku"] = {**sku, "name": successor, **({"tier": "Standard"} if "tier" in sku else {})}
+    return successor is not None
+
+
 class Replayer:
     def __init__(self, door, recording: Recording, report: Report, as_recorded: bool = False) -> None:
         self.door = door
@@ -507,10 +591,13 @@ class Replayer:
     def request_body(self, item: Interaction) -> bytes:
         body = self.map_body(item.request_body)
         # Only what Azure accepted then: a request it refused is replayed as recorded.
-        successor = None if self.as_recorded or item.status >= 400 else successor_public_ips(item.method, item.url, body)
-        if successor is not None:
-            self.report.mapped[RETIRED_PUBLIC_IP] += 1
-            return successor
+        if self.as_recorded or item.status >= 400:
+            return body
+        for kind, successor_of in ((RETIRED_PUBLIC_IP, successor_public_ips), (RETIRED_SIZE, successor_sizes)):
+            successor = successor_of(item.method, item.url, body)
+            if successor is not None:
+                self.report.mapped[kind] += 1
+                body = successor
         return body
 
     # replay --------------------------------------------------------------------------------------
@@ -529,6 +616,20 @@ class Replayer:
                                                    "?api-version=2022-09-01"),
                                self.map_body(json.dumps(self._recorded_group(group)).encode()))
             created.add(group)
+        # A group no URL names but a successful answer shows resources in (a nested deployment's
+        # other group) was made by the test framework too.
+        for group in sorted(self._groups_in_answers() - created):
+            self.door.send("PUT", self.map_url(f"https://x/subscriptions/s/resourcegroups/{group}"
+                                               "?api-version=2022-09-01"),
+                           self.map_body(json.dumps(self._recorded_group(group)).encode()))
+
+    def _groups_in_answers(self) -> set[str]:
+        found = set()
+        for item in self.rec.interactions:
+            if 200 <= item.status < 300 and item.body is not None:
+                text = json.dumps(item.body)
+                found |= {m.lower() for m in re.findall(r"/resourceGroups/([-\w._()]+)/providers/", text, re.I)}
+        return found
 
     def _recorded_group(self, group: str) -> dict[str, Any]:
         """The group as the recording shows it (location, tags), for groups made before recording."""
@@ -685,7 +786,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("DSVMCTL_SHARED_DIR", REPO.parent / "shared")))
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--as-recorded", action="store_true",
-                        help="replay retired Basic / Dynamic public IPs unmapped (the emulator refuses them)")
+                        help="replay retired Basic / Dynamic public IPs and A-series sizes unmapped "
+                             "(the emulator refuses them)")
     args = parser.parse_args(argv)
     paths = args.recordings or find_recordings(args.shared)
     if not paths:

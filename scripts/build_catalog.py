@@ -74,6 +74,10 @@ CURATED_IMAGES = {
         "dsvm-win-2019": {"winserver-2019": ("V1", ["24.10.01", "25.05.12", "25.10.20"])},
     },
 }
+# Resource providers whose registration metadata (authorizations, per-type apiProfiles) the
+# emulator serves from the providers dump.
+PROVIDER_NAMESPACES = ("Microsoft.Compute", "Microsoft.Network", "Microsoft.Resources", "Microsoft.Storage",
+                       "Microsoft.DevTestLab")
 # Image walks: publisher -> offer prefixes worth keeping (dumps list thousands of offers).
 KEEP_VERSIONS = 8
 KEEP_OFFERS = {"canonical": None, "debian": None}
@@ -214,6 +218,7 @@ def build(dumps: Path) -> dict:
         "regions": {r: sorted(n for n in names if n not in retired) for r, names in regions.items()},
         "images": build_images(files),
         "aliases": build_aliases(files),
+        "providers": build_providers(files),
     }
 
 
@@ -278,6 +283,27 @@ def build_aliases(files: dict[str, Path]) -> dict:
         if isinstance(body, dict) and "outputs" in body:
             return body
     raise SystemExit("no aliases document in the dumps")
+
+
+def build_providers(files: dict[str, Path]) -> dict:
+    """Per namespace: the first-party applications it authorizes and each resource type's
+    apiProfiles (Azure Stack profile -> api-version) and zoneMappings (region -> availability
+    zones), as GET /providers answered (2020)."""
+    out: dict[str, dict] = {}
+    for uri, body in recordings(files["test_mgmt_resource.test_providers.yaml"]):
+        if not (isinstance(body, dict) and body.get("value")):
+            continue
+        for provider in body["value"]:
+            if provider["namespace"] not in PROVIDER_NAMESPACES:
+                continue
+            out[provider["namespace"]] = {
+                "authorizations": provider.get("authorizations") or [],
+                "apiProfiles": {t["resourceType"]: t["apiProfiles"] for t in provider["resourceTypes"]
+                                if t.get("apiProfiles")},
+                "zoneMappings": {t["resourceType"]: t["zoneMappings"] for t in provider["resourceTypes"]
+                                 if t.get("zoneMappings")},
+            }
+    return dict(sorted(out.items()))
 
 
 def main(argv: list[str] | None = None) -> int:

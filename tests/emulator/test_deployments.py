@@ -119,3 +119,18 @@ def test_template_link_that_cannot_be_fetched_offline_is_reported(group):
     body = {"properties": {"templateLink": {"uri": "https://example.com/t.json"}, "mode": "Incremental"}}
     response = group.request("PUT", group.rg_path("team", "/providers/Microsoft.Resources/deployments/up"), body)
     assert response.status_code == 400 and response.json()["error"]["code"] == "InvalidContentLink"
+
+
+def test_a_template_sent_as_written_may_break_a_string_over_lines(door):
+    # az splices the template file in unquoted; ARM's reader takes a line break inside a string.
+    door.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
+    template = ('{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", '
+                '"contentVersion": "1.0.0.0", "resources": [], '
+                '"outputs": {"text": {"type": "string", "value": "first line\nsecond line"}}}')
+    raw = ('{"properties": {"mode": "Incremental", template:' + template + '}}').encode()
+    path = door.rg_path("rg", "/providers/Microsoft.Resources/deployments/multiline")
+    response = door.request("PUT", path, raw=raw, api_version="2022-09-01")
+    assert response.status_code == 201, response.text
+    quoted = door.request("PUT", path + "-quoted", api_version="2022-09-01",
+                          raw=('{"properties": {"mode": "Incremental", "template": ' + template + '}}').encode())
+    assert quoted.status_code == 201, quoted.text

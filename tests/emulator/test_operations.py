@@ -315,6 +315,19 @@ def test_a_provider_lists_its_resource_types_and_can_be_unregistered(door):
     assert providers.unregister("Microsoft.Compute").registration_state == "Unregistering"
 
 
+def test_a_provider_shows_azures_registration_metadata(door):
+    compute = door.resource_client().providers.get("Microsoft.Compute")
+    vms = next(t for t in compute.resource_types if t.resource_type == "virtualMachines")
+    assert {p.profile_version for p in vms.api_profiles} >= {"2018-03-01-hybrid"}  # Azure Stack's pins
+    assert any(m.location == "East US" and set(m.zones) == {"1", "2", "3"} for m in vms.zone_mappings)
+    assert all(m.location != "West US" for m in vms.zone_mappings)  # a region without zones has none
+    raw = door.request("GET", f"/subscriptions/{door.subscription_id}/providers/Microsoft.Network",
+                       api_version="2022-09-01").json()
+    assert raw["authorizations"] and all("applicationId" in a for a in raw["authorizations"])
+    nsgs = next(t for t in raw["resourceTypes"] if t["resourceType"] == "networkSecurityGroups")
+    assert "zoneMappings" not in nsgs  # not a zonal type
+
+
 def test_a_group_reads_deleting_while_it_goes_and_its_location_poll_finds_it_gone(door):
     door.resource_client().resource_groups.create_or_update("doomed", {"location": "eastus"})
     for name in ("n1", "n2", "n3"):

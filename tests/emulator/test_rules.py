@@ -139,6 +139,18 @@ def test_accelerated_networking_must_be_allowed_on_the_size(door):
     assert err.value.error.code == "SkuNotAvailable"
 
 
+def test_retired_a_series_size_is_refused_and_its_successor_accepted(door):
+    nic_id = network_for_vm(door)
+    compute = door.compute_client()
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machines.begin_create_or_update(
+            "rg", "vm1", linux_vm(nic_id, "Standard_A0", image=UBUNTU_2004_GEN1)).result()
+    assert err.value.status_code == 409 and err.value.error.code == "SkuNotAvailable"
+    vm = compute.virtual_machines.begin_create_or_update(
+        "rg", "vm1", linux_vm(nic_id, "Standard_A1_v2", image=UBUNTU_2004_GEN1)).result()
+    assert vm.hardware_profile.vm_size == "Standard_A1_v2"
+
+
 def test_windows_computer_name_longer_than_15_characters_is_refused(door):
     nic_id = network_for_vm(door)
     with pytest.raises(HttpResponseError) as err:

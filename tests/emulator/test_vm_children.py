@@ -57,3 +57,27 @@ def test_a_run_command_without_a_script_is_created_and_its_execution_fails_as_th
     view = commands.get_by_virtual_machine("rg", "vm1", "empty", expand="instanceView").instance_view
     assert (view.execution_state, view.exit_code) == ("Failed", -202)
     assert "Either 'source.script' or 'source.scriptUri' has to be specified" in view.execution_message
+
+
+def test_an_extension_reports_its_minor_upgrade_default_and_never_its_protected_settings(running_vm):
+    extensions = running_vm.compute_client().virtual_machine_extensions
+    secret = {**EXTENSION, "properties": {**EXTENSION["properties"], "protectedSettings": {"commandToExecute": "x"}}}
+    created = extensions.begin_create_or_update("rg", "vm1", "script", secret).result()
+    assert created.auto_upgrade_minor_version is False and created.protected_settings is None
+    raw = running_vm.request("GET", running_vm.rg_path(
+        "rg", "/providers/Microsoft.Compute/virtualMachines/vm1/extensions/script"), api_version="2023-09-01").json()
+    assert raw["properties"]["autoUpgradeMinorVersion"] is False and "protectedSettings" not in raw["properties"]
+    upgrading = {**EXTENSION, "properties": {**EXTENSION["properties"], "autoUpgradeMinorVersion": True}}
+    assert extensions.begin_create_or_update("rg", "vm1", "script", upgrading).result().auto_upgrade_minor_version
+
+
+def test_the_instance_view_reports_each_extension_and_its_handler_as_the_agent_does(running_vm):
+    compute = running_vm.compute_client()
+    compute.virtual_machine_extensions.begin_create_or_update("rg", "vm1", "script", EXTENSION).result()
+    view = compute.virtual_machines.instance_view("rg", "vm1")
+    (extension,) = view.extensions
+    assert (extension.name, extension.type, extension.type_handler_version) == (
+        "script", "Microsoft.Azure.Extensions.CustomScript", "2.1")
+    assert extension.statuses[0].message == "Enable succeeded."
+    (handler,) = view.vm_agent.extension_handlers
+    assert handler.type == "Microsoft.Azure.Extensions.CustomScript" and handler.status.display_status == "Ready"

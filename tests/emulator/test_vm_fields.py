@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from .builders import linux_vm, network_for_vm
 
@@ -79,3 +79,57 @@ def test_copies_name_their_source_by_unique_id_whichever_way_the_source_was_give
     restored = compute.disks.begin_create_or_update("rg", "d2", {"location": "eastus", "properties": {
         "creationData": {"createOption": "Copy", "sourceResourceId": snap.id}}}).result()
     assert restored.creation_data.source_unique_id == snap.unique_id and restored.disk_size_gb == 8
+
+
+def test_a_vm_with_a_vhd_os_disk_keeps_it_unmanaged_and_its_image_points_at_the_blob(door):
+    nic_id = network_for_vm(door)
+    compute = door.compute_client()
+    body = linux_vm(nic_id)
+    uri = "https://acct1.blob.core.windows.net/vhds/osdisk1.vhd"
+    body["properties"]["storageProfile"]["osDisk"] = {"name": "osdisk1", "createOption": "FromImage",
+                                                      "vhd": {"uri": uri}}
+    vm = compute.virtual_machines.begin_create_or_update("rg", "vm1", body).result()
+    os_disk = compute.virtual_machines.get("rg", "vm1").storage_profile.os_disk
+    assert (os_disk.name, os_disk.vhd.uri, os_disk.managed_disk) == ("osdisk1", uri, None)
+    assert os_disk.delete_option == "Detach" and os_disk.disk_size_gb
+    assert list(compute.disks.list_by_resource_group("rg")) == []  # a blob, not a Disk resource
+    compute.virtual_machines.begin_deallocate("rg", "vm1").result()
+    compute.virtual_machines.generalize("rg", "vm1")
+    image = compute.images.begin_create_or_update(
+        "rg", "img", {"location": "eastus", "properties": {"sourceVirtualMachine": {"id": vm.id}}}).result()
+    assert image.storage_profile.os_disk.blob_uri == uri and image.storage_profile.os_disk.managed_disk is None
+    compute.virtual_machines.begin_delete("rg", "vm1").result()
+    with pytest.raises(ResourceNotFoundError):
+        compute.virtual_machines.get("rg", "vm1")
+
+
+def test_a_vm_keeps_the_license_type_it_was_given(door):
+    nic_id = network_for_vm(door)
+    body = linux_vm(nic_id)
+    body["properties"]["licenseType"] = "RHEL_BYOS"
+    vm = door.compute_client().virtual_machines.begin_create_or_update("rg", "vm1", body).result()
+    assert vm.license_type == "RHEL_BYOS"
+
+
+def test_capture_copies_a_generalized_vhd_vm_into_a_template_and_refuses_managed_disks(door):
+    nic_id = network_for_vm(door)
+    compute = door.compute_client()
+    body = linux_vm(nic_id)
+    vhd = {"uri": "https://acct1.blob.core.windows.net/vhds/os.vhd"}
+    body["properties"]["storageProfile"]["osDisk"] = {"name": "osdisk1", "createOption": "FromImage", "vhd": vhd}
+    compute.virtual_machines.begin_create_or_update("rg", "vm1", body).result()
+    compute.virtual_machines.begin_deallocate("rg", "vm1").result()
+    request = {"vhdPrefix": "pre", "destinationContainerName": "dest", "overwriteVhds": True}
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machines.begin_capture("rg", "vm1", request).result()
+    assert err.value.status_code == 409 and "not generalized" in err.value.error.message
+    compute.virtual_machines.generalize("rg", "vm1")
+    captured = compute.virtual_machines.begin_capture("rg", "vm1", request).result()
+    os_disk = captured.resources[0]["properties"]["storageProfile"]["osDisk"]
+    images = "https://acct1.blob.core.windows.net/system/Microsoft.Compute/Images/dest/"
+    assert os_disk["image"]["uri"].startswith(images + "pre-")
+    managed_nic = network_for_vm(door, group="rg2")
+    compute.virtual_machines.begin_create_or_update("rg2", "vm2", linux_vm(managed_nic)).result()
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machines.begin_capture("rg2", "vm2", request).result()
+    assert err.value.status_code == 409 and "managed disks" in err.value.error.message

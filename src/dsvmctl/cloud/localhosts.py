@@ -80,8 +80,9 @@ class LocalHosts:
 
     def run_command(self, em, vm: dict[str, Any], script: str, command_id: str) -> tuple[str, str] | None:
         """runCommand on a local Linux VM: the script runs in the VM's sandbox, in its admin user's home."""
-        if em.meta_of(vm["id"]).get("os_type") == "Windows" or command_id.lower().startswith("runpowershell"):
-            return None
+        if em.meta_of(vm["id"]).get("os_type") == "Windows" or command_id.lower().startswith("runpowershell") \
+                or _unmanaged(vm):
+            return None  # no local disk to run it on: the emulator answers as Azure's agent would
         home = self._home(em, vm)
         home.mkdir(parents=True, exist_ok=True)
         sandbox = self.sandbox_of(em, vm)
@@ -198,6 +199,9 @@ def host_spec(em, vm: dict[str, Any], disks_root: Path) -> dict[str, Any]:
     if PowerState.parse(meta.get("power")) is not PowerState.RUNNING:  # the emulator keeps Azure's words
         raise CloudError(f"VM {vm['name']} is {meta.get('power', 'not running')}: it does not answer SSH",
                          fix=f"start it first: dsvmctl start {vm['name']}")
+    if _unmanaged(vm):
+        raise CloudError(f"VM {vm['name']} has an unmanaged (VHD) OS disk: the local cloud runs hosts only on "
+                         "managed disks", fix="create it with a managed OS disk (no storageProfile.osDisk.vhd)")
     if meta.get("os_type") == "Windows":
         raise CloudError(f"VM {vm['name']} is a Windows DSVM: the local cloud emulates its provisioning but "
                          "runs no Windows guest, so there is no SSH server to reach",
@@ -212,6 +216,10 @@ def host_spec(em, vm: dict[str, Any], disks_root: Path) -> dict[str, Any]:
     return {"vm_id": vm["id"].lower(), "name": vm["name"], "disk_dir": str(disks_root / disk["properties"]["uniqueId"]),
             "host_key": host_key, "authorized_keys": keys, "admin_user": profile.get("adminUsername", "azureuser"),
             "port": int(meta.get("ssh_port") or 0), "path": image_path()}
+
+
+def _unmanaged(vm: dict[str, Any]) -> bool:
+    return "managedDisk" not in vm["properties"]["storageProfile"]["osDisk"]
 
 
 def port_taken_error(name: str, port: int) -> CloudError:

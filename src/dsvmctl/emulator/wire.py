@@ -58,14 +58,14 @@ MAX_JSON_DEPTH = 64  # the deepest template of the ARM corpus nests 15 levels
 
 
 def _loads(body: bytes) -> Any:
-    """Standard JSON first, then ARM's lenient form (comments, unquoted names); NaN and
-    Infinity are refused either way."""
+    """Standard JSON first, then ARM's lenient form (comments, unquoted names, line breaks inside
+    strings: a template's multi-line strings); NaN and Infinity are refused either way."""
     options = {"parse_constant": _refuse_constant, "parse_float": _finite_float}
     try:
         return json.loads(body, **options)
     except ValueError:
         pass
-    return json.loads(_lenient(body.decode("utf-8-sig")), **options)
+    return json.loads(_lenient(body.decode("utf-8-sig")), strict=False, **options)
 
 
 def _refuse_constant(name: str) -> Any:

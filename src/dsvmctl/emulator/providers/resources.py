@@ -8,6 +8,7 @@ import re
 import time
 from typing import Any
 
+from ...catalog import providers as catalog_providers
 from ..routing import Call, Provider
 from ..wire import ArmError, Response
 from .common import list_response, normalize_location
@@ -220,16 +221,24 @@ class ResourcesProvider(Provider):
         # Each type as its routes spell it (virtualMachines), as ARM lists them.
         spelled = {r.pattern[0].lower(): r.pattern[0] for r in provider.routes if r.scope != "root"} if provider else {}
         types = [spelled[k] for k in sorted(spelled)]
-        return {
-            "id": f"/subscriptions/{self.em.active_subscription}/providers/{canonical}",
-            "namespace": canonical,
-            "registrationState": "Registered" if registered else "NotRegistered",
-            "registrationPolicy": "RegistrationRequired",
-            "resourceTypes": [{"resourceType": t, "locations": ["East US", "West Europe", "West US"],
-                               "apiVersions": SERVED_API_VERSIONS[canonical],
-                               "defaultApiVersion": SERVED_API_VERSIONS[canonical][0], "capabilities": "None"}
-                              for t in types],
-        }
+        resource_types = []
+        for t in types:
+            locations = ["East US", "West Europe", "West US"]
+            entry = {"resourceType": t, "locations": locations, "apiVersions": SERVED_API_VERSIONS[canonical],
+                     "defaultApiVersion": SERVED_API_VERSIONS[canonical][0], "capabilities": "None"}
+            profiles = catalog_providers.api_profiles(canonical, t)
+            if profiles:  # only the types Azure Stack profiles pin
+                entry["apiProfiles"] = profiles
+            zones = catalog_providers.zone_mappings(canonical, t, locations)
+            if zones:  # only zonal types, in the regions that have zones
+                entry["zoneMappings"] = zones
+            resource_types.append(entry)
+        body = {"id": f"/subscriptions/{self.em.active_subscription}/providers/{canonical}", "namespace": canonical}
+        authorizations = catalog_providers.authorizations(canonical)
+        if authorizations:
+            body["authorizations"] = authorizations
+        return {**body, "registrationState": "Registered" if registered else "NotRegistered",
+                "registrationPolicy": "RegistrationRequired", "resourceTypes": resource_types}
 
     def list_providers(self, call: Call) -> Response:
         return list_response([self._provider(n) for n in KNOWN_NAMESPACES])

@@ -112,7 +112,7 @@ def _finish_vm_deleted(em, op) -> None:
     if vm is None:
         return
     os_disk = vm["properties"]["storageProfile"]["osDisk"]
-    disk = em.get(os_disk["managedDisk"]["id"])
+    disk = em.get(os_disk["managedDisk"]["id"]) if "managedDisk" in os_disk else None  # a VHD stays in its blob
     if disk is not None:
         if str(os_disk.get("deleteOption", "Detach")).lower() == "delete":
             em.notify("disk_deleted", disk=disk)

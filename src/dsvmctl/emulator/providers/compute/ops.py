@@ -1,6 +1,6 @@
 """Microsoft.Compute operations beyond a VM's life cycle, as the recorded traffic shows them:
 VM maintenance actions (reapply, redeploy, generalize, reimage, performMaintenance,
-simulateEviction, convertToManagedDisks), snapshots, images from a generalized VM, disk and
+simulateEviction, convertToManagedDisks, capture), snapshots, images from a generalized VM, disk and
 snapshot SAS access, availability sets, proximity placement groups, and PATCH of extensions
 and run commands.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from ...core import utc_now
 from ...routing import Call
@@ -62,6 +63,7 @@ def add_routes(provider) -> None:
     for action in ("reapply", "redeploy", "reimage", "performMaintenance"):
         r("POST", "rg", f"virtualMachines/{{vm}}/{action}", _vm_action(provider, action))
     r("POST", "rg", "virtualMachines/{vm}/generalize", lambda call: generalize(provider, call))
+    r("POST", "rg", "virtualMachines/{vm}/capture", lambda call: capture(provider, call))
     r("POST", "rg", "virtualMachines/{vm}/simulateEviction", lambda call: simulate_eviction(provider, call))
     r("POST", "rg", "virtualMachines/{vm}/convertToManagedDisks", lambda call: convert_to_managed_disks(provider, call))
     for child in ("extensions", "runCommands"):
@@ -190,10 +192,59 @@ def simulate_eviction(provider, call: Call) -> Response:
     return Response(204)
 
 
+def capture(provider, call: Call) -> Response:
+    """Capture of a generalized VM with unmanaged disks: its VHD copied under the storage account's
+    system container, and a template that creates a VM from it (the LRO's output)."""
+    vm = _vm(provider, call)
+    request = call.body_object()
+    for field in ("vhdPrefix", "destinationContainerName", "overwriteVhds"):
+        if request.get(field) is None:
+            raise missing_property(f"parameters.{field}")
+    os_disk = vm["properties"]["storageProfile"]["osDisk"]
+    if "vhd" not in os_disk:
+        raise ArmError(409, "OperationNotAllowed", f"Capture operation cannot be completed because the VM "
+                       f"'{vm['name']}' has managed disks. Create an image from the VM instead.")
+    if not call.em.meta_of(vm["id"]).get("generalized"):
+        raise ArmError(409, "OperationNotAllowed", "Capture operation cannot be completed because the VM is not "
+                       "generalized.")
+    account = urlsplit(os_disk["vhd"]["uri"]).netloc
+    vhd_name = f"{request['vhdPrefix']}-osDisk.{vm['properties']['vmId']}.vhd"
+    copy = str(uuid.uuid4())
+    template = {
+        "$schema": "http://schema.management.azure.com/schemas/2014-04-01-preview/VM_IP.json",
+        "contentVersion": "1.0.0.0",
+        "parameters": {"vmName": {"type": "string"},
+                       "vmSize": {"type": "string", "defaultValue": vm["properties"]["hardwareProfile"]["vmSize"]},
+                       "adminUserName": {"type": "string"}, "adminPassword": {"type": "securestring"},
+                       "networkInterfaceId": {"type": "string"}},
+        "resources": [{"name": "[parameters('vmName')]", "type": VM_TYPE, "location": vm["location"],
+                       "apiVersion": call.api_version, "properties": {
+                           "hardwareProfile": {"vmSize": "[parameters('vmSize')]"},
+                           "storageProfile": {"osDisk": {
+                               "osType": os_disk.get("osType", "Linux"), "name": vhd_name, "createOption": "FromImage",
+                               "image": {"uri": f"https://{account}/system/Microsoft.Compute/Images/"
+                                                f"{request['destinationContainerName']}/{vhd_name}"},
+                               "vhd": {"uri": f"https://{account}/vmcontainer{copy}/osDisk.{copy}.vhd"},
+                               "caching": os_disk.get("caching", "ReadWrite")}},
+                           "osProfile": {"computerName": "[parameters('vmName')]",
+                                         "adminUsername": "[parameters('adminUsername')]",
+                                         "adminPassword": "[parameters('adminPassword')]"},
+                           "networkProfile": {"networkInterfaces": [{"id": "[parameters('networkInterfaceId')]"}]},
+                           "provisioningState": 0}}],  # sic: Azure's template carries the enum's number
+    }
+    op = call.em.start_operation("microsoft.compute", vm["location"], output=True)
+    op.result = template
+    return Response(202, None, provider._async_headers(call, op, location=True))
+
+
 def convert_to_managed_disks(provider, call: Call) -> Response:
     vm = _vm(provider, call)
-    # The emulator's VMs always have managed disks (no VHDs in storage accounts): nothing to convert.
-    raise ArmError(409, "OperationNotAllowed", f"VM '{vm['name']}' is already using managed disks.")
+    os_disk = vm["properties"]["storageProfile"]["osDisk"]
+    if "managedDisk" in os_disk:
+        raise ArmError(409, "OperationNotAllowed", f"VM '{vm['name']}' is already using managed disks.")
+    # Converting an unmanaged (VHD) VM is not modelled: refused as Azure refuses a VM left running.
+    raise ArmError(409, "OperationNotAllowed", f"Operation 'convertToManagedDisks' is not allowed on VM "
+                   f"'{vm['name']}': the emulator keeps unmanaged disks as they are.")
 
 
 def _child_patcher(provider, child: str):
@@ -313,12 +364,14 @@ def put_image(provider, call: Call) -> Response:
             raise ArmError(409, "OperationNotAllowed", f"The operation 'Create Image' is not allowed on VM "
                            f"'{vm['name']}' since the VM is not generalized.")
         os_disk = vm["properties"]["storageProfile"]["osDisk"]
-        storage = {"osDisk": {"osType": os_disk.get("osType", "Linux"), "osState": "Generalized",
-                              "managedDisk": {"id": os_disk["managedDisk"]["id"]}, "caching": os_disk.get("caching",
-                                                                                                            "ReadWrite"),
-                              "storageAccountType": os_disk["managedDisk"].get("storageAccountType", "Premium_LRS"),
-                              "diskSizeGB": os_disk.get("diskSizeGB")},
-                   "dataDisks": [], "zoneResilient": bool(storage.get("zoneResilient", False))}
+        image_os = {"osType": os_disk.get("osType", "Linux"), "osState": "Generalized",
+                    "caching": os_disk.get("caching", "ReadWrite"), "diskSizeGB": os_disk.get("diskSizeGB")}
+        if "managedDisk" in os_disk:
+            image_os.update(managedDisk={"id": os_disk["managedDisk"]["id"]},
+                            storageAccountType=os_disk["managedDisk"].get("storageAccountType", "Premium_LRS"))
+        else:  # an unmanaged VM's image points at its VHD blob
+            image_os.update(blobUri=os_disk["vhd"]["uri"], storageAccountType="Standard_LRS")
+        storage = {"osDisk": image_os, "dataDisks": [], "zoneResilient": bool(storage.get("zoneResilient", False))}
         generation = generation or meta.get("generation", "V1")
         props["sourceVirtualMachine"] = {"id": vm["id"]}
     elif not storage.get("osDisk"):

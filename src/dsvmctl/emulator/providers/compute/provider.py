@@ -148,20 +148,26 @@ class ComputeProvider(Provider):
             "provisioningState": "Creating",
             "timeCreated": utc_now(),
         }
-        disk = self._os_disk(call, body, os_disk_in, os_type, generation, image, size) if not attach else disk
-        disk["properties"]["diskState"] = "Attached"
-        disk["managedBy"] = body["id"]
-        storage_out: dict[str, Any] = {
-            "osDisk": {
+        vhd_uri = None if attach else (os_disk_in.get("vhd") or {}).get("uri")
+        if vhd_uri:
+            # An unmanaged disk: a page blob in the client's storage account, no Disk resource.
+            os_disk_out = {"osType": os_type, "name": os_disk_in.get("name") or name, "createOption": "FromImage",
+                           "vhd": {"uri": vhd_uri}, "caching": os_disk_in.get("caching") or "ReadWrite",
+                           "deleteOption": os_disk_in.get("deleteOption") or "Detach",
+                           "diskSizeGB": int(os_disk_in.get("diskSizeGB") or (127 if os_type == "Windows" else 30))}
+        else:
+            disk = self._os_disk(call, body, os_disk_in, os_type, generation, image, size) if not attach else disk
+            disk["properties"]["diskState"] = "Attached"
+            disk["managedBy"] = body["id"]
+            os_disk_out = {
                 "osType": os_type, "name": disk["name"],
                 "createOption": "Attach" if attach else "FromImage",
                 "caching": os_disk_in.get("caching") or "ReadWrite",
                 "managedDisk": {"storageAccountType": disk["sku"]["name"], "id": disk["id"]},
                 "deleteOption": os_disk_in.get("deleteOption") or "Detach",
                 "diskSizeGB": disk["properties"]["diskSizeGB"],
-            },
-            "dataDisks": [],
-        }
+            }
+        storage_out: dict[str, Any] = {"osDisk": os_disk_out, "dataDisks": []}
         from .ops import data_disks
 
         storage_out["dataDisks"] = data_disks(call, body, storage.get("dataDisks") or [])
@@ -172,7 +178,7 @@ class ComputeProvider(Provider):
             vm_props["osProfile"] = os_profile
         vm_props["networkProfile"] = {"networkInterfaces": nics}
         for key in ("securityProfile", "diagnosticsProfile", "priority", "evictionPolicy", "billingProfile",
-                    "additionalCapabilities", "userData"):
+                    "additionalCapabilities", "licenseType", "userData"):
             if key in props:
                 vm_props[key] = props[key]
         if str(props.get("priority", "")).lower() in ("spot", "low"):
@@ -435,6 +441,9 @@ class ComputeProvider(Provider):
             props = dict(properties_of(call))
             if child == "runCommands":
                 props.setdefault("timeoutInSeconds", 0)  # 0: the agent's own limit, as Azure reports it
+            else:
+                props.setdefault("autoUpgradeMinorVersion", False)  # Azure reports its default
+                props.pop("protectedSettings", None)  # secrets go to the agent, never back to a client
             props["provisioningState"] = "Creating"
             body["properties"] = props
             call.em.put(body)

@@ -40,6 +40,7 @@ def build_instance_view(em, vm: dict[str, Any]) -> dict[str, Any]:
     power = meta.get("power", "running")
     state = vm["properties"]["provisioningState"]
     now = utc_now()
+    extensions = _extension_handlers(em, vm)
     view: dict[str, Any] = {
         "platformUpdateDomain": 0,  # one VM, no availability set: domain 0 of 1
         "platformFaultDomain": 0,
@@ -55,16 +56,31 @@ def build_instance_view(em, vm: dict[str, Any]) -> dict[str, Any]:
              "displayStatus": f"Provisioning {state.lower()}", "time": now},
             {"code": f"PowerState/{power}", "level": "Info", "displayStatus": POWER_DISPLAY.get(power, power)},
         ],
-        "extensions": [{"name": ext["name"], "type": (ext["properties"].get("type") or ""), "statuses": [
-            {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded"}]}
-            for key, ext in em.resources.items() if key.startswith(vm["id"].lower() + "/extensions/")],
+        "extensions": [{"name": ext["name"], "type": handler, "typeHandlerVersion": version, "statuses": [
+            {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded",
+             "message": "Enable succeeded."}]} for ext, handler, version in extensions],
         "isVMInStandbyPool": False,
     }
     if power == "running":
-        view["vmAgent"] = {"vmAgentVersion": "2.13.1.1", "extensionHandlers": [], "statuses": [
+        # The agent reports one handler per extension type it runs.
+        handlers = {(handler, version): {"type": handler, "typeHandlerVersion": version, "status": {
+            "code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Ready",
+            "message": "Plugin enabled"}} for _, handler, version in extensions}
+        view["vmAgent"] = {"vmAgentVersion": "2.13.1.1", "extensionHandlers": list(handlers.values()), "statuses": [
             {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Ready",
              "message": "GuestAgent is running and processing the extensions.", "time": now}]}
     return view
+
+
+def _extension_handlers(em, vm: dict[str, Any]) -> list[tuple[dict[str, Any], str, str]]:
+    """Each extension of the VM with its handler as the agent names it (Publisher.Type) and version."""
+    out = []
+    for key, ext in em.resources.items():
+        if key.startswith(vm["id"].lower() + "/extensions/"):
+            props = ext["properties"]
+            handler = ".".join(p for p in (props.get("publisher"), props.get("type")) if p)
+            out.append((ext, handler, str(props.get("typeHandlerVersion") or "")))
+    return out
 
 
 def usage_item(name: str, display: str, current: int, limit: int) -> dict[str, Any]:
