@@ -326,7 +326,7 @@ def test_scaling_bench_1_2_stores_both_runs_and_reports_efficiency_and_fleet_cos
     result = scaling_bench(fleet, node_counts=[1, 2], workload="cnn", device="cpu", args=TINY["cnn"],
                            port=free_port(), store=store, progress=lambda _: None, stream=lambda _: None)
     rows = result["scaling"]["rows"]
-    assert [r["nodes"] for r in rows] == [1, 2] and all(r["status"] == "ok" for r in rows)
+    assert [r["nodes"] for r in rows] == [1, 2] and all(r["status"] == "ok" for r in rows), rows
     assert [r["world_size"] for r in rows] == [1, 2]
     one, two = rows
     assert one["efficiency"] == pytest.approx(1.0)
