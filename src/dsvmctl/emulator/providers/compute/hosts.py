@@ -160,9 +160,7 @@ def delete_host(provider, call: Call) -> Response:
     host = call.em.get(_host_id(call))
     if host is None:
         return Response(204)
-    host["properties"]["provisioningState"] = "Deleting"
-    op = call.em.start_operation("microsoft.compute", host["location"], "compute.host_deleted", host_id=host["id"])
-    return Response(202, None, provider._async_headers(call, op, location=True))
+    return provider._deletion_accepted(call, host, "compute.host_deleted", host_id=host["id"])
 
 
 def _finish_host_written(em, op) -> None:

@@ -402,9 +402,7 @@ class ComputeProvider(Provider):
         vm = call.em.get(self._vm_id(call))
         if vm is None:
             return Response(204)
-        vm["properties"]["provisioningState"] = "Deleting"
-        op = call.em.start_operation("microsoft.compute", vm["location"], "compute.vm_deleted", vm_id=vm["id"])
-        return Response(202, None, self._async_headers(call, op, location=True))
+        return self._deletion_accepted(call, vm, "compute.vm_deleted", vm_id=vm["id"])
 
     def _power_action(self, action: str):
         def handler(call: Call) -> Response:
@@ -468,11 +466,8 @@ class ComputeProvider(Provider):
             body = call.em.get(self._child_id(call, child))
             if body is None:
                 return Response(204)
-            # As the Compute RP: 202 with both LRO headers; the child goes when the operation ends.
-            body["properties"]["provisioningState"] = "Deleting"
-            op = call.em.start_operation("microsoft.compute", vm["location"], "compute.vm_child_deleted",
-                                         child_id=body["id"])
-            return Response(202, None, self._async_headers(call, op, location=True))
+            return self._deletion_accepted(call, body, "compute.vm_child_deleted", vm["location"],
+                                           child_id=body["id"])
         return handler
 
     def _child_lister(self, child: str):
@@ -485,6 +480,14 @@ class ComputeProvider(Provider):
         rule = call.em.faults.take(call.request, ("allocation_failed",))
         if rule is not None:
             call.em.fail_operation(op, rule.code, rule.message)
+
+    def _deletion_accepted(self, call: Call, body: dict, finalizer: str, location: str | None = None,
+                           **args: str) -> Response:
+        """A delete as the Compute RP answers it: the resource reads Deleting, 202 with both LRO
+        headers, and `finalizer` removes it when the operation ends."""
+        body["properties"]["provisioningState"] = "Deleting"
+        op = call.em.start_operation("microsoft.compute", location or body["location"], finalizer, **args)
+        return Response(202, None, self._async_headers(call, op, location=True))
 
     def _async_headers(self, call: Call, op, location: bool = False) -> dict[str, str]:
         url = call.em.operation_url(call.request.base_url, op, call.api_version)

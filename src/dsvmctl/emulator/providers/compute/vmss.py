@@ -221,10 +221,7 @@ def delete_vmss(provider, call: Call) -> Response:
     vmss = call.em.get(call.resource_id("virtualMachineScaleSets", call.params["name"]))
     if vmss is None:
         return Response(204)
-    vmss["properties"]["provisioningState"] = "Deleting"
-    op = call.em.start_operation("microsoft.compute", vmss["location"], "compute.resource_deleted",
-                                 resource_id=vmss["id"])
-    return Response(202, None, provider._async_headers(call, op, location=True))
+    return provider._deletion_accepted(call, vmss, "compute.resource_deleted", resource_id=vmss["id"])
 
 
 def _action(provider, call: Call, action: str) -> Response:
