@@ -401,9 +401,11 @@ def run(args, t_start: float) -> dict:
         **distributed.rank_info(ctx), "step_time_ms": statistics.median(timed_ms),
         "step_time_ms_p90": _p90(timed_ms), "step_time_ms_mean": statistics.fmean(timed_ms),
         "timed_wall_s": timed_wall_s, "step_times_ms": timed_ms})
+    # Every rank leaves the process group together, right after its last collective: a rank that
+    # tore gloo down while rank 0 still held its pairs open was seen to abort in the teardown.
     distributed.barrier(torch, ctx)
+    distributed.shutdown(torch, ctx)
     if not ctx.is_main:
-        distributed.shutdown(torch, ctx)
         return None
 
     world = ctx.world_size
@@ -478,7 +480,6 @@ def run(args, t_start: float) -> dict:
         "param_checksums": checksums,
         "param_checksums_equal": len(set(checksums)) == 1,
     }
-    distributed.shutdown(torch, ctx)
     metrics["wall_s"] = time.perf_counter() - t_start
     return metrics
 
