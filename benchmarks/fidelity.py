@@ -29,10 +29,14 @@ How a recording is mapped onto the emulator:
   A7 -> A8m_v2). A VM or scale set write (or such a resource of a deployment's template) that
   Azure accepted with a retired size is replayed with its successor; the emulator refuses the
   retired size (409 SkuNotAvailable) as Azure does today. Counted and turned off like the above;
-- long-running operations: after each write the harness follows the *emulator's own*
-  Azure-AsyncOperation / Location URL to the end; a recorded chain of polls is scored once, its
-  last poll against the emulator's final poll of the same kind (status URL or result URL). The
-  intermediate polls are not scored: how many "InProgress" answers Azure gave is timing.
+- long-running operations: the emulator runs with `finish_on_poll`, so a write's operation is
+  still running while the client sends other requests, as it was on Azure (a NIC delete refused
+  while its VM's delete runs). At the recording's first poll of a write, or its next request to
+  the written resource, the harness follows the *emulator's own* Azure-AsyncOperation / Location
+  URL to the end; a write the recording never polls (--no-wait) is followed at once. A recorded
+  chain of polls is scored once, its last poll against the emulator's final poll of the same kind
+  (status URL or result URL). The intermediate polls are not scored: how many "InProgress"
+  answers Azure gave is timing.
   Compute's status and result URLs differ only by `monitor=true`, which tells them apart;
 - Java records keep no request body; the PUT/PATCH body is rebuilt from the recorded response
   (read-only fields dropped; a `type` under properties or identity is the client's and kept),
@@ -284,7 +288,7 @@ class InProcessDoor:
     def __init__(self) -> None:
         from dsvmctl.emulator.core import Emulator
 
-        self.em = Emulator()
+        self.em = Emulator(finish_on_poll=True)
         self.subscription_id = self.em.subscription_id
 
     def send(self, method: str, url: str, body: bytes) -> Reply:
@@ -310,7 +314,7 @@ class ServeDoor:
         exe = Path(sys.executable).with_name("dsvmctl")
         command = [str(exe)] if exe.exists() else [sys.executable, "-m", "dsvmctl"]
         env = {**os.environ, "DSVMCTL_HOME": str(state / "home")}
-        self.proc = subprocess.Popen(command + ["emulator", "serve", "--port", "0", "--state-dir", str(state)],
+        self.proc = subprocess.Popen(command + ["emulator", "serve", "--port", "0", "--finish-on-poll", "--state-dir", str(state)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         endpoint_file = state / "endpoint.json"
         deadline = time.monotonic() + 30
@@ -525,15 +529,25 @@ def _successor_vmss_size(scale_set: dict[str, Any]) -> bool:
     return successor is not None
 
 
+@dataclass
+class Pending:
+    """A write's LRO in the emulator, followed when the recording first polls it: until then the
+    emulator (finish_on_poll) keeps it running, as Azure did while the client sent other requests."""
+
+    path: str  # the written resource's path, as replayed
+    reply: Reply
+    final: dict[str, Reply] | None = None
+
+
 class Replayer:
     def __init__(self, door, recording: Recording, report: Report, as_recorded: bool = False) -> None:
         self.door = door
         self.rec = recording
         self.report = report
         self.as_recorded = as_recorded
-        # The recording's own poll URLs (by kind and id) -> (kind, the write, the emulator's final polls):
+        # The recording's own poll URLs (by kind and id) -> (kind, the write, its Pending LRO):
         # clients interleave polls of several writes, so every write's LRO is kept, not the last one.
-        self.lros: dict[str, tuple[str, str, dict[str, Reply]]] = {}
+        self.lros: dict[str, tuple[str, str, Pending]] = {}
         self.locations: set[str] | None = None
         self.deployment_name: str | None = None  # the real name behind the recorder's mock-deployment
         self.recorded_subs = {m.group(2) for i in recording.interactions for m in SUBSCRIPTION.finditer(i.url)}
@@ -666,11 +680,13 @@ class Replayer:
             path = urlsplit(item.url).path
             op = operation_key(item.method, path)
             key = _lro_key(item.url)
+            self._settle_writes_to(path)
             if item.method == "GET" and POLL.search(path) and key in self.lros:
+                kind, write, pending = self.lros[key]
+                final = self._settle(pending)  # the client's first poll: the emulator's LRO runs to its end
                 if last_poll[key] != index:  # an intermediate poll: how many there are is Azure's timing
                     self.report.unscored_polls += 1
                     continue
-                kind, write, final = self.lros[key]
                 got = final.get(kind)
                 if got is None:
                     self.report.outcomes.append(Outcome(self.rec.name, f"poll {kind} after {write}", False,
@@ -690,9 +706,24 @@ class Replayer:
                                                                         ("status", "azure-asyncoperation"))
                         if h in item.headers}
             if recorded:
-                final = self.follow(got)
+                pending = Pending(urlsplit(self.map_url(item.url)).path.lower(), got)
                 for poll_key, kind in recorded.items():
-                    self.lros[poll_key] = (kind, op, final)
+                    self.lros[poll_key] = (kind, op, pending)
+                if not any(last_poll.get(k, -1) > index for k in recorded):
+                    self._settle(pending)  # never polled (--no-wait): nothing says when it ended; now
+
+    def _settle(self, pending: Pending) -> dict[str, Reply]:
+        if pending.final is None:
+            pending.final = self.follow(pending.reply)
+        return pending.final
+
+    def _settle_writes_to(self, path: str) -> None:
+        """A request to a resource with a write still running (a client waiting on its state, or
+        writing it again) comes after that write's LRO in the client's eyes: it is run to its end."""
+        target = urlsplit(self.map_url(f"https://x{path}")).path.lower()
+        for _kind, _write, pending in self.lros.values():
+            if pending.final is None and pending.path == target:
+                self._settle(pending)
 
 def _group_missing_in(item: Interaction) -> bool:
     """The recording's first use of a group found no such group: it was not made beforehand."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .builders import network_for_vm, public_ip, vnet
+from .builders import linux_vm, network_for_vm, public_ip, vnet
 
 NET = "/providers/Microsoft.Network"
 
@@ -317,3 +317,53 @@ def test_a_pool_port_sent_as_a_string_by_a_template_still_maps_to_a_number(group
     assert response.status_code == 201
     _scale_set_behind(group, lb_id, subnet.id, capacity=1)
     assert [r.frontend_port for r in network.load_balancers.get("rg", "lb").inbound_nat_rules] == [50000]
+
+
+@pytest.fixture
+def held():
+    """The in-process door with operations that end only when polled (finish_on_poll): a delete
+    the test has not polled yet is still running, as on Azure while a client sends other requests."""
+    from dsvmctl.testing import mock_azure
+
+    from .conftest import SDK_KWARGS, Door
+
+    with mock_azure(finish_on_poll=True) as azure:
+        yield Door("in-process", azure.emulator, azure.credential, "https://management.azure.com", True,
+                   dict(SDK_KWARGS))
+
+
+def _poll(door, response) -> dict:
+    return door.request("GET", response.headers["Azure-AsyncOperation"][len(door.base_url):], api_version=None).json()
+
+
+def test_what_a_vm_being_deleted_uses_cannot_be_deleted_until_its_delete_ends(held):
+    """The order of test_delete_dependent_resources (az): each delete refused while a user remains."""
+    nic_id = network_for_vm(held)
+    held.compute_client().virtual_machines.begin_create_or_update("rg", "vm1", linux_vm(nic_id)).result()
+    network = {"networkInterfaces": "nic1", "networkSecurityGroups": "nsg", "publicIPAddresses": "nic1-ip",
+               "virtualNetworks": "vnet"}
+
+    def delete(kind: str):
+        return held.request("DELETE", held.rg_path("rg", f"{NET}/{kind}/{network[kind]}"))
+
+    vm_delete = held.request("DELETE", held.rg_path("rg", "/providers/Microsoft.Compute/virtualMachines/vm1"))
+    assert vm_delete.status_code == 202
+    refused = {kind: (delete(kind).status_code, delete(kind).json()["error"]["code"]) for kind in network}
+    assert refused == {"networkInterfaces": (400, "NicInUse"),
+                       "networkSecurityGroups": (400, "InUseNetworkSecurityGroupCannotBeDeleted"),
+                       "publicIPAddresses": (400, "PublicIPAddressCannotBeDeleted"),
+                       "virtualNetworks": (400, "InUseSubnetCannotBeDeleted")}
+    assert _poll(held, vm_delete)["status"] == "Succeeded"
+
+    nic_delete = delete("networkInterfaces")
+    assert nic_delete.status_code == 202
+    being_deleted = held.request("GET", held.rg_path("rg", f"{NET}/networkInterfaces/nic1"))
+    assert being_deleted.json()["properties"]["provisioningState"] == "Deleting"
+    assert delete("networkSecurityGroups").status_code == 400  # the NIC still holds it while it goes
+    assert _poll(held, nic_delete)["status"] == "Succeeded"
+    assert held.request("GET", held.rg_path("rg", f"{NET}/networkInterfaces/nic1")).status_code == 404
+    for kind in ("networkSecurityGroups", "publicIPAddresses", "virtualNetworks"):
+        response = delete(kind)
+        assert response.status_code == 202, response.text
+        assert _poll(held, response)["status"] == "Succeeded"
+        assert held.request("GET", held.rg_path("rg", f"{NET}/{kind}/{network[kind]}")).status_code == 404

@@ -23,9 +23,13 @@ def emulator() -> None:
               help="Where state, the CA certificate and endpoint.json live; state persists across restarts.")
 @click.option("--operation-seconds", type=click.FloatRange(0), default=0.0, show_default=True,
               help="How long long-running operations take (0: done at the first poll).")
+@click.option("--finish-on-poll", is_flag=True,
+              help="End a long-running operation only when a client polls its own status or result URL "
+                   "(for testing how clients poll; by default operations end on time).")
 @click.option("--require-registration", is_flag=True,
               help="Refuse writes to an unregistered provider namespace (MissingSubscriptionRegistration).")
-def emulator_serve(port: int, state_dir: str, operation_seconds: float, require_registration: bool) -> None:
+def emulator_serve(port: int, state_dir: str, operation_seconds: float, finish_on_poll: bool,
+                   require_registration: bool) -> None:
     """Serve the emulator over HTTPS on 127.0.0.1 until stopped (Ctrl-C).
 
     \b
@@ -38,7 +42,7 @@ def emulator_serve(port: int, state_dir: str, operation_seconds: float, require_
 
     from ..emulator.server import EmulatorServer
 
-    server = EmulatorServer(state_dir, port, operation_seconds=operation_seconds,
+    server = EmulatorServer(state_dir, port, operation_seconds=operation_seconds, finish_on_poll=finish_on_poll,
                             require_registration=require_registration)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     click.echo(f"dsvmctl emulator listening on {server.base_url} (state in {state_dir}); Ctrl-C stops it.",

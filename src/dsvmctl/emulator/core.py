@@ -74,6 +74,9 @@ class Operation:
     # Name of a registered stepper: one step of the operation per request the emulator handles,
     # until it answers True (a deployment creates its resources one by one, as ARM does).
     stepper: str | None = None
+    # With the emulator's finish_on_poll: the client was given a URL to poll, and only a poll of
+    # it advances the operation.
+    awaits_poll: bool = False
 
     def status_document(self) -> dict[str, Any]:
         if self.namespace == "microsoft.network":
@@ -96,6 +99,7 @@ class Emulator:
         subscription_id: str = DEFAULT_SUBSCRIPTION_ID,
         tenant_id: str = DEFAULT_TENANT_ID,
         operation_seconds: float = 0.0,
+        finish_on_poll: bool = False,
         state_dir: str | os.PathLike[str] | None = None,
         require_registration: bool = False,
         fault_seed: int | None = None,
@@ -103,6 +107,10 @@ class Emulator:
         self.subscription_id = subscription_id
         self.tenant_id = tenant_id
         self.operation_seconds = operation_seconds
+        # Manual progression (as moto's state manager offers): an operation whose URL a client
+        # was given ends only when that URL is polled, so the client's requests in between see it
+        # running. Operations nobody can poll (an eviction Azure carries out later) end on time.
+        self.finish_on_poll = finish_on_poll
         self.require_registration = require_registration
         self.faults = Faults(fault_seed)
         self.lock = threading.RLock()
@@ -133,7 +141,10 @@ class Emulator:
             try:
                 self.complete_due_operations()
                 self.faults.check_request(request)
+                started = set(self.operations)
                 response = routing.dispatch(self, request)
+                if self.finish_on_poll and request.method != "GET":
+                    self._hold_for_polls(response, started)
             except ArmError as err:
                 response = err.response()
             except ConnectionResetFault:
@@ -232,14 +243,33 @@ class Emulator:
         op.error = {"code": code, "message": message}
 
     def complete_due_operations(self) -> None:
-        now = time.monotonic()
         for op in list(self.operations.values()):
-            if op.status != "InProgress" or op.id in self._stepping:
-                continue
-            if op.stepper and not self._step(op):
-                continue
-            if now >= op.done_at:
-                self.finish(op)
+            if not op.awaits_poll:
+                self._advance(op)
+
+    def poll_operation(self, op_id: str) -> Operation | None:
+        """The operation a client polls by its id, advanced first when it waits for polls."""
+        op = self.operations.get(op_id)
+        if op is not None and op.awaits_poll:
+            self._advance(op)
+        return op
+
+    def _advance(self, op: Operation) -> None:
+        if op.status != "InProgress" or op.id in self._stepping:
+            return
+        if op.stepper and not self._step(op):
+            return
+        if time.monotonic() >= op.done_at:
+            self.finish(op)
+
+    def _hold_for_polls(self, response: Response, started: set[str]) -> None:
+        """The operations this request started and answered with a URL to poll wait for polls."""
+        headers = {k.lower() for k in response.headers}
+        if not headers & {"azure-asyncoperation", "location"}:
+            return
+        for op_id in set(self.operations) - started:
+            self.operations[op_id].awaits_poll = True
+            self._changed = True
 
     def _step(self, op: Operation) -> bool:
         """One step of a stepped operation; True once it has no step left."""

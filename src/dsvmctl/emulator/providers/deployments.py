@@ -546,7 +546,7 @@ def export_template(call: Call) -> Response:
 
 
 def operation_status(call: Call) -> Response:
-    op = call.em.operations.get(call.params["op"])
+    op = call.em.poll_operation(call.params["op"])
     if op is None:
         raise ArmError(404, "NotFound", f"The operation '{call.params['op']}' was not found.")
     _settle(call.em, op)
@@ -604,7 +604,7 @@ def what_if(call: Call) -> Response:
 
 
 def what_if_result(call: Call) -> Response:
-    op = call.em.operations.get(call.params["op"])
+    op = call.em.poll_operation(call.params["op"])
     if op is None:
         raise ArmError(404, "NotFound", f"The what-if result '{call.params['op']}' was not found.")
     if op.status == "InProgress":

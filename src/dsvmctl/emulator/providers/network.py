@@ -119,10 +119,14 @@ class NetworkProvider(Provider):
             if body is None:
                 return Response(204)
             _refuse_delete_in_use(call, kind, body)
-            call.em.delete(resource_id)
             if kind in SYNCHRONOUS_DELETES:
+                finish_delete(call.em, None, resource_id)
                 return Response(200)
-            op = call.em.start_operation("microsoft.network", body["location"])
+            # Until the operation ends the resource is still there, reading Deleting, and still
+            # holds what it uses (a NIC its subnet and public IP): Azure refuses their deletes then.
+            body.setdefault("properties", {})["provisioningState"] = "Deleting"
+            op = call.em.start_operation("microsoft.network", body["location"], "network.delete",
+                                         resource_id=resource_id)
             url = call.em.operation_url(call.request.base_url, op, call.api_version)
             return Response(202, None, {"Azure-AsyncOperation": url, "Location": url.replace("/operations/", "/operationResults/"),
                                         **call.em.retry_after_headers()})
@@ -197,15 +201,15 @@ class NetworkProvider(Provider):
 
     def operation_result(self, call: Call) -> Response:
         """The Location URL: 202 while running, then 204 (a delete) or the status document."""
-        op = call.em.operations.get(call.params["op"])
+        op = call.em.poll_operation(call.params["op"])
         if op is not None and op.status == "InProgress":
             return Response(202, None, {"Location": call.request.url, **call.em.retry_after_headers()})
-        if op is not None and op.status == "Succeeded" and not op.finalizer:
+        if op is not None and op.status == "Succeeded" and op.finalizer in (None, "network.delete"):
             return Response(204)
         return self.operation_status(call)
 
     def operation_status(self, call: Call) -> Response:
-        op = call.em.operations.get(call.params["op"])
+        op = call.em.poll_operation(call.params["op"])
         if op is None:
             raise ArmError(404, "NotFound", f"Operation {call.params['op']} was not found.")
         return Response(200, op.status_document(), call.em.retry_after_headers() if op.status == "InProgress" else {})
@@ -483,7 +487,6 @@ def _refuse_delete_in_use(call: Call, kind: str, body: dict[str, Any]) -> None:
             raise ArmError(400, "NicInUse", f"Network Interface {body['id']} is used by existing resource "
                            f"{props['virtualMachine']['id']}. In order to delete the network interface, it must be "
                            "dissociated from the resource.")
-        release_nic(call.em, body)
     elif kind == "publicIPAddresses" and shown.get("ipConfiguration"):
         raise ArmError(400, "PublicIPAddressCannotBeDeleted", f"Public IP address {body['id']} can not be deleted "
                        f"since it is still allocated to resource {shown['ipConfiguration']['id']}.")
@@ -511,8 +514,20 @@ def finish_write(em, op) -> None:
             child["properties"]["provisioningState"] = "Succeeded"
 
 
+def finish_delete(em, op, resource_id: str | None = None) -> None:
+    """The end of a delete: the resource goes, and a NIC lets go of what it held."""
+    resource_id = resource_id or op.args["resource_id"]
+    body = em.get(resource_id)
+    if body is None:
+        return
+    if body["type"].lower() == f"{NS}/networkinterfaces".lower():
+        release_nic(em, body)
+    em.delete(resource_id)
+
+
 def register(em) -> NetworkProvider:
     em.finalizers["network.succeeded"] = finish_write
+    em.finalizers["network.delete"] = finish_delete
     return NetworkProvider(em)
 
 

@@ -191,7 +191,7 @@ class ResourcesProvider(Provider):
             op_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["op"]
         except (ValueError, KeyError, TypeError):
             raise ArmError(404, "NotFound", "The operation was not found.") from None
-        op = self.em.operations.get(op_id)
+        op = self.em.poll_operation(op_id)
         if op is None:
             raise ArmError(404, "NotFound", "The operation was not found.")
         if op.status == "InProgress" and time.monotonic() >= op.done_at:

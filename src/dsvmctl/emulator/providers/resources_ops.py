@@ -99,7 +99,7 @@ def export_result(call: Call) -> Response:
         op_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["op"]
     except (ValueError, KeyError, TypeError):
         raise ArmError(404, "NotFound", "The operation was not found.") from None
-    op = call.em.operations.get(op_id)
+    op = call.em.poll_operation(op_id)
     if op is None:
         raise ArmError(404, "NotFound", "The operation was not found.")
     if op.status == "InProgress":

@@ -497,7 +497,7 @@ class ComputeProvider(Provider):
         return headers
 
     def operation_status(self, call: Call) -> Response:
-        op = call.em.operations.get(call.params["op"])
+        op = call.em.poll_operation(call.params["op"])
         if op is None or op.namespace != "microsoft.compute":
             raise ArmError(404, "NotFound", f"The operation '{call.params['op']}' was not found.")
         pending = call.em.retry_after_headers() if op.status == "InProgress" else {}

@@ -52,7 +52,7 @@ class StorageProvider(Provider):
         return Response(200, call.em.public(account))
 
     def operation_result(self, call: Call) -> Response:
-        op = call.em.operations.get(call.params["op"])
+        op = call.em.poll_operation(call.params["op"])
         if op is None or op.namespace != "microsoft.storage":
             raise ArmError(404, "NotFound", f"The operation '{call.params['op']}' was not found.")
         if op.status == "InProgress":
