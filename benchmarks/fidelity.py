@@ -33,7 +33,8 @@ How a recording is mapped onto the emulator:
   still running while the client sends other requests, as it was on Azure (a NIC delete refused
   while its VM's delete runs). At the recording's first poll of a write, or its next request to
   the written resource, the harness follows the *emulator's own* Azure-AsyncOperation / Location
-  URL to the end; a write the recording never polls (--no-wait) is followed at once. A recorded
+  URL to the end; a write the recording never polls (--no-wait) is followed before the first
+  request that is not about it (its cancel is). A recorded
   chain of polls is scored once, its last poll against the emulator's final poll of the same kind
   (status URL or result URL). The intermediate polls are not scored: how many "InProgress"
   answers Azure gave is timing.
@@ -314,7 +315,8 @@ class ServeDoor:
         exe = Path(sys.executable).with_name("dsvmctl")
         command = [str(exe)] if exe.exists() else [sys.executable, "-m", "dsvmctl"]
         env = {**os.environ, "DSVMCTL_HOME": str(state / "home")}
-        self.proc = subprocess.Popen(command + ["emulator", "serve", "--port", "0", "--finish-on-poll", "--state-dir", str(state)],
+        serve = ["emulator", "serve", "--port", "0", "--finish-on-poll", "--state-dir", str(state)]
+        self.proc = subprocess.Popen(command + serve,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         endpoint_file = state / "endpoint.json"
         deadline = time.monotonic() + 30
@@ -537,6 +539,7 @@ class Pending:
     path: str  # the written resource's path, as replayed
     reply: Reply
     final: dict[str, Reply] | None = None
+    unpolled: bool = False  # the recording never polls it
 
 
 class Replayer:
@@ -709,8 +712,7 @@ class Replayer:
                 pending = Pending(urlsplit(self.map_url(item.url)).path.lower(), got)
                 for poll_key, kind in recorded.items():
                     self.lros[poll_key] = (kind, op, pending)
-                if not any(last_poll.get(k, -1) > index for k in recorded):
-                    self._settle(pending)  # never polled (--no-wait): nothing says when it ended; now
+                pending.unpolled = not any(last_poll.get(k, -1) > index for k in recorded)
 
     def _settle(self, pending: Pending) -> dict[str, Reply]:
         if pending.final is None:
@@ -719,10 +721,13 @@ class Replayer:
 
     def _settle_writes_to(self, path: str) -> None:
         """A request to a resource with a write still running (a client waiting on its state, or
-        writing it again) comes after that write's LRO in the client's eyes: it is run to its end."""
+        writing it again) comes after that write's LRO in the client's eyes: it is run to its end.
+        A write the recording never polls (--no-wait) ran on while the client went on with other
+        resources: it is run to its end before any request not about it (its cancel is about it)."""
         target = urlsplit(self.map_url(f"https://x{path}")).path.lower()
         for _kind, _write, pending in self.lros.values():
-            if pending.final is None and pending.path == target:
+            about_it = target == pending.path or target.startswith(pending.path + "/")
+            if pending.final is None and (target == pending.path or (pending.unpolled and not about_it)):
                 self._settle(pending)
 
 def _group_missing_in(item: Interaction) -> bool:

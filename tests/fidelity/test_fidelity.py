@@ -81,6 +81,46 @@ def test_a_recorded_poll_chain_is_scored_once_against_the_emulators_own_lro(tmp_
     assert report.unscored_polls == 1
 
 
+def test_a_write_runs_on_until_the_recording_polls_it_or_turns_to_other_resources(tmp_path):
+    """A NIC delete replayed while its public IP's delete is still unpolled: as on Azure, the IP
+    cannot go (it is in use until the NIC's delete ends); after the poll it can."""
+    group = "https://management.azure.com/subscriptions/0000/resourceGroups/rg"
+    net = f"{group}/providers/Microsoft.Network"
+    poll = "https://management.azure.com/subscriptions/0000/providers/Microsoft.Network/locations/westus/operations/"
+    vnet = {"location": "westus", "properties": {
+        "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+        "subnets": [{"name": "s", "properties": {"addressPrefix": "10.0.0.0/24"}}]}}
+    ip = {"location": "westus", "sku": {"name": "Standard"}, "properties": {"publicIPAllocationMethod": "Static"}}
+    ids = "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Network"
+    nic = {"location": "westus", "properties": {"ipConfigurations": [{"name": "c", "properties": {
+        "subnet": {"id": f"{ids}/virtualNetworks/v/subnets/s"},
+        "publicIPAddress": {"id": f"{ids}/publicIPAddresses/ip"}}}]}}
+
+    def entry(method, url, status, body=None, headers=None, response=None):
+        return {"RequestUri": f"{url}?api-version=2023-09-01", "RequestMethod": method, "RequestBody": body,
+                "StatusCode": status, "ResponseHeaders": headers or {}, "ResponseBody": response}
+
+    entries = [
+        entry("PUT", f"{net}/virtualNetworks/v", 201, vnet, response={"name": "v"}),
+        entry("PUT", f"{net}/publicIPAddresses/ip", 201, ip, response={"name": "ip"}),
+        entry("PUT", f"{net}/networkInterfaces/n", 201, nic, response={"name": "n"}),
+        entry("DELETE", f"{net}/networkInterfaces/n", 202, headers={"Azure-AsyncOperation": poll + "op1"}),
+        entry("DELETE", f"{net}/publicIPAddresses/ip", 400,
+              response={"error": {"code": "PublicIPAddressCannotBeDeleted"}}),
+        {"RequestUri": poll + "op1", "RequestMethod": "GET", "StatusCode": 200, "ResponseHeaders": {},
+         "ResponseBody": {"status": "Succeeded"}},
+        entry("DELETE", f"{net}/publicIPAddresses/ip", 202, headers={"Azure-AsyncOperation": poll + "op2"}),
+    ]
+    path = tmp_path / "recording_nic_delete.json"
+    path.write_text(json.dumps({"Entries": entries}))
+    report = fidelity.replay_all([path], "inprocess")
+    assert [(o.operation, o.ok, o.cause) for o in report.outcomes][3:] == [
+        ("DELETE Microsoft.Network/networkInterfaces/{}", True, ""),
+        ("DELETE Microsoft.Network/publicIPAddresses/{}", True, ""),
+        ("poll status after DELETE Microsoft.Network/networkInterfaces/{}", True, ""),
+        ("DELETE Microsoft.Network/publicIPAddresses/{}", True, "")]
+
+
 @pytest.mark.slow
 @pytest.mark.shared
 def test_the_recorded_traffic_replays_at_least_at_the_rate_reached(shared):

@@ -128,7 +128,8 @@ class NetworkProvider(Provider):
             op = call.em.start_operation("microsoft.network", body["location"], "network.delete",
                                          resource_id=resource_id)
             url = call.em.operation_url(call.request.base_url, op, call.api_version)
-            return Response(202, None, {"Azure-AsyncOperation": url, "Location": url.replace("/operations/", "/operationResults/"),
+            return Response(202, None, {"Azure-AsyncOperation": url,
+                                        "Location": url.replace("/operations/", "/operationResults/"),
                                         **call.em.retry_after_headers()})
         return handler
 
