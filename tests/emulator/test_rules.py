@@ -253,6 +253,19 @@ def test_run_command_without_a_guest_says_it_did_not_run(running_vm):
     assert "the script was not run" in result.value[0].message
 
 
+def test_run_commands_status_url_carries_its_output_as_azures_does(running_vm):
+    response = running_vm.request("POST", running_vm.rg_path("rg", "/providers/Microsoft.Compute/virtualMachines/vm1/"
+                                                             "runCommand"),
+                                  {"commandId": "RunShellScript", "script": ["echo hi"]}, api_version="2023-09-01")
+    assert response.status_code == 202
+    running_vm.emulator.complete_due_operations()
+    status = running_vm.request("GET", response.headers["Azure-AsyncOperation"][len(running_vm.base_url):],
+                                api_version=None).json()
+    result = running_vm.request("GET", response.headers["Location"][len(running_vm.base_url):], api_version=None)
+    assert status["status"] == "Succeeded"
+    assert status["properties"]["output"] == result.json() and result.json()["value"][0]["code"]
+
+
 def test_auto_shutdown_schedule_targets_an_existing_vm(running_vm):
     vm_id = running_vm.compute_client().virtual_machines.get("rg", "vm1").id
     path = running_vm.rg_path("rg", "/providers/Microsoft.DevTestLab/schedules/shutdown-computevm-vm1")

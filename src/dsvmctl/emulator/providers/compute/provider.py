@@ -421,6 +421,7 @@ class ComputeProvider(Provider):
             args: dict[str, Any] = {"vm_id": vm["id"], "action": action, "from_power": power}
             if action == "runCommand":
                 args["command"] = call.body_object()
+                args["output"] = True  # its status document carries the output too, as Azure's does
             op = call.em.start_operation("microsoft.compute", vm["location"], "compute.power", **args)
             if action == "start" and power != "running":
                 self._maybe_allocation_failure(call, op)
@@ -509,7 +510,7 @@ class ComputeProvider(Provider):
             return Response(200, op.result)
         doc = op.status_document()
         if op.args.get("output") and op.status == "Succeeded":
-            doc["properties"] = {"output": op.result}  # DiskOperations carry the final disk
+            doc["properties"] = {"output": op.result}  # DiskOperations: the final disk; runCommand: its output
         return Response(200, doc, pending)
 
     # -- disks -----------------------------------------------------------------------------------
