@@ -284,3 +284,10 @@ def test_auto_shutdown_schedule_targets_an_existing_vm(running_vm):
 def test_deleting_a_group_removes_everything_in_it(running_vm):
     running_vm.resource_client().resource_groups.begin_delete("rg").result()
     assert [k for k in running_vm.emulator.resources if "/resourcegroups/rg" in k] == []
+
+
+def test_reimage_resets_any_os_disk_since_2021_03_01_and_only_an_ephemeral_one_before(running_vm):
+    path = running_vm.rg_path("rg", "/providers/Microsoft.Compute/virtualMachines/vm1/reimage")
+    old = running_vm.request("POST", path, api_version="2020-12-01")
+    assert (old.status_code, old.json()["error"]["code"]) == (409, "OperationNotAllowed")
+    assert running_vm.request("POST", path, api_version="2021-03-01").status_code == 202

@@ -75,3 +75,27 @@ def test_a_set_from_an_image_the_marketplace_lacks_is_refused(group):
         group.compute_client().virtual_machine_scale_sets.begin_create_or_update(
             "rg", "ss", scale_set(image={**UBUNTU, "sku": "22_04-lts-gen9"})).result()
     assert refused.value.error.code == "PlatformImageNotFound"
+
+
+def test_trusted_launch_on_a_generation_1_image_is_refused_for_sets_and_vms(group):
+    gen1 = {**UBUNTU, "sku": "22_04-lts"}
+    trusted = {"securityType": "TrustedLaunch", "uefiSettings": {"secureBootEnabled": False, "vTpmEnabled": True}}
+    compute = group.compute_client()
+    refused = scale_set(image=gen1)
+    refused["properties"]["virtualMachineProfile"]["securityProfile"] = trusted
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machine_scale_sets.begin_create_or_update("rg", "ss", refused).result()
+    assert (err.value.status_code, err.value.error.code) == (400, "BadRequest")
+    assert "Generation 1 Image" in err.value.error.message
+    gen2 = scale_set()
+    gen2["properties"]["virtualMachineProfile"]["securityProfile"] = trusted
+    assert compute.virtual_machine_scale_sets.begin_create_or_update("rg", "ss", gen2).result().provisioning_state \
+        == "Succeeded"
+
+    from .builders import linux_vm, network_for_vm
+
+    vm = linux_vm(network_for_vm(group), size="Standard_D2s_v3", image=gen1)
+    vm["properties"]["securityProfile"] = {"securityType": "trustedLaunch"}  # enum case as ARM tolerates
+    with pytest.raises(HttpResponseError) as err:
+        compute.virtual_machines.begin_create_or_update("rg", "vm1", vm).result()
+    assert err.value.error.code == "BadRequest" and "Generation 1 Image" in err.value.error.message

@@ -162,11 +162,25 @@ def _vm_action(provider, action: str):
             raise ArmError(409, "OperationNotAllowed", f"Operation 'redeploy' is not allowed on VM '{vm['name']}' "
                            "since the VM is deallocated.")
         if action == "reimage":
+            _check_reimage_allowed(call, vm)
             meta.pop("generalized", None)
         op = call.em.start_operation("microsoft.compute", vm["location"], "compute.vm_action", vm_id=vm["id"],
                                      action=action)
         return Response(202, None, provider._async_headers(call, op, location=True))
     return handler
+
+
+# Before this api-version a VM's reimage reset an ephemeral OS disk only ("Reimages the virtual
+# machine which has an ephemeral OS disk back to its initial state"); from it on, any OS disk.
+REIMAGE_ANY_OS_DISK_SINCE = "2021-03-01"
+
+
+def _check_reimage_allowed(call: Call, vm: dict[str, Any]) -> None:
+    os_disk = (vm["properties"].get("storageProfile") or {}).get("osDisk") or {}
+    ephemeral = bool((os_disk.get("diffDiskSettings") or {}).get("option"))
+    if not ephemeral and call.api_version[:10] < REIMAGE_ANY_OS_DISK_SINCE:
+        raise ArmError(409, "OperationNotAllowed", "The Reimage and OSUpgrade Virtual Machine actions require that "
+                       "the virtual machine has Automatic OS Upgrades enabled.")
 
 
 def generalize(provider, call: Call) -> Response:

@@ -17,7 +17,7 @@ from ...routing import Call, Provider
 from ...wire import ArmError, Response, missing_property, not_found
 from ..common import check_name, get_or_404, list_response, properties_of, require_reference, tracked_body
 from .rules import (DEFAULT_RESTRICTIONS, check_accelerated_networking, check_generation, check_quota, check_resize,
-                    vcpu_usage)
+                    check_security_profile, vcpu_usage)
 from .views import (artifact_not_found, build_instance_view, image_not_found, image_stub, location_filter, os_type_of,
                     size_entry, sku_entry, usage_item)
 
@@ -138,6 +138,7 @@ class ComputeProvider(Provider):
         else:
             image, generation, os_type = self._image_for(call, location, storage.get("imageReference"), props)
         check_generation(size, generation)
+        check_security_profile(props, generation)
         os_profile = {} if attach else self._check_os_profile(name, props.get("osProfile"), os_type)
         nics = self._check_nics(call, body["id"], props.get("networkProfile"), size, name)
         check_quota(call.em, location, size, exclude_vm=None)

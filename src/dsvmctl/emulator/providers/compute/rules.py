@@ -39,6 +39,15 @@ def check_generation(size: Size, generation: str) -> None:
                        "https://aka.ms/azuregen2vm")
 
 
+def check_security_profile(props: dict[str, Any], generation: str) -> None:
+    """Trusted launch (UEFI secure boot, vTPM) boots Gen2 images only."""
+    security = props.get("securityProfile") or {}
+    trusted = str(security.get("securityType") or "").lower() in ("trustedlaunch", "confidentialvm")
+    if (trusted or security.get("uefiSettings")) and generation == "V1":
+        raise ArmError(400, "BadRequest", "UEFI settings are not supported for VMs and VM Scale Sets using "
+                       "Generation 1 Image.")
+
+
 def check_accelerated_networking(nic: dict[str, Any], size: Size, vm_name: str, index: int) -> None:
     if nic["properties"].get("enableAcceleratedNetworking") and not size.accelerated_networking:
         raise ArmError(400, "VMSizeIsNotPermittedToEnableAcceleratedNetworking",

@@ -16,6 +16,7 @@ from ...core import utc_now
 from ...routing import Call
 from ...wire import ArmError, Response, missing_property, not_found
 from ..common import check_name, list_response, properties_of, tracked_body
+from .rules import check_security_profile
 
 NS = "Microsoft.Compute"
 VMSS_TYPE = f"{NS}/virtualMachineScaleSets"
@@ -87,6 +88,7 @@ def put_vmss(provider, call: Call) -> Response:
     if not ref:
         raise missing_property("virtualMachineProfile.storageProfile.imageReference")
     image, generation, os_type = provider._image_for(call, body["location"], ref, profile)
+    check_security_profile(profile, generation)
     mode = props.get("orchestrationMode") or old.get("orchestrationMode") or "Uniform"
     _fill_profile(profile, os_type, flexible=mode.lower() == "flexible")
     body["sku"] = {"name": size.name, "tier": sku.get("tier", "Standard"), "capacity": int(sku.get("capacity", 2))}
