@@ -10,12 +10,6 @@ from azure.core.exceptions import HttpResponseError
 from .builders import linux_vm, network_for_vm, vnet
 
 
-@pytest.fixture
-def group(door):
-    door.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
-    return door
-
-
 def test_a_disk_is_a_202_lro_whose_final_body_has_the_fields_azure_always_returns(group):
     response = group.request("PUT", group.rg_path("rg", "/providers/Microsoft.Compute/disks/d1"),
                              {"location": "eastus", "sku": {"name": "Premium_LRS"},
