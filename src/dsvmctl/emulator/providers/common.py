@@ -51,6 +51,17 @@ def tracked_body(call: Call, resource_type: str, name: str, resource_id: str,
     return out
 
 
+def begin_put(call: Call, resource_type: str, resource_id: str, name: str, *, max_length: int = 80,
+              keep_id: bool = False) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any]]:
+    """How a tracked resource's PUT starts: its name checked, the resource it replaces (None on a
+    create), the new body's top (tracked_body) and a copy of the request's properties to build on.
+    keep_id: a replaced resource keeps its stored id (the casing it was created with), not the request's."""
+    check_name(name, max_length=max_length)
+    existing = call.em.get(resource_id)
+    body = tracked_body(call, resource_type, name, existing["id"] if keep_id and existing else resource_id, existing)
+    return existing, body, dict(properties_of(call))
+
+
 def normalize_location(location: str) -> str:
     """ARM answers with the canonical short form: 'East US' -> 'eastus'."""
     return location.replace(" ", "").lower()

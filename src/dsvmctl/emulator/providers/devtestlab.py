@@ -7,7 +7,7 @@ import uuid
 from ..core import utc_now
 from ..routing import Call, Provider
 from ..wire import ArmError, Response, missing_property
-from .common import check_name, get_or_404, list_response, properties_of, require_reference, tracked_body
+from .common import begin_put, get_or_404, list_response, require_reference
 
 NS = "Microsoft.DevTestLab"
 SCHEDULE_TYPE = f"{NS}/schedules"
@@ -31,12 +31,8 @@ class DevTestLabProvider(Provider):
         return call.resource_id("schedules", call.params["name"])
 
     def put_schedule(self, call: Call) -> Response:
-        name = call.params["name"]
-        check_name(name)
-        existing = call.em.get(self._id(call))
-        body = tracked_body(call, SCHEDULE_TYPE, name, existing["id"] if existing else self._id(call), existing)
+        existing, body, props = begin_put(call, SCHEDULE_TYPE, self._id(call), call.params["name"], keep_id=True)
         body.setdefault("tags", {})
-        props = properties_of(call)
         task = props.get("taskType")
         if not task:
             raise missing_property("properties.taskType")

@@ -15,7 +15,7 @@ from typing import Any
 from ...core import utc_now
 from ...routing import Call
 from ...wire import ArmError, Response, missing_property, not_found
-from ..common import check_name, get_or_404, list_response, properties_of, tracked_body
+from ..common import begin_put, check_name, get_or_404, list_response, properties_of, tracked_body
 
 NS = "Microsoft.Compute"
 GROUP_TYPE = f"{NS}/hostGroups"
@@ -52,11 +52,7 @@ def _group(call: Call) -> dict[str, Any]:
 
 
 def put_group(call: Call) -> Response:
-    name = call.params["group"]
-    check_name(name)
-    existing = call.em.get(_group_id(call))
-    body = tracked_body(call, GROUP_TYPE, name, _group_id(call), existing)
-    props = properties_of(call)
+    existing, body, props = begin_put(call, GROUP_TYPE, _group_id(call), call.params["group"])
     count = props.get("platformFaultDomainCount", ((existing or {}).get("properties") or {}).get(
         "platformFaultDomainCount"))
     if count is None:

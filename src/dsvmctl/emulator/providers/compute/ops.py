@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from ...core import utc_now
 from ...routing import Call
 from ...wire import ArmError, Response, missing_property
-from ..common import check_name, get_or_404, list_response, properties_of, require_reference, tracked_body
+from ..common import begin_put, get_or_404, list_response, require_reference
 
 NS = "Microsoft.Compute"
 VM_TYPE = f"{NS}/virtualMachines"
@@ -301,11 +301,8 @@ def _end_access(provider, kind: str):
 
 def put_snapshot(provider, call: Call) -> Response:
     name = call.params["name"]
-    check_name(name)
     resource_id = call.resource_id("snapshots", name)
-    existing = call.em.get(resource_id)
-    body = tracked_body(call, SNAPSHOT_TYPE, name, resource_id, existing)
-    props = dict(properties_of(call))
+    existing, body, props = begin_put(call, SNAPSHOT_TYPE, resource_id, name)
     if existing:
         body["properties"] = {**existing["properties"], **props}
         body["sku"] = existing["sku"]
@@ -349,11 +346,8 @@ def put_snapshot(provider, call: Call) -> Response:
 
 def put_image(provider, call: Call) -> Response:
     name = call.params["name"]
-    check_name(name)
     resource_id = call.resource_id("images", name)
-    existing = call.em.get(resource_id)
-    body = tracked_body(call, IMAGE_TYPE, name, resource_id, existing)
-    props = dict(properties_of(call))
+    existing, body, props = begin_put(call, IMAGE_TYPE, resource_id, name)
     source_ref = props.get("sourceVirtualMachine")
     storage = dict(props.get("storageProfile") or {})
     generation = props.get("hyperVGeneration")
@@ -385,11 +379,7 @@ def put_image(provider, call: Call) -> Response:
 
 def put_availability_set(call: Call) -> Response:
     name = call.params["name"]
-    check_name(name)
-    resource_id = call.resource_id("availabilitySets", name)
-    existing = call.em.get(resource_id)
-    body = tracked_body(call, AVSET_TYPE, name, resource_id, existing)
-    props = dict(properties_of(call))
+    existing, body, props = begin_put(call, AVSET_TYPE, call.resource_id("availabilitySets", name), name)
     faults = int(props.get("platformFaultDomainCount", 2))
     updates = int(props.get("platformUpdateDomainCount", 5))
     if not 1 <= faults <= 3:
@@ -416,11 +406,7 @@ def availability_set_sizes(provider, call: Call) -> Response:
 
 def put_placement_group(call: Call) -> Response:
     name = call.params["name"]
-    check_name(name)
-    resource_id = call.resource_id("proximityPlacementGroups", name)
-    existing = call.em.get(resource_id)
-    body = tracked_body(call, PPG_TYPE, name, resource_id, existing)
-    props = dict(properties_of(call))
+    existing, body, props = begin_put(call, PPG_TYPE, call.resource_id("proximityPlacementGroups", name), name)
     old = (existing or {}).get("properties") or {}
     body["properties"] = {"proximityPlacementGroupType": props.get("proximityPlacementGroupType", "Standard"), **props,
                           "virtualMachines": old.get("virtualMachines", []),

@@ -15,7 +15,8 @@ from ....catalog.sizes import REGIONS, Size, family_display_name, lookup, offere
 from ...core import utc_now
 from ...routing import Call, Provider
 from ...wire import ArmError, Response, missing_property, not_found
-from ..common import check_name, get_or_404, list_response, properties_of, require_reference, tracked_body
+from ..common import (begin_put, check_name, get_or_404, list_response, properties_of, require_reference,
+                      tracked_body)
 from .rules import (DEFAULT_RESTRICTIONS, check_accelerated_networking, check_generation, check_quota, check_resize,
                     vcpu_usage)
 from .views import (artifact_not_found, build_instance_view, image_not_found, image_stub, location_filter, os_type_of,
@@ -432,11 +433,8 @@ class ComputeProvider(Provider):
     def _child_writer(self, child: str):
         def handler(call: Call) -> Response:
             vm = self._vm(call)
-            check_name(call.params["name"])
             child_id = f"{vm['id']}/{child}/{call.params['name']}"
-            existing = call.em.get(child_id)
-            body = tracked_body(call, f"{VM_TYPE}/{child}", call.params["name"], child_id, existing)
-            props = dict(properties_of(call))
+            existing, body, props = begin_put(call, f"{VM_TYPE}/{child}", child_id, call.params["name"])
             if child == "runCommands":
                 props.setdefault("timeoutInSeconds", 0)  # 0: the agent's own limit, as Azure reports it
             else:
@@ -518,11 +516,7 @@ class ComputeProvider(Provider):
         return call.resource_id("disks", call.params["disk"])
 
     def put_disk(self, call: Call) -> Response:
-        name = call.params["disk"]
-        check_name(name)
-        existing = call.em.get(self._disk_id(call))
-        body = tracked_body(call, DISK_TYPE, name, existing["id"] if existing else self._disk_id(call), existing)
-        props = properties_of(call)
+        existing, body, props = begin_put(call, DISK_TYPE, self._disk_id(call), call.params["disk"], keep_id=True)
         if existing:
             merged = {**existing, **{k: v for k, v in body.items() if k != "properties"}}
             new_size = props.get("diskSizeGB")

@@ -15,7 +15,7 @@ from typing import Any
 from ...core import utc_now
 from ...routing import Call
 from ...wire import ArmError, Response, missing_property, not_found
-from ..common import check_name, list_response, properties_of, tracked_body
+from ..common import begin_put, list_response, properties_of
 
 NS = "Microsoft.Compute"
 VMSS_TYPE = f"{NS}/virtualMachineScaleSets"
@@ -68,12 +68,10 @@ def _public(call: Call, vmss: dict[str, Any]) -> dict[str, Any]:
 
 def put_vmss(provider, call: Call) -> Response:
     name = call.params["name"]
-    check_name(name, max_length=64)
     resource_id = call.resource_id("virtualMachineScaleSets", name)
-    existing = call.em.get(resource_id)
-    body = tracked_body(call, VMSS_TYPE, name, resource_id, existing)
+    existing, body, props = begin_put(call, VMSS_TYPE, resource_id, name, max_length=64)
     request = call.body_object()
-    props = {k: v for k, v in properties_of(call).items() if v is not None}  # az sends nulls for defaults
+    props = {k: v for k, v in props.items() if v is not None}  # az sends nulls for defaults
     sku = {**((existing or {}).get("sku") or {}), **(request.get("sku") or {})}
     if not sku.get("name"):
         raise missing_property("sku.name")
