@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Any
 
-from ..routing import Call
+from ..routing import Call, Handler
 from ..wire import ArmError, Response, not_found
 
 # ARM's generic naming rule (network resources, disks, ...): word characters, '.', '-', '_';
@@ -113,6 +113,24 @@ def get_or_404(call: Call, resource_id: str, type_label: str, name: str) -> dict
     if body is None:
         raise not_found(type_label, name, call.resource_group or "")
     return body
+
+
+def getter(kind: str, resource_type: str, param: str = "name") -> Handler:
+    """GET of one resource, `{kind}/{param}` in the call's group: its body, or 404 ResourceNotFound."""
+    def handler(call: Call) -> Response:
+        name = call.params[param]
+        return Response(200, call.em.public(get_or_404(call, call.resource_id(kind, name), resource_type, name)))
+    return handler
+
+
+def lister(resource_type: str) -> Handler:
+    """GET of a kind's collection, the same handler for both scopes: at `rg` the call's group's (dispatch
+    has already answered 404 ResourceGroupNotFound for a missing group), at `sub` (no group) the whole
+    subscription's."""
+    def handler(call: Call) -> Response:
+        found = call.em.find(resource_type, resource_group=call.resource_group)
+        return list_response([call.em.public(b) for b in found])
+    return handler
 
 
 def list_response(items: list[dict[str, Any]]) -> Response:

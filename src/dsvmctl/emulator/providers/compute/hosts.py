@@ -15,7 +15,7 @@ from typing import Any
 from ...core import utc_now
 from ...routing import Call
 from ...wire import ArmError, Response, missing_property, not_found
-from ..common import begin_put, check_name, get_or_404, list_response, properties_of, tracked_body
+from ..common import begin_put, check_name, get_or_404, list_response, lister, properties_of, tracked_body
 
 NS = "Microsoft.Compute"
 GROUP_TYPE = f"{NS}/hostGroups"
@@ -28,9 +28,8 @@ def add_routes(provider) -> None:
     r("PATCH", "rg", "hostGroups/{group}", patch_group)
     r("GET", "rg", "hostGroups/{group}", get_group)
     r("DELETE", "rg", "hostGroups/{group}", delete_group)
-    r("GET", "rg", "hostGroups", lambda call: list_response(
-        [call.em.public(g) for g in call.em.find(GROUP_TYPE, resource_group=call.resource_group)]))
-    r("GET", "sub", "hostGroups", lambda call: list_response([call.em.public(g) for g in call.em.find(GROUP_TYPE)]))
+    r("GET", "rg", "hostGroups", lister(GROUP_TYPE))
+    r("GET", "sub", "hostGroups", lister(GROUP_TYPE))
     r("PUT", "rg", "hostGroups/{group}/hosts/{host}", lambda call: put_host(provider, call))
     r("GET", "rg", "hostGroups/{group}/hosts/{host}", get_host)
     r("DELETE", "rg", "hostGroups/{group}/hosts/{host}", lambda call: delete_host(provider, call))

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from ...core import utc_now
 from ...routing import Call
 from ...wire import ArmError, Response, missing_property
-from ..common import begin_put, get_or_404, list_response, require_reference
+from ..common import begin_put, get_or_404, getter, list_response, lister, require_reference
 
 NS = "Microsoft.Compute"
 VM_TYPE = f"{NS}/virtualMachines"
@@ -81,27 +81,13 @@ def add_routes(provider) -> None:
     r("PATCH", "rg", "snapshots/{name}", _patcher(SNAPSHOT_TYPE))
     for kind, rtype, delete in (("snapshots", SNAPSHOT_TYPE, "lro"), ("images", IMAGE_TYPE, "lro"),
                                 ("availabilitySets", AVSET_TYPE, "sync"), ("proximityPlacementGroups", PPG_TYPE, "sync")):
-        r("GET", "rg", f"{kind}/{{name}}", _getter(kind, rtype))
+        r("GET", "rg", f"{kind}/{{name}}", getter(kind, rtype))
         r("DELETE", "rg", f"{kind}/{{name}}", _deleter(provider, kind, delete))
-        r("GET", "rg", kind, _lister(rtype))
-        r("GET", "sub", kind, _lister(rtype, whole_subscription=True))
+        r("GET", "rg", kind, lister(rtype))
+        r("GET", "sub", kind, lister(rtype))
 
 
 # -- generic verbs -----------------------------------------------------------------------------------
-
-def _getter(kind: str, rtype: str):
-    def handler(call: Call) -> Response:
-        return Response(200, call.em.public(get_or_404(call, call.resource_id(kind, call.params["name"]), rtype,
-                                                       call.params["name"])))
-    return handler
-
-
-def _lister(rtype: str, whole_subscription: bool = False):
-    def handler(call: Call) -> Response:
-        group = None if whole_subscription else call.resource_group
-        return list_response([call.em.public(b) for b in call.em.find(rtype, resource_group=group)])
-    return handler
-
 
 def _patcher(rtype: str):
     def handler(call: Call) -> Response:

@@ -15,8 +15,8 @@ from ....catalog.sizes import REGIONS, Size, family_display_name, lookup, offere
 from ...core import utc_now
 from ...routing import Call, Provider
 from ...wire import ArmError, Response, missing_property, not_found
-from ..common import (begin_put, check_name, get_or_404, list_response, properties_of, require_reference,
-                      tracked_body)
+from ..common import (begin_put, check_name, get_or_404, getter, list_response, lister, properties_of,
+                      require_reference, tracked_body)
 from .rules import (DEFAULT_RESTRICTIONS, check_accelerated_networking, check_generation, check_quota, check_resize,
                     vcpu_usage)
 from .views import (artifact_not_found, build_instance_view, image_not_found, image_stub, location_filter, os_type_of,
@@ -41,8 +41,8 @@ class ComputeProvider(Provider):
         r("PATCH", "rg", "virtualMachines/{vm}", self.patch_vm)
         r("GET", "rg", "virtualMachines/{vm}", self.get_vm)
         r("DELETE", "rg", "virtualMachines/{vm}", self.delete_vm)
-        r("GET", "rg", "virtualMachines", self.list_vms)
-        r("GET", "sub", "virtualMachines", self.list_all_vms)
+        r("GET", "rg", "virtualMachines", lister(VM_TYPE))
+        r("GET", "sub", "virtualMachines", lister(VM_TYPE))
         r("GET", "rg", "virtualMachines/{vm}/instanceView", self.instance_view)
         r("GET", "rg", "virtualMachines/{vm}/vmSizes", self.available_sizes)
         for action in ("start", "powerOff", "restart", "deallocate", "runCommand"):
@@ -54,10 +54,10 @@ class ComputeProvider(Provider):
             r("GET", "rg", f"virtualMachines/{{vm}}/{child}", self._child_lister(child))
         r("PUT", "rg", "disks/{disk}", self.put_disk)
         r("PATCH", "rg", "disks/{disk}", self.patch_disk)
-        r("GET", "rg", "disks/{disk}", self.get_disk)
+        r("GET", "rg", "disks/{disk}", getter("disks", DISK_TYPE, "disk"))
         r("DELETE", "rg", "disks/{disk}", self.delete_disk)
-        r("GET", "rg", "disks", self.list_disks)
-        r("GET", "sub", "disks", self.list_all_disks)
+        r("GET", "rg", "disks", lister(DISK_TYPE))
+        r("GET", "sub", "disks", lister(DISK_TYPE))
         r("GET", "sub", "skus", self.resource_skus)
         r("GET", "sub", "locations/{loc}/vmSizes", self.location_sizes)
         r("GET", "sub", "locations/{loc}/usages", self.usages)
@@ -380,12 +380,6 @@ class ComputeProvider(Provider):
             out["properties"]["instanceView"] = build_instance_view(call.em, vm)
         return out
 
-    def list_vms(self, call: Call) -> Response:
-        return list_response([call.em.public(v) for v in call.em.find(VM_TYPE, resource_group=call.resource_group)])
-
-    def list_all_vms(self, call: Call) -> Response:
-        return list_response([call.em.public(v) for v in call.em.find(VM_TYPE)])
-
     def instance_view(self, call: Call) -> Response:
         return Response(200, build_instance_view(call.em, self._vm(call)))
 
@@ -557,9 +551,6 @@ class ComputeProvider(Provider):
             disk["tags"] = call.body_object()["tags"]
         return Response(200, call.em.public(disk))
 
-    def get_disk(self, call: Call) -> Response:
-        return Response(200, call.em.public(get_or_404(call, self._disk_id(call), DISK_TYPE, call.params["disk"])))
-
     def delete_disk(self, call: Call) -> Response:
         disk = call.em.get(self._disk_id(call))
         if disk is None:
@@ -568,12 +559,6 @@ class ComputeProvider(Provider):
             raise ArmError(409, "OperationNotAllowed", f"Disk {disk['name']} is attached to VM {disk['managedBy']}.")
         op = call.em.start_operation("microsoft.compute", disk["location"], "compute.disk_deleted", disk_id=disk["id"])
         return Response(202, None, self._async_headers(call, op, location=True))
-
-    def list_disks(self, call: Call) -> Response:
-        return list_response([call.em.public(d) for d in call.em.find(DISK_TYPE, resource_group=call.resource_group)])
-
-    def list_all_disks(self, call: Call) -> Response:
-        return list_response([call.em.public(d) for d in call.em.find(DISK_TYPE)])
 
     # -- sizes, SKUs, usages, images ---------------------------------------------------------------
 

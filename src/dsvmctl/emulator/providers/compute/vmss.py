@@ -15,7 +15,7 @@ from typing import Any
 from ...core import utc_now
 from ...routing import Call
 from ...wire import ArmError, Response, missing_property, not_found
-from ..common import begin_put, list_response, properties_of
+from ..common import begin_put, get_or_404, list_response, properties_of
 
 NS = "Microsoft.Compute"
 VMSS_TYPE = f"{NS}/virtualMachineScaleSets"
@@ -48,10 +48,8 @@ def add_routes(provider) -> None:
 
 
 def _vmss(call: Call) -> dict[str, Any]:
-    body = call.em.get(call.resource_id("virtualMachineScaleSets", call.params["name"]))
-    if body is None:
-        raise not_found(VMSS_TYPE, call.params["name"], call.resource_group or "")
-    return body
+    return get_or_404(call, call.resource_id("virtualMachineScaleSets", call.params["name"]), VMSS_TYPE,
+                      call.params["name"])
 
 
 def _instances(call: Call, vmss: dict[str, Any]) -> dict[str, dict[str, Any]]:
