@@ -20,12 +20,8 @@ class DevTestLabProvider(Provider):
 
     def __init__(self, em) -> None:
         super().__init__(em)
-        self.route("PUT", "rg", "schedules/{name}", self.put_schedule)
-        self.route("GET", "rg", "schedules/{name}", getter("schedules", SCHEDULE_TYPE))
-        self.route("PATCH", "rg", "schedules/{name}", self.patch_schedule)
-        self.route("DELETE", "rg", "schedules/{name}", self.delete_schedule)
-        self.route("GET", "rg", "schedules", lister(SCHEDULE_TYPE))
-        self.route("GET", "sub", "schedules", lister(SCHEDULE_TYPE))
+        self.route_kind("schedules", "name", lister(SCHEDULE_TYPE), PUT=self.put_schedule,
+                        GET=getter("schedules", SCHEDULE_TYPE), PATCH=self.patch_schedule, DELETE=self.delete_schedule)
 
     def _id(self, call: Call) -> str:
         return call.resource_id("schedules", call.params["name"])

@@ -23,17 +23,11 @@ HOST_TYPE = f"{NS}/hostGroups/hosts"
 
 
 def add_routes(provider) -> None:
-    r = provider.route
-    r("PUT", "rg", "hostGroups/{group}", put_group)
-    r("PATCH", "rg", "hostGroups/{group}", patch_group)
-    r("GET", "rg", "hostGroups/{group}", get_group)
-    r("DELETE", "rg", "hostGroups/{group}", delete_group)
-    r("GET", "rg", "hostGroups", lister(GROUP_TYPE))
-    r("GET", "sub", "hostGroups", lister(GROUP_TYPE))
-    r("PUT", "rg", "hostGroups/{group}/hosts/{host}", lambda call: put_host(provider, call))
-    r("GET", "rg", "hostGroups/{group}/hosts/{host}", get_host)
-    r("DELETE", "rg", "hostGroups/{group}/hosts/{host}", lambda call: delete_host(provider, call))
-    r("GET", "rg", "hostGroups/{group}/hosts", list_hosts)
+    provider.route_kind("hostGroups", "group", lister(GROUP_TYPE),
+                        PUT=put_group, PATCH=patch_group, GET=get_group, DELETE=delete_group)
+    provider.route_methods("rg", "hostGroups/{group}/hosts/{host}", PUT=lambda call: put_host(provider, call),
+                           GET=get_host, DELETE=lambda call: delete_host(provider, call))
+    provider.route("GET", "rg", "hostGroups/{group}/hosts", list_hosts)
 
 
 def register_finalizers(em) -> None:

@@ -71,20 +71,16 @@ def add_routes(provider) -> None:
     for kind in ("disks", "snapshots"):
         r("POST", "rg", f"{kind}/{{name}}/beginGetAccess", _begin_access(provider, kind))
         r("POST", "rg", f"{kind}/{{name}}/endGetAccess", _end_access(provider, kind))
-    r("PUT", "rg", "snapshots/{name}", lambda call: put_snapshot(provider, call))
-    r("PUT", "rg", "images/{name}", lambda call: put_image(provider, call))
-    r("PUT", "rg", "availabilitySets/{name}", put_availability_set)
-    r("PATCH", "rg", "availabilitySets/{name}", _patcher(AVSET_TYPE))
-    r("GET", "rg", "availabilitySets/{name}/vmSizes", lambda call: availability_set_sizes(provider, call))
-    r("PUT", "rg", "proximityPlacementGroups/{name}", put_placement_group)
-    r("PATCH", "rg", "proximityPlacementGroups/{name}", _patcher(PPG_TYPE))
+    for kind, rtype, put, delete in (("snapshots", SNAPSHOT_TYPE, lambda call: put_snapshot(provider, call), "lro"),
+                                     ("images", IMAGE_TYPE, lambda call: put_image(provider, call), "lro"),
+                                     ("availabilitySets", AVSET_TYPE, put_availability_set, "sync"),
+                                     ("proximityPlacementGroups", PPG_TYPE, put_placement_group, "sync")):
+        provider.route_kind(kind, "name", lister(rtype), PUT=put, GET=getter(kind, rtype),
+                            DELETE=_deleter(provider, kind, delete))
     r("PATCH", "rg", "snapshots/{name}", _patcher(SNAPSHOT_TYPE))
-    for kind, rtype, delete in (("snapshots", SNAPSHOT_TYPE, "lro"), ("images", IMAGE_TYPE, "lro"),
-                                ("availabilitySets", AVSET_TYPE, "sync"), ("proximityPlacementGroups", PPG_TYPE, "sync")):
-        r("GET", "rg", f"{kind}/{{name}}", getter(kind, rtype))
-        r("DELETE", "rg", f"{kind}/{{name}}", _deleter(provider, kind, delete))
-        r("GET", "rg", kind, lister(rtype))
-        r("GET", "sub", kind, lister(rtype))
+    r("PATCH", "rg", "availabilitySets/{name}", _patcher(AVSET_TYPE))
+    r("PATCH", "rg", "proximityPlacementGroups/{name}", _patcher(PPG_TYPE))
+    r("GET", "rg", "availabilitySets/{name}/vmSizes", lambda call: availability_set_sizes(provider, call))
 
 
 # -- generic verbs -----------------------------------------------------------------------------------

@@ -36,38 +36,27 @@ class ComputeProvider(Provider):
     def __init__(self, em) -> None:
         super().__init__(em)
         self.restrictions = dict(DEFAULT_RESTRICTIONS)
-        r = self.route
-        r("PUT", "rg", "virtualMachines/{vm}", self.put_vm)
-        r("PATCH", "rg", "virtualMachines/{vm}", self.patch_vm)
-        r("GET", "rg", "virtualMachines/{vm}", self.get_vm)
-        r("DELETE", "rg", "virtualMachines/{vm}", self.delete_vm)
-        r("GET", "rg", "virtualMachines", lister(VM_TYPE))
-        r("GET", "sub", "virtualMachines", lister(VM_TYPE))
-        r("GET", "rg", "virtualMachines/{vm}/instanceView", self.instance_view)
-        r("GET", "rg", "virtualMachines/{vm}/vmSizes", self.available_sizes)
+        self.route_kind("virtualMachines", "vm", lister(VM_TYPE),
+                        PUT=self.put_vm, PATCH=self.patch_vm, GET=self.get_vm, DELETE=self.delete_vm)
+        self.route("GET", "rg", "virtualMachines/{vm}/instanceView", self.instance_view)
+        self.route("GET", "rg", "virtualMachines/{vm}/vmSizes", self.available_sizes)
         for action in ("start", "powerOff", "restart", "deallocate", "runCommand"):
-            r("POST", "rg", f"virtualMachines/{{vm}}/{action}", self._power_action(action))
+            self.route("POST", "rg", f"virtualMachines/{{vm}}/{action}", self._power_action(action))
         for child in ("runCommands", "extensions"):
-            r("PUT", "rg", f"virtualMachines/{{vm}}/{child}/{{name}}", self._child_writer(child))
-            r("GET", "rg", f"virtualMachines/{{vm}}/{child}/{{name}}", self._child_getter(child))
-            r("DELETE", "rg", f"virtualMachines/{{vm}}/{child}/{{name}}", self._child_deleter(child))
-            r("GET", "rg", f"virtualMachines/{{vm}}/{child}", self._child_lister(child))
-        r("PUT", "rg", "disks/{disk}", self.put_disk)
-        r("PATCH", "rg", "disks/{disk}", self.patch_disk)
-        r("GET", "rg", "disks/{disk}", getter("disks", DISK_TYPE, "disk"))
-        r("DELETE", "rg", "disks/{disk}", self.delete_disk)
-        r("GET", "rg", "disks", lister(DISK_TYPE))
-        r("GET", "sub", "disks", lister(DISK_TYPE))
-        r("GET", "sub", "skus", self.resource_skus)
-        r("GET", "sub", "locations/{loc}/vmSizes", self.location_sizes)
-        r("GET", "sub", "locations/{loc}/usages", self.usages)
-        r("GET", "sub", "locations/{loc}/operations/{op}", self.operation_status)
-        r("GET", "sub", "locations/{loc}/publishers", self.list_publishers)
-        base = "locations/{loc}/publishers/{pub}/artifacttypes/vmimage/offers"
-        r("GET", "sub", base, self.list_offers)
-        r("GET", "sub", f"{base}/{{offer}}/skus", self.list_image_skus)
-        r("GET", "sub", f"{base}/{{offer}}/skus/{{sku}}/versions", self.list_image_versions)
-        r("GET", "sub", f"{base}/{{offer}}/skus/{{sku}}/versions/{{version}}", self.get_image_version)
+            self.route_methods("rg", f"virtualMachines/{{vm}}/{child}/{{name}}", PUT=self._child_writer(child),
+                               GET=self._child_getter(child), DELETE=self._child_deleter(child))
+            self.route("GET", "rg", f"virtualMachines/{{vm}}/{child}", self._child_lister(child))
+        self.route_kind("disks", "disk", lister(DISK_TYPE), PUT=self.put_disk, PATCH=self.patch_disk,
+                        GET=getter("disks", DISK_TYPE, "disk"), DELETE=self.delete_disk)
+        offers = "locations/{loc}/publishers/{pub}/artifacttypes/vmimage/offers"
+        for path, handler in (  # the catalog, at the subscription's scope
+                ("skus", self.resource_skus), ("locations/{loc}/vmSizes", self.location_sizes),
+                ("locations/{loc}/usages", self.usages), ("locations/{loc}/operations/{op}", self.operation_status),
+                ("locations/{loc}/publishers", self.list_publishers), (offers, self.list_offers),
+                (f"{offers}/{{offer}}/skus", self.list_image_skus),
+                (f"{offers}/{{offer}}/skus/{{sku}}/versions", self.list_image_versions),
+                (f"{offers}/{{offer}}/skus/{{sku}}/versions/{{version}}", self.get_image_version)):
+            self.route("GET", "sub", path, handler)
         from . import hosts, ops, vmss
 
         ops.add_routes(self)  # maintenance actions, snapshots, images, availability sets, ...

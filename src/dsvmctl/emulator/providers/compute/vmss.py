@@ -27,20 +27,17 @@ POWER_AFTER = {"start": "running", "powerOff": "stopped", "restart": "running", 
 def add_routes(provider) -> None:
     r = provider.route
     base = "virtualMachineScaleSets/{name}"
-    r("PUT", "rg", base, lambda call: put_vmss(provider, call))
-    r("PATCH", "rg", base, lambda call: patch_vmss(provider, call))
-    r("GET", "rg", base, get_vmss)
-    r("DELETE", "rg", base, lambda call: delete_vmss(provider, call))
-    r("GET", "rg", "virtualMachineScaleSets", lambda call: _list(call, call.resource_group))
-    r("GET", "sub", "virtualMachineScaleSets", lambda call: _list(call, None))
+    provider.route_kind("virtualMachineScaleSets", "name", _list, PUT=lambda call: put_vmss(provider, call),
+                        PATCH=lambda call: patch_vmss(provider, call), GET=get_vmss,
+                        DELETE=lambda call: delete_vmss(provider, call))
     r("GET", "rg", f"{base}/instanceView", instance_view)
     r("GET", "rg", f"{base}/skus", lambda call: skus(provider, call))
     r("GET", "rg", f"{base}/osUpgradeHistory", lambda call: (_vmss(call), list_response([]))[1])
     r("GET", "rg", f"{base}/networkInterfaces", network_interfaces)
     r("GET", "rg", f"{base}/virtualMachines", list_instances)
-    r("GET", "rg", f"{base}/virtualMachines/{{instance}}", get_instance)
-    r("PUT", "rg", f"{base}/virtualMachines/{{instance}}", lambda call: put_instance(provider, call))
-    r("DELETE", "rg", f"{base}/virtualMachines/{{instance}}", lambda call: _action(provider, call, "delete"))
+    provider.route_methods("rg", f"{base}/virtualMachines/{{instance}}", GET=get_instance,
+                           PUT=lambda call: put_instance(provider, call),
+                           DELETE=lambda call: _action(provider, call, "delete"))
     r("GET", "rg", f"{base}/virtualMachines/{{instance}}/instanceView", instance_instance_view)
     for action in ACTIONS:
         r("POST", "rg", f"{base}/{action}", lambda call, a=action: _action(provider, call, a))
@@ -209,8 +206,8 @@ def get_vmss(call: Call) -> Response:
     return Response(200, _public(call, _vmss(call)))
 
 
-def _list(call: Call, group: str | None) -> Response:
-    return list_response([_public(call, b) for b in call.em.find(VMSS_TYPE, resource_group=group)])
+def _list(call: Call) -> Response:  # a group's scale sets, or at sub scope (no group) the subscription's
+    return list_response([_public(call, b) for b in call.em.find(VMSS_TYPE, resource_group=call.resource_group)])
 
 
 def delete_vmss(provider, call: Call) -> Response:

@@ -18,17 +18,13 @@ class StorageProvider(Provider):
 
     def __init__(self, em) -> None:
         super().__init__(em)
-        r = self.route
-        r("PUT", "rg", "storageAccounts/{name}", self.put_account)
-        r("GET", "rg", "storageAccounts/{name}", getter("storageAccounts", models.ACCOUNT_TYPE))
-        r("PATCH", "rg", "storageAccounts/{name}", self.patch_account)
-        r("DELETE", "rg", "storageAccounts/{name}", self.delete_account)
-        r("GET", "rg", "storageAccounts", lister(models.ACCOUNT_TYPE))
-        r("GET", "sub", "storageAccounts", lister(models.ACCOUNT_TYPE))
-        r("POST", "rg", "storageAccounts/{name}/listKeys", self.list_keys)
-        r("POST", "rg", "storageAccounts/{name}/regenerateKey", self.regenerate_key)
-        r("POST", "sub", "checkNameAvailability", self.check_name_availability)
-        r("GET", "sub", "locations/{loc}/asyncoperations/{op}", self.operation_result)
+        self.route_kind("storageAccounts", "name", lister(models.ACCOUNT_TYPE), PUT=self.put_account,
+                        GET=getter("storageAccounts", models.ACCOUNT_TYPE), PATCH=self.patch_account,
+                        DELETE=self.delete_account)
+        self.route("POST", "rg", "storageAccounts/{name}/listKeys", self.list_keys)
+        self.route("POST", "rg", "storageAccounts/{name}/regenerateKey", self.regenerate_key)
+        self.route("POST", "sub", "checkNameAvailability", self.check_name_availability)
+        self.route("GET", "sub", "locations/{loc}/asyncoperations/{op}", self.operation_result)
 
     def _id(self, call: Call) -> str:
         return call.resource_id("storageAccounts", call.params["name"])
