@@ -76,7 +76,8 @@ def _fast(argv: list[str]) -> int | None:
             return None
         import shlex
 
-        from .agent.session import as_callback, piped_stdin
+        from .agent.session import as_callback
+        from .commands.stdio import piped_stdin
 
         agent, target = routed
         return agent.exec(target, shlex.join(parsed[1]), stdout=as_callback(sys.stdout.buffer),

@@ -90,3 +90,10 @@ def door(request, tmp_path):
         token = credential.get_token(endpoint["credential_scope"]).token
         yield Door("https", server.emulator, credential, endpoint["arm_endpoint"], endpoint["ca_bundle"],
                    kwargs, token)
+
+
+@pytest.fixture
+def group(door):
+    """A door with the resource group "rg" in eastus, where most tests put their resources."""
+    door.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
+    return door

@@ -10,12 +10,6 @@ import requests
 VM = "/providers/Microsoft.Compute/virtualMachines/vm1"
 
 
-@pytest.fixture
-def group(door):
-    door.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
-    return door
-
-
 def _error(response):
     body = response.json()
     assert set(body) == {"error"}

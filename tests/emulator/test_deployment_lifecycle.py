@@ -25,12 +25,6 @@ def _nsgs(*names: str) -> dict:
          "location": "[resourceGroup().location]", "properties": {}} for name in names]}
 
 
-@pytest.fixture
-def group(door):
-    door.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
-    return door
-
-
 def _status(door, url: str) -> str:
     return door.request("GET", url.split(door.base_url, 1)[1], api_version=None).json()["status"]
 

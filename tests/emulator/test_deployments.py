@@ -29,7 +29,7 @@ def _body(name: str, mode: str = "Incremental", **values) -> dict:
 
 
 @pytest.fixture
-def group(door):
+def group(door):  # this file's own group, "team" (conftest's is "rg")
     door.resource_client().resource_groups.create_or_update("team", {"location": "eastus"})
     return door
 

@@ -10,12 +10,6 @@ from .builders import linux_vm, network_for_vm, public_ip, vnet
 NET = "/providers/Microsoft.Network"
 
 
-@pytest.fixture
-def group(door):
-    door.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
-    return door
-
-
 def test_a_zonal_public_ip_keeps_its_zones(group):
     network = group.network_client()
     ip = network.public_ip_addresses.begin_create_or_update("rg", "ip", {**public_ip(), "zones": ["1", "2"]}).result()

@@ -10,12 +10,6 @@ from azure.core.exceptions import HttpResponseError
 from .builders import linux_vm, network_for_vm, vnet
 
 
-@pytest.fixture
-def group(door):
-    door.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
-    return door
-
-
 def test_a_disk_is_a_202_lro_whose_final_body_has_the_fields_azure_always_returns(group):
     response = group.request("PUT", group.rg_path("rg", "/providers/Microsoft.Compute/disks/d1"),
                              {"location": "eastus", "sku": {"name": "Premium_LRS"},
@@ -343,3 +337,28 @@ def test_a_group_reads_deleting_while_it_goes_and_its_location_poll_finds_it_gon
     assert done.status_code == 200  # the client's poll is its wait: the group is gone now
     gone = door.request("GET", door.rg_path("doomed"), api_version="2022-09-01")
     assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ResourceGroupNotFound")
+
+
+@pytest.mark.parametrize("kind, body, api_version", [
+    ("Microsoft.Compute/availabilitySets", {"location": "eastus"}, "2024-07-01"),
+    ("Microsoft.Compute/hostGroups", {"location": "eastus", "properties": {"platformFaultDomainCount": 1}},
+     "2024-07-01"),
+    ("Microsoft.Storage/storageAccounts", {"location": "eastus", "sku": {"name": "Standard_LRS"},
+                                           "kind": "StorageV2"}, "2023-01-01"),
+])
+def test_a_kind_lists_in_its_group_or_the_whole_subscription_and_a_missing_one_is_404(group, kind, body,
+                                                                                       api_version):
+    group.resource_client().resource_groups.create_or_update("other", {"location": "eastus"})
+    for rg in ("rg", "other"):
+        made = group.request("PUT", group.rg_path(rg, f"/providers/{kind}/made{rg}"), body, api_version=api_version)
+        assert made.status_code in (200, 201, 202), made.text
+    in_group = group.request("GET", group.rg_path("rg", f"/providers/{kind}"), api_version=api_version).json()
+    assert [x["name"] for x in in_group["value"]] == ["maderg"]
+    everywhere = group.request("GET", f"/subscriptions/{group.subscription_id}/providers/{kind}",
+                               api_version=api_version).json()
+    assert sorted(x["name"] for x in everywhere["value"]) == ["madeother", "maderg"]
+    missing = group.request("GET", group.rg_path("rg", f"/providers/{kind}/nope"), api_version=api_version)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "ResourceNotFound")
+    assert missing.json()["error"]["message"].startswith(f"The Resource '{kind}/nope' under resource group 'rg'")
+    no_group = group.request("GET", group.rg_path("absent", f"/providers/{kind}"), api_version=api_version)
+    assert (no_group.status_code, no_group.json()["error"]["code"]) == (404, "ResourceGroupNotFound")

@@ -19,23 +19,6 @@ class CommandResult(NamedTuple):
     err: str
 
 
-def piped_stdin() -> Any:
-    """What `dsvmctl exec` relays as the command's stdin: this process's stdin when it is a pipe
-    or a file (`... | dsvmctl exec lab -- cat`, as ssh relays it), read as it arrives; None (the
-    remote stdin closed at once) when it is a terminal, so a command waiting for input cannot
-    hang an interactive shell, or when there is none."""
-    import os
-    import sys
-
-    stream = getattr(sys.stdin, "buffer", None)
-    try:
-        if stream is None or os.isatty(stream.fileno()):
-            return None
-    except (OSError, ValueError):  # closed or not a real file
-        return None
-    return getattr(stream, "raw", stream)  # unbuffered: each read returns what has arrived
-
-
 def as_callback(target: Any) -> Callable[[bytes], None]:
     """A callback, a binary stream or a text stream (None discards), as Session.exec takes them."""
     if target is None:

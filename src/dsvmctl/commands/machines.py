@@ -223,7 +223,7 @@ def exec_command(ctx, name, command, timeout, no_stdin, node):
              dsvmctl exec lab -- tar -xzf - -C data < data.tgz
     """
     from ..agent.route import agent_target
-    from ..agent.session import piped_stdin
+    from .stdio import piped_stdin
 
     stdin = None if no_stdin else piped_stdin()
     routed = agent_target(ctx.find_root().obj["cloud"], name)

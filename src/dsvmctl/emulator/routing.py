@@ -99,6 +99,18 @@ class Provider:
     def route(self, method: str, scope: str, pattern: str, handler: Handler) -> None:
         self.routes.append(Route(method.upper(), scope, pattern.strip("/").split("/"), handler))
 
+    def route_methods(self, scope: str, pattern: str, **handlers: Handler) -> None:
+        """Several methods on one path, a keyword each: `route_methods("rg", "disks/{disk}", GET=get, PUT=put)`."""
+        for method, handler in handlers.items():
+            self.route(method, scope, pattern, handler)
+
+    def route_kind(self, kind: str, param: str, listed: Handler, **handlers: Handler) -> None:
+        """A kind that lives in resource groups: `handlers` on `{kind}/{param}` (as route_methods), and
+        `listed` as the GET of its collection, in a group and in the whole subscription."""
+        self.route_methods("rg", f"{kind}/{{{param}}}", **handlers)
+        self.route("GET", "rg", kind, listed)
+        self.route("GET", "sub", kind, listed)
+
     def route_type(self, route: "Route") -> str:
         """The resource type a route's body describes: the pattern's type segments (each followed
         by a name), so `deployments/{name}/validate` is a deployment."""

@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Any
 
-from ..routing import Call
+from ..routing import Call, Handler
 from ..wire import ArmError, Response, not_found
 
 # ARM's generic naming rule (network resources, disks, ...): word characters, '.', '-', '_';
@@ -49,6 +49,17 @@ def tracked_body(call: Call, resource_type: str, name: str, resource_id: str,
     if tags is not None:
         out["tags"] = tags
     return out
+
+
+def begin_put(call: Call, resource_type: str, resource_id: str, name: str, *, max_length: int = 80,
+              keep_id: bool = False) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any]]:
+    """How a tracked resource's PUT starts: its name checked, the resource it replaces (None on a
+    create), the new body's top (tracked_body) and a copy of the request's properties to build on.
+    keep_id: a replaced resource keeps its stored id (the casing it was created with), not the request's."""
+    check_name(name, max_length=max_length)
+    existing = call.em.get(resource_id)
+    body = tracked_body(call, resource_type, name, existing["id"] if keep_id and existing else resource_id, existing)
+    return existing, body, dict(properties_of(call))
 
 
 def normalize_location(location: str) -> str:
@@ -102,6 +113,24 @@ def get_or_404(call: Call, resource_id: str, type_label: str, name: str) -> dict
     if body is None:
         raise not_found(type_label, name, call.resource_group or "")
     return body
+
+
+def getter(kind: str, resource_type: str, param: str = "name") -> Handler:
+    """GET of one resource, `{kind}/{param}` in the call's group: its body, or 404 ResourceNotFound."""
+    def handler(call: Call) -> Response:
+        name = call.params[param]
+        return Response(200, call.em.public(get_or_404(call, call.resource_id(kind, name), resource_type, name)))
+    return handler
+
+
+def lister(resource_type: str) -> Handler:
+    """GET of a kind's collection, the same handler for both scopes: at `rg` the call's group's (dispatch
+    has already answered 404 ResourceGroupNotFound for a missing group), at `sub` (no group) the whole
+    subscription's."""
+    def handler(call: Call) -> Response:
+        found = call.em.find(resource_type, resource_group=call.resource_group)
+        return list_response([call.em.public(b) for b in found])
+    return handler
 
 
 def list_response(items: list[dict[str, Any]]) -> Response:

@@ -7,7 +7,7 @@ import uuid
 from ..core import utc_now
 from ..routing import Call, Provider
 from ..wire import ArmError, Response, missing_property
-from .common import check_name, get_or_404, list_response, properties_of, require_reference, tracked_body
+from .common import begin_put, get_or_404, getter, lister, require_reference
 
 NS = "Microsoft.DevTestLab"
 SCHEDULE_TYPE = f"{NS}/schedules"
@@ -20,23 +20,15 @@ class DevTestLabProvider(Provider):
 
     def __init__(self, em) -> None:
         super().__init__(em)
-        self.route("PUT", "rg", "schedules/{name}", self.put_schedule)
-        self.route("GET", "rg", "schedules/{name}", self.get_schedule)
-        self.route("PATCH", "rg", "schedules/{name}", self.patch_schedule)
-        self.route("DELETE", "rg", "schedules/{name}", self.delete_schedule)
-        self.route("GET", "rg", "schedules", self.list_schedules)
-        self.route("GET", "sub", "schedules", self.list_all)
+        self.route_kind("schedules", "name", lister(SCHEDULE_TYPE), PUT=self.put_schedule,
+                        GET=getter("schedules", SCHEDULE_TYPE), PATCH=self.patch_schedule, DELETE=self.delete_schedule)
 
     def _id(self, call: Call) -> str:
         return call.resource_id("schedules", call.params["name"])
 
     def put_schedule(self, call: Call) -> Response:
-        name = call.params["name"]
-        check_name(name)
-        existing = call.em.get(self._id(call))
-        body = tracked_body(call, SCHEDULE_TYPE, name, existing["id"] if existing else self._id(call), existing)
+        existing, body, props = begin_put(call, SCHEDULE_TYPE, self._id(call), call.params["name"], keep_id=True)
         body.setdefault("tags", {})
-        props = properties_of(call)
         task = props.get("taskType")
         if not task:
             raise missing_property("properties.taskType")
@@ -65,9 +57,6 @@ class DevTestLabProvider(Provider):
         call.em.put(body)
         return Response(200 if existing else 201, call.em.public(body))
 
-    def get_schedule(self, call: Call) -> Response:
-        return Response(200, call.em.public(get_or_404(call, self._id(call), SCHEDULE_TYPE, call.params["name"])))
-
     def patch_schedule(self, call: Call) -> Response:
         body = get_or_404(call, self._id(call), SCHEDULE_TYPE, call.params["name"])
         patch = call.body_object()
@@ -82,12 +71,6 @@ class DevTestLabProvider(Provider):
             return Response(204)
         call.em.delete(self._id(call))
         return Response(200)
-
-    def list_schedules(self, call: Call) -> Response:
-        return list_response([call.em.public(b) for b in call.em.find(SCHEDULE_TYPE, resource_group=call.resource_group)])
-
-    def list_all(self, call: Call) -> Response:
-        return list_response([call.em.public(b) for b in call.em.find(SCHEDULE_TYPE)])
 
 
 def register(em) -> DevTestLabProvider:

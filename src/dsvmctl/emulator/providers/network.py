@@ -14,8 +14,8 @@ from typing import Any
 
 from ..routing import Call, Provider
 from ..wire import ArmError, Response, not_found
-from .common import (check_name, find_child, get_or_404, list_response, new_etag, properties_of,
-                     require_reference, tracked_body)
+from .common import (begin_put, check_name, find_child, get_or_404, list_response, new_etag, properties_of,
+                     require_reference)
 from . import network_shapes
 from .network_fields import complete, complete_child
 from .network_links import present, present_child
@@ -69,12 +69,9 @@ class NetworkProvider(Provider):
     def _writer(self, kind: str, build):
         def handler(call: Call) -> Response:
             name = call.params["name"]
-            check_name(name)
-            resource_id = self._id(call, kind, name)
-            existing = call.em.get(resource_id)
-            body = tracked_body(call, f"{NS}/{kind}", name, existing["id"] if existing else resource_id, existing)
+            existing, body, props = begin_put(call, f"{NS}/{kind}", self._id(call, kind, name), name, keep_id=True)
             body["etag"] = new_etag()
-            build(call, body, properties_of(call), existing)
+            build(call, body, props, existing)
             return self._accepted_write(call, body, created=existing is None)
         return handler
 

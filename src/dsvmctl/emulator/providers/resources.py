@@ -35,25 +35,21 @@ class ResourcesProvider(Provider):
 
     def __init__(self, em) -> None:
         super().__init__(em)
-        r = self.route
-        r("GET", "root", "subscriptions", self.list_subscriptions)
-        r("GET", "root", "subscriptions/{sub}", self.get_subscription)
-        r("GET", "root", "subscriptions/{sub}/locations", self.list_locations)
-        r("GET", "root", "tenants", self.list_tenants)
-        r("GET", "root", "subscriptions/{sub}/resourcegroups", self.list_groups)
-        r("PUT", "root", "subscriptions/{sub}/resourcegroups/{rg}", self.put_group)
-        r("GET", "root", "subscriptions/{sub}/resourcegroups/{rg}", self.get_group)
-        r("HEAD", "root", "subscriptions/{sub}/resourcegroups/{rg}", self.head_group)
-        r("PATCH", "root", "subscriptions/{sub}/resourcegroups/{rg}", self.patch_group)
-        r("DELETE", "root", "subscriptions/{sub}/resourcegroups/{rg}", self.delete_group)
-        r("GET", "root", "subscriptions/{sub}/resourcegroups/{rg}/resources", self.list_group_resources)
-        r("GET", "root", "subscriptions/{sub}/resources", self.list_all_resources)
-        r("GET", "root", "subscriptions/{sub}/operationresults/{token}", self.operation_result)
-        r("GET", "root", "subscriptions/{sub}/providers", self.list_providers)
-        r("GET", "root", "subscriptions/{sub}/providers/{ns}", self.get_provider)
-        r("POST", "root", "subscriptions/{sub}/providers/{ns}/register", self.register_provider)
-        r("POST", "root", "subscriptions/{sub}/providers/{ns}/unregister", self.unregister_provider)
-        r("GET", "root", "subscriptions/{sub}/providers/{ns}/resourceTypes", self.list_resource_types)
+        sub = "subscriptions/{sub}"
+        for path, handler in (  # the GETs (all on whole paths: scope root)
+                ("subscriptions", self.list_subscriptions), (sub, self.get_subscription),
+                (f"{sub}/locations", self.list_locations), ("tenants", self.list_tenants),
+                (f"{sub}/resourcegroups", self.list_groups),
+                (f"{sub}/resourcegroups/{{rg}}/resources", self.list_group_resources),
+                (f"{sub}/resources", self.list_all_resources),
+                (f"{sub}/operationresults/{{token}}", self.operation_result),
+                (f"{sub}/providers", self.list_providers), (f"{sub}/providers/{{ns}}", self.get_provider),
+                (f"{sub}/providers/{{ns}}/resourceTypes", self.list_resource_types)):
+            self.route("GET", "root", path, handler)
+        self.route_methods("root", f"{sub}/resourcegroups/{{rg}}", PUT=self.put_group, GET=self.get_group,
+                           HEAD=self.head_group, PATCH=self.patch_group, DELETE=self.delete_group)
+        self.route("POST", "root", f"{sub}/providers/{{ns}}/register", self.register_provider)
+        self.route("POST", "root", f"{sub}/providers/{{ns}}/unregister", self.unregister_provider)
         from . import deployments
 
         deployments.add_routes(self)

@@ -15,7 +15,7 @@ from typing import Any
 from ...core import utc_now
 from ...routing import Call
 from ...wire import ArmError, Response, missing_property, not_found
-from ..common import check_name, get_or_404, list_response, properties_of, tracked_body
+from ..common import begin_put, check_name, get_or_404, list_response, lister, properties_of, tracked_body
 
 NS = "Microsoft.Compute"
 GROUP_TYPE = f"{NS}/hostGroups"
@@ -23,18 +23,11 @@ HOST_TYPE = f"{NS}/hostGroups/hosts"
 
 
 def add_routes(provider) -> None:
-    r = provider.route
-    r("PUT", "rg", "hostGroups/{group}", put_group)
-    r("PATCH", "rg", "hostGroups/{group}", patch_group)
-    r("GET", "rg", "hostGroups/{group}", get_group)
-    r("DELETE", "rg", "hostGroups/{group}", delete_group)
-    r("GET", "rg", "hostGroups", lambda call: list_response(
-        [call.em.public(g) for g in call.em.find(GROUP_TYPE, resource_group=call.resource_group)]))
-    r("GET", "sub", "hostGroups", lambda call: list_response([call.em.public(g) for g in call.em.find(GROUP_TYPE)]))
-    r("PUT", "rg", "hostGroups/{group}/hosts/{host}", lambda call: put_host(provider, call))
-    r("GET", "rg", "hostGroups/{group}/hosts/{host}", get_host)
-    r("DELETE", "rg", "hostGroups/{group}/hosts/{host}", lambda call: delete_host(provider, call))
-    r("GET", "rg", "hostGroups/{group}/hosts", list_hosts)
+    provider.route_kind("hostGroups", "group", lister(GROUP_TYPE),
+                        PUT=put_group, PATCH=patch_group, GET=get_group, DELETE=delete_group)
+    provider.route_methods("rg", "hostGroups/{group}/hosts/{host}", PUT=lambda call: put_host(provider, call),
+                           GET=get_host, DELETE=lambda call: delete_host(provider, call))
+    provider.route("GET", "rg", "hostGroups/{group}/hosts", list_hosts)
 
 
 def register_finalizers(em) -> None:
@@ -52,11 +45,7 @@ def _group(call: Call) -> dict[str, Any]:
 
 
 def put_group(call: Call) -> Response:
-    name = call.params["group"]
-    check_name(name)
-    existing = call.em.get(_group_id(call))
-    body = tracked_body(call, GROUP_TYPE, name, _group_id(call), existing)
-    props = properties_of(call)
+    existing, body, props = begin_put(call, GROUP_TYPE, _group_id(call), call.params["group"])
     count = props.get("platformFaultDomainCount", ((existing or {}).get("properties") or {}).get(
         "platformFaultDomainCount"))
     if count is None:

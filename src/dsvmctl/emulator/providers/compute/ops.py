@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from ...core import utc_now
 from ...routing import Call
 from ...wire import ArmError, Response, missing_property
-from ..common import check_name, get_or_404, list_response, properties_of, require_reference, tracked_body
+from ..common import begin_put, get_or_404, getter, list_response, lister, require_reference
 
 NS = "Microsoft.Compute"
 VM_TYPE = f"{NS}/virtualMachines"
@@ -71,37 +71,19 @@ def add_routes(provider) -> None:
     for kind in ("disks", "snapshots"):
         r("POST", "rg", f"{kind}/{{name}}/beginGetAccess", _begin_access(provider, kind))
         r("POST", "rg", f"{kind}/{{name}}/endGetAccess", _end_access(provider, kind))
-    r("PUT", "rg", "snapshots/{name}", lambda call: put_snapshot(provider, call))
-    r("PUT", "rg", "images/{name}", lambda call: put_image(provider, call))
-    r("PUT", "rg", "availabilitySets/{name}", put_availability_set)
-    r("PATCH", "rg", "availabilitySets/{name}", _patcher(AVSET_TYPE))
-    r("GET", "rg", "availabilitySets/{name}/vmSizes", lambda call: availability_set_sizes(provider, call))
-    r("PUT", "rg", "proximityPlacementGroups/{name}", put_placement_group)
-    r("PATCH", "rg", "proximityPlacementGroups/{name}", _patcher(PPG_TYPE))
+    for kind, rtype, put, delete in (("snapshots", SNAPSHOT_TYPE, lambda call: put_snapshot(provider, call), "lro"),
+                                     ("images", IMAGE_TYPE, lambda call: put_image(provider, call), "lro"),
+                                     ("availabilitySets", AVSET_TYPE, put_availability_set, "sync"),
+                                     ("proximityPlacementGroups", PPG_TYPE, put_placement_group, "sync")):
+        provider.route_kind(kind, "name", lister(rtype), PUT=put, GET=getter(kind, rtype),
+                            DELETE=_deleter(provider, kind, delete))
     r("PATCH", "rg", "snapshots/{name}", _patcher(SNAPSHOT_TYPE))
-    for kind, rtype, delete in (("snapshots", SNAPSHOT_TYPE, "lro"), ("images", IMAGE_TYPE, "lro"),
-                                ("availabilitySets", AVSET_TYPE, "sync"), ("proximityPlacementGroups", PPG_TYPE, "sync")):
-        r("GET", "rg", f"{kind}/{{name}}", _getter(kind, rtype))
-        r("DELETE", "rg", f"{kind}/{{name}}", _deleter(provider, kind, delete))
-        r("GET", "rg", kind, _lister(rtype))
-        r("GET", "sub", kind, _lister(rtype, whole_subscription=True))
+    r("PATCH", "rg", "availabilitySets/{name}", _patcher(AVSET_TYPE))
+    r("PATCH", "rg", "proximityPlacementGroups/{name}", _patcher(PPG_TYPE))
+    r("GET", "rg", "availabilitySets/{name}/vmSizes", lambda call: availability_set_sizes(provider, call))
 
 
 # -- generic verbs -----------------------------------------------------------------------------------
-
-def _getter(kind: str, rtype: str):
-    def handler(call: Call) -> Response:
-        return Response(200, call.em.public(get_or_404(call, call.resource_id(kind, call.params["name"]), rtype,
-                                                       call.params["name"])))
-    return handler
-
-
-def _lister(rtype: str, whole_subscription: bool = False):
-    def handler(call: Call) -> Response:
-        group = None if whole_subscription else call.resource_group
-        return list_response([call.em.public(b) for b in call.em.find(rtype, resource_group=group)])
-    return handler
-
 
 def _patcher(rtype: str):
     def handler(call: Call) -> Response:
@@ -315,11 +297,8 @@ def _end_access(provider, kind: str):
 
 def put_snapshot(provider, call: Call) -> Response:
     name = call.params["name"]
-    check_name(name)
     resource_id = call.resource_id("snapshots", name)
-    existing = call.em.get(resource_id)
-    body = tracked_body(call, SNAPSHOT_TYPE, name, resource_id, existing)
-    props = dict(properties_of(call))
+    existing, body, props = begin_put(call, SNAPSHOT_TYPE, resource_id, name)
     if existing:
         body["properties"] = {**existing["properties"], **props}
         body["sku"] = existing["sku"]
@@ -363,11 +342,8 @@ def put_snapshot(provider, call: Call) -> Response:
 
 def put_image(provider, call: Call) -> Response:
     name = call.params["name"]
-    check_name(name)
     resource_id = call.resource_id("images", name)
-    existing = call.em.get(resource_id)
-    body = tracked_body(call, IMAGE_TYPE, name, resource_id, existing)
-    props = dict(properties_of(call))
+    existing, body, props = begin_put(call, IMAGE_TYPE, resource_id, name)
     source_ref = props.get("sourceVirtualMachine")
     storage = dict(props.get("storageProfile") or {})
     generation = props.get("hyperVGeneration")
@@ -399,11 +375,7 @@ def put_image(provider, call: Call) -> Response:
 
 def put_availability_set(call: Call) -> Response:
     name = call.params["name"]
-    check_name(name)
-    resource_id = call.resource_id("availabilitySets", name)
-    existing = call.em.get(resource_id)
-    body = tracked_body(call, AVSET_TYPE, name, resource_id, existing)
-    props = dict(properties_of(call))
+    existing, body, props = begin_put(call, AVSET_TYPE, call.resource_id("availabilitySets", name), name)
     faults = int(props.get("platformFaultDomainCount", 2))
     updates = int(props.get("platformUpdateDomainCount", 5))
     if not 1 <= faults <= 3:
@@ -430,11 +402,7 @@ def availability_set_sizes(provider, call: Call) -> Response:
 
 def put_placement_group(call: Call) -> Response:
     name = call.params["name"]
-    check_name(name)
-    resource_id = call.resource_id("proximityPlacementGroups", name)
-    existing = call.em.get(resource_id)
-    body = tracked_body(call, PPG_TYPE, name, resource_id, existing)
-    props = dict(properties_of(call))
+    existing, body, props = begin_put(call, PPG_TYPE, call.resource_id("proximityPlacementGroups", name), name)
     old = (existing or {}).get("properties") or {}
     body["properties"] = {"proximityPlacementGroupType": props.get("proximityPlacementGroupType", "Standard"), **props,
                           "virtualMachines": old.get("virtualMachines", []),

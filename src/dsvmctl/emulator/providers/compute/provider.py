@@ -15,7 +15,8 @@ from ....catalog.sizes import REGIONS, Size, family_display_name, lookup, offere
 from ...core import utc_now
 from ...routing import Call, Provider
 from ...wire import ArmError, Response, missing_property, not_found
-from ..common import check_name, get_or_404, list_response, properties_of, require_reference, tracked_body
+from ..common import (begin_put, check_name, get_or_404, getter, list_response, lister, properties_of,
+                      require_reference, tracked_body)
 from .rules import (DEFAULT_RESTRICTIONS, check_accelerated_networking, check_generation, check_quota, check_resize,
                     check_security_profile, vcpu_usage)
 from .views import (artifact_not_found, build_instance_view, image_not_found, image_stub, location_filter, os_type_of,
@@ -35,38 +36,27 @@ class ComputeProvider(Provider):
     def __init__(self, em) -> None:
         super().__init__(em)
         self.restrictions = dict(DEFAULT_RESTRICTIONS)
-        r = self.route
-        r("PUT", "rg", "virtualMachines/{vm}", self.put_vm)
-        r("PATCH", "rg", "virtualMachines/{vm}", self.patch_vm)
-        r("GET", "rg", "virtualMachines/{vm}", self.get_vm)
-        r("DELETE", "rg", "virtualMachines/{vm}", self.delete_vm)
-        r("GET", "rg", "virtualMachines", self.list_vms)
-        r("GET", "sub", "virtualMachines", self.list_all_vms)
-        r("GET", "rg", "virtualMachines/{vm}/instanceView", self.instance_view)
-        r("GET", "rg", "virtualMachines/{vm}/vmSizes", self.available_sizes)
+        self.route_kind("virtualMachines", "vm", lister(VM_TYPE),
+                        PUT=self.put_vm, PATCH=self.patch_vm, GET=self.get_vm, DELETE=self.delete_vm)
+        self.route("GET", "rg", "virtualMachines/{vm}/instanceView", self.instance_view)
+        self.route("GET", "rg", "virtualMachines/{vm}/vmSizes", self.available_sizes)
         for action in ("start", "powerOff", "restart", "deallocate", "runCommand"):
-            r("POST", "rg", f"virtualMachines/{{vm}}/{action}", self._power_action(action))
+            self.route("POST", "rg", f"virtualMachines/{{vm}}/{action}", self._power_action(action))
         for child in ("runCommands", "extensions"):
-            r("PUT", "rg", f"virtualMachines/{{vm}}/{child}/{{name}}", self._child_writer(child))
-            r("GET", "rg", f"virtualMachines/{{vm}}/{child}/{{name}}", self._child_getter(child))
-            r("DELETE", "rg", f"virtualMachines/{{vm}}/{child}/{{name}}", self._child_deleter(child))
-            r("GET", "rg", f"virtualMachines/{{vm}}/{child}", self._child_lister(child))
-        r("PUT", "rg", "disks/{disk}", self.put_disk)
-        r("PATCH", "rg", "disks/{disk}", self.patch_disk)
-        r("GET", "rg", "disks/{disk}", self.get_disk)
-        r("DELETE", "rg", "disks/{disk}", self.delete_disk)
-        r("GET", "rg", "disks", self.list_disks)
-        r("GET", "sub", "disks", self.list_all_disks)
-        r("GET", "sub", "skus", self.resource_skus)
-        r("GET", "sub", "locations/{loc}/vmSizes", self.location_sizes)
-        r("GET", "sub", "locations/{loc}/usages", self.usages)
-        r("GET", "sub", "locations/{loc}/operations/{op}", self.operation_status)
-        r("GET", "sub", "locations/{loc}/publishers", self.list_publishers)
-        base = "locations/{loc}/publishers/{pub}/artifacttypes/vmimage/offers"
-        r("GET", "sub", base, self.list_offers)
-        r("GET", "sub", f"{base}/{{offer}}/skus", self.list_image_skus)
-        r("GET", "sub", f"{base}/{{offer}}/skus/{{sku}}/versions", self.list_image_versions)
-        r("GET", "sub", f"{base}/{{offer}}/skus/{{sku}}/versions/{{version}}", self.get_image_version)
+            self.route_methods("rg", f"virtualMachines/{{vm}}/{child}/{{name}}", PUT=self._child_writer(child),
+                               GET=self._child_getter(child), DELETE=self._child_deleter(child))
+            self.route("GET", "rg", f"virtualMachines/{{vm}}/{child}", self._child_lister(child))
+        self.route_kind("disks", "disk", lister(DISK_TYPE), PUT=self.put_disk, PATCH=self.patch_disk,
+                        GET=getter("disks", DISK_TYPE, "disk"), DELETE=self.delete_disk)
+        offers = "locations/{loc}/publishers/{pub}/artifacttypes/vmimage/offers"
+        for path, handler in (  # the catalog, at the subscription's scope
+                ("skus", self.resource_skus), ("locations/{loc}/vmSizes", self.location_sizes),
+                ("locations/{loc}/usages", self.usages), ("locations/{loc}/operations/{op}", self.operation_status),
+                ("locations/{loc}/publishers", self.list_publishers), (offers, self.list_offers),
+                (f"{offers}/{{offer}}/skus", self.list_image_skus),
+                (f"{offers}/{{offer}}/skus/{{sku}}/versions", self.list_image_versions),
+                (f"{offers}/{{offer}}/skus/{{sku}}/versions/{{version}}", self.get_image_version)):
+            self.route("GET", "sub", path, handler)
         from . import hosts, ops, vmss
 
         ops.add_routes(self)  # maintenance actions, snapshots, images, availability sets, ...
@@ -380,12 +370,6 @@ class ComputeProvider(Provider):
             out["properties"]["instanceView"] = build_instance_view(call.em, vm)
         return out
 
-    def list_vms(self, call: Call) -> Response:
-        return list_response([call.em.public(v) for v in call.em.find(VM_TYPE, resource_group=call.resource_group)])
-
-    def list_all_vms(self, call: Call) -> Response:
-        return list_response([call.em.public(v) for v in call.em.find(VM_TYPE)])
-
     def instance_view(self, call: Call) -> Response:
         return Response(200, build_instance_view(call.em, self._vm(call)))
 
@@ -434,11 +418,8 @@ class ComputeProvider(Provider):
     def _child_writer(self, child: str):
         def handler(call: Call) -> Response:
             vm = self._vm(call)
-            check_name(call.params["name"])
             child_id = f"{vm['id']}/{child}/{call.params['name']}"
-            existing = call.em.get(child_id)
-            body = tracked_body(call, f"{VM_TYPE}/{child}", call.params["name"], child_id, existing)
-            props = dict(properties_of(call))
+            existing, body, props = begin_put(call, f"{VM_TYPE}/{child}", child_id, call.params["name"])
             if child == "runCommands":
                 props.setdefault("timeoutInSeconds", 0)  # 0: the agent's own limit, as Azure reports it
             else:
@@ -520,11 +501,7 @@ class ComputeProvider(Provider):
         return call.resource_id("disks", call.params["disk"])
 
     def put_disk(self, call: Call) -> Response:
-        name = call.params["disk"]
-        check_name(name)
-        existing = call.em.get(self._disk_id(call))
-        body = tracked_body(call, DISK_TYPE, name, existing["id"] if existing else self._disk_id(call), existing)
-        props = properties_of(call)
+        existing, body, props = begin_put(call, DISK_TYPE, self._disk_id(call), call.params["disk"], keep_id=True)
         if existing:
             merged = {**existing, **{k: v for k, v in body.items() if k != "properties"}}
             new_size = props.get("diskSizeGB")
@@ -565,9 +542,6 @@ class ComputeProvider(Provider):
             disk["tags"] = call.body_object()["tags"]
         return Response(200, call.em.public(disk))
 
-    def get_disk(self, call: Call) -> Response:
-        return Response(200, call.em.public(get_or_404(call, self._disk_id(call), DISK_TYPE, call.params["disk"])))
-
     def delete_disk(self, call: Call) -> Response:
         disk = call.em.get(self._disk_id(call))
         if disk is None:
@@ -576,12 +550,6 @@ class ComputeProvider(Provider):
             raise ArmError(409, "OperationNotAllowed", f"Disk {disk['name']} is attached to VM {disk['managedBy']}.")
         op = call.em.start_operation("microsoft.compute", disk["location"], "compute.disk_deleted", disk_id=disk["id"])
         return Response(202, None, self._async_headers(call, op, location=True))
-
-    def list_disks(self, call: Call) -> Response:
-        return list_response([call.em.public(d) for d in call.em.find(DISK_TYPE, resource_group=call.resource_group)])
-
-    def list_all_disks(self, call: Call) -> Response:
-        return list_response([call.em.public(d) for d in call.em.find(DISK_TYPE)])
 
     # -- sizes, SKUs, usages, images ---------------------------------------------------------------
 

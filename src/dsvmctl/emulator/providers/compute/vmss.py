@@ -15,7 +15,7 @@ from typing import Any
 from ...core import utc_now
 from ...routing import Call
 from ...wire import ArmError, Response, missing_property, not_found
-from ..common import check_name, list_response, properties_of, tracked_body
+from ..common import begin_put, get_or_404, list_response, properties_of
 from .rules import check_security_profile
 
 NS = "Microsoft.Compute"
@@ -28,20 +28,17 @@ POWER_AFTER = {"start": "running", "powerOff": "stopped", "restart": "running", 
 def add_routes(provider) -> None:
     r = provider.route
     base = "virtualMachineScaleSets/{name}"
-    r("PUT", "rg", base, lambda call: put_vmss(provider, call))
-    r("PATCH", "rg", base, lambda call: patch_vmss(provider, call))
-    r("GET", "rg", base, get_vmss)
-    r("DELETE", "rg", base, lambda call: delete_vmss(provider, call))
-    r("GET", "rg", "virtualMachineScaleSets", lambda call: _list(call, call.resource_group))
-    r("GET", "sub", "virtualMachineScaleSets", lambda call: _list(call, None))
+    provider.route_kind("virtualMachineScaleSets", "name", _list, PUT=lambda call: put_vmss(provider, call),
+                        PATCH=lambda call: patch_vmss(provider, call), GET=get_vmss,
+                        DELETE=lambda call: delete_vmss(provider, call))
     r("GET", "rg", f"{base}/instanceView", instance_view)
     r("GET", "rg", f"{base}/skus", lambda call: skus(provider, call))
     r("GET", "rg", f"{base}/osUpgradeHistory", lambda call: (_vmss(call), list_response([]))[1])
     r("GET", "rg", f"{base}/networkInterfaces", network_interfaces)
     r("GET", "rg", f"{base}/virtualMachines", list_instances)
-    r("GET", "rg", f"{base}/virtualMachines/{{instance}}", get_instance)
-    r("PUT", "rg", f"{base}/virtualMachines/{{instance}}", lambda call: put_instance(provider, call))
-    r("DELETE", "rg", f"{base}/virtualMachines/{{instance}}", lambda call: _action(provider, call, "delete"))
+    provider.route_methods("rg", f"{base}/virtualMachines/{{instance}}", GET=get_instance,
+                           PUT=lambda call: put_instance(provider, call),
+                           DELETE=lambda call: _action(provider, call, "delete"))
     r("GET", "rg", f"{base}/virtualMachines/{{instance}}/instanceView", instance_instance_view)
     for action in ACTIONS:
         r("POST", "rg", f"{base}/{action}", lambda call, a=action: _action(provider, call, a))
@@ -49,10 +46,8 @@ def add_routes(provider) -> None:
 
 
 def _vmss(call: Call) -> dict[str, Any]:
-    body = call.em.get(call.resource_id("virtualMachineScaleSets", call.params["name"]))
-    if body is None:
-        raise not_found(VMSS_TYPE, call.params["name"], call.resource_group or "")
-    return body
+    return get_or_404(call, call.resource_id("virtualMachineScaleSets", call.params["name"]), VMSS_TYPE,
+                      call.params["name"])
 
 
 def _instances(call: Call, vmss: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -69,12 +64,10 @@ def _public(call: Call, vmss: dict[str, Any]) -> dict[str, Any]:
 
 def put_vmss(provider, call: Call) -> Response:
     name = call.params["name"]
-    check_name(name, max_length=64)
     resource_id = call.resource_id("virtualMachineScaleSets", name)
-    existing = call.em.get(resource_id)
-    body = tracked_body(call, VMSS_TYPE, name, resource_id, existing)
+    existing, body, props = begin_put(call, VMSS_TYPE, resource_id, name, max_length=64)
     request = call.body_object()
-    props = {k: v for k, v in properties_of(call).items() if v is not None}  # az sends nulls for defaults
+    props = {k: v for k, v in props.items() if v is not None}  # az sends nulls for defaults
     sku = {**((existing or {}).get("sku") or {}), **(request.get("sku") or {})}
     if not sku.get("name"):
         raise missing_property("sku.name")
@@ -215,8 +208,8 @@ def get_vmss(call: Call) -> Response:
     return Response(200, _public(call, _vmss(call)))
 
 
-def _list(call: Call, group: str | None) -> Response:
-    return list_response([_public(call, b) for b in call.em.find(VMSS_TYPE, resource_group=group)])
+def _list(call: Call) -> Response:  # a group's scale sets, or at sub scope (no group) the subscription's
+    return list_response([_public(call, b) for b in call.em.find(VMSS_TYPE, resource_group=call.resource_group)])
 
 
 def delete_vmss(provider, call: Call) -> Response:

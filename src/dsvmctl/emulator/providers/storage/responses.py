@@ -7,7 +7,7 @@ from typing import Any
 
 from ...routing import Call, Provider
 from ...wire import ArmError, Response
-from ..common import get_or_404, list_response, tracked_body
+from ..common import get_or_404, getter, lister, tracked_body
 from . import models
 
 NS = models.NS
@@ -18,17 +18,13 @@ class StorageProvider(Provider):
 
     def __init__(self, em) -> None:
         super().__init__(em)
-        r = self.route
-        r("PUT", "rg", "storageAccounts/{name}", self.put_account)
-        r("GET", "rg", "storageAccounts/{name}", self.get_account)
-        r("PATCH", "rg", "storageAccounts/{name}", self.patch_account)
-        r("DELETE", "rg", "storageAccounts/{name}", self.delete_account)
-        r("GET", "rg", "storageAccounts", self.list_accounts)
-        r("GET", "sub", "storageAccounts", self.list_all_accounts)
-        r("POST", "rg", "storageAccounts/{name}/listKeys", self.list_keys)
-        r("POST", "rg", "storageAccounts/{name}/regenerateKey", self.regenerate_key)
-        r("POST", "sub", "checkNameAvailability", self.check_name_availability)
-        r("GET", "sub", "locations/{loc}/asyncoperations/{op}", self.operation_result)
+        self.route_kind("storageAccounts", "name", lister(models.ACCOUNT_TYPE), PUT=self.put_account,
+                        GET=getter("storageAccounts", models.ACCOUNT_TYPE), PATCH=self.patch_account,
+                        DELETE=self.delete_account)
+        self.route("POST", "rg", "storageAccounts/{name}/listKeys", self.list_keys)
+        self.route("POST", "rg", "storageAccounts/{name}/regenerateKey", self.regenerate_key)
+        self.route("POST", "sub", "checkNameAvailability", self.check_name_availability)
+        self.route("GET", "sub", "locations/{loc}/asyncoperations/{op}", self.operation_result)
 
     def _id(self, call: Call) -> str:
         return call.resource_id("storageAccounts", call.params["name"])
@@ -60,9 +56,6 @@ class StorageProvider(Provider):
         account = call.em.get(op.args["resource_id"])
         return Response(200, call.em.public(account)) if account else Response(204)
 
-    def get_account(self, call: Call) -> Response:
-        return Response(200, call.em.public(self._account(call)))
-
     def patch_account(self, call: Call) -> Response:
         account = self._account(call)
         patch = call.body_object()
@@ -77,13 +70,6 @@ class StorageProvider(Provider):
             return Response(204)
         call.em.delete(self._id(call))
         return Response(200)
-
-    def list_accounts(self, call: Call) -> Response:
-        return list_response([call.em.public(b) for b in call.em.find(models.ACCOUNT_TYPE,
-                                                                       resource_group=call.resource_group)])
-
-    def list_all_accounts(self, call: Call) -> Response:
-        return list_response([call.em.public(b) for b in call.em.find(models.ACCOUNT_TYPE)])
 
     def list_keys(self, call: Call) -> Response:
         account = self._account(call)
