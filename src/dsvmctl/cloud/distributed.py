@@ -37,7 +37,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from ..errors import CloudError, DsvmctlError, UsageError
 from . import runs, workload
