@@ -14,11 +14,12 @@ import os
 import sys
 
 
-def push_message(summary: dict, name: str) -> str:
-    if summary["method"] == "none":
-        return f"{summary['dest']} on {name} is up to date ({summary['unchanged']} unchanged)"
-    return (f"pushed {summary['files_sent']} files ({summary['bytes_sent']:,} bytes) to {summary['dest']} "
-            f"on {name} in {summary['seconds']:.2f} s; {summary['deleted']} deleted, {summary['unchanged']} unchanged")
+def push_message(pushed, name: str) -> str:
+    """What a push (a PushResult, cloud/results.py) did, in one line."""
+    if pushed.method == "none":
+        return f"{pushed.dest} on {name} is up to date ({pushed.unchanged} unchanged)"
+    return (f"pushed {pushed.files_sent} files ({pushed.bytes_sent:,} bytes) to {pushed.dest} "
+            f"on {name} in {pushed.seconds:.2f} s; {pushed.deleted} deleted, {pushed.unchanged} unchanged")
 
 
 def _parse_exec(args: list[str]) -> tuple[str, list[str]] | None:

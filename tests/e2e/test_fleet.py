@@ -21,6 +21,7 @@ from dsvmctl import Cloud, EnvironmentSpec
 from dsvmctl.cli import cli
 from dsvmctl.cloud import distributed
 from dsvmctl.cloud.fleet import Fleet
+from dsvmctl.cloud.results import DistributedRunRecord
 from dsvmctl.errors import UsageError
 
 TINY = {
@@ -175,33 +176,41 @@ def test_single_vm_is_still_named_without_suffix_and_cannot_become_a_fleet_in_pl
 # -- distributed runs -------------------------------------------------------------------------------------
 
 
+# A fleet run's `-o json` document and fleet-runs.json entry: users' scripts read these keys.
+FLEET_RUN_KEYS = {"run_id", "fleet", "cloud", "workload", "device_requested", "args", "nodes", "procs_per_node",
+                  "world_size", "rendezvous", "max_restarts", "threads_per_process", "node_names", "sizes",
+                  "started_at", "detached", "exit_code", "node_exit_codes", "failed_node"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["transformer", "cnn"])
 def test_two_node_ddp_run_ends_with_equal_parameter_checksums_on_both_ranks(fleet, model):
     lines: list[bytes] = []
     result = distributed.run(fleet, model, device="cpu", args=TINY[model], port=free_port(), stdout=lines.append)
-    assert result["exit_code"] == 0, b"".join(lines).decode()[-3000:]
-    assert result["node_exit_codes"] == [0, 0] and result["world_size"] == 2
+    assert result.exit_code == 0, b"".join(lines).decode()[-3000:]
+    assert result.node_exit_codes == [0, 0] and result.world_size == 2
+    assert set(result.to_json()) == FLEET_RUN_KEYS | {"log", "finished_at", "stopped"}
+    assert result.to_json()["stopped"] is None and distributed.find_run(fleet, result.run_id) == result
     text = b"".join(lines).decode()
     assert "[node 0] " in text and "[node 1] " in text  # both nodes' output, prefixed
     assert all(line.startswith("[node ") for line in text.splitlines())
-    collected = distributed.collect(fleet, result["run_id"])
-    metrics = json.loads(Path(collected["metrics"]).read_text())
+    collected = distributed.collect(fleet, result.run_id)
+    metrics = json.loads(Path(collected.metrics).read_text())
     assert (metrics["world_size"], metrics["nodes"]) == (2, 2)
     assert metrics["param_checksums"][0] == metrics["param_checksums"][1]
     assert {r["node"] for r in metrics["ranks"]} == {0, 1}
     assert metrics["distributed_backend"] == "gloo"
-    assert tagged_pids(result["run_id"]) == []
+    assert tagged_pids(result.run_id) == []
 
 
 @pytest.mark.slow
 def test_a_node_killed_mid_run_is_named_and_every_other_node_is_stopped(fleet):
     port = free_port()
-    result: dict = {}
+    result: list[DistributedRunRecord] = []
     args = [*TINY["transformer"][:-4], "--steps", "2000", "--warmup", "1"]
 
     def go():
-        result.update(distributed.run(fleet, "transformer", device="cpu", args=args, port=port,
+        result.append(distributed.run(fleet, "transformer", device="cpu", args=args, port=port,
                                       stdout=lambda _: None))
 
     runner = threading.Thread(target=go)
@@ -228,10 +237,11 @@ def test_a_node_killed_mid_run_is_named_and_every_other_node_is_stopped(fleet):
     os.kill(victim, signal.SIGKILL)
     runner.join(timeout=120)
     assert not runner.is_alive()
-    assert result["failed_node"] == 1 and result["exit_code"] == 137
-    assert "node 1 (lab-1)" in result["error"]
-    assert result["node_exit_codes"][0] != 0  # node 0 was stopped, not left running
-    assert tagged_pids(result["run_id"]) == []  # no orphans on any node
+    run, = result
+    assert run.failed_node == 1 and run.exit_code == 137
+    assert "node 1 (lab-1)" in run.error
+    assert run.node_exit_codes[0] != 0  # node 0 was stopped, not left running
+    assert tagged_pids(run.run_id) == []  # no orphans on any node
 
 
 def test_a_taken_rendezvous_port_is_a_clear_error(fleet):
@@ -354,14 +364,18 @@ def test_scaling_bench_on_a_single_vm_is_refused():
 @pytest.mark.slow
 def test_a_detached_fleet_run_is_followed_and_collected_across_nodes(fleet):
     started = distributed.run(fleet, "cnn", device="cpu", args=TINY["cnn"], port=free_port(), detach=True)
-    assert started["detached"] is True and len(started["pids"]) == 2 and started["exit_code"] is None
+    assert started.detached is True and len(started.pids) == 2 and started.exit_code is None
+    assert set(started.to_json()) == FLEET_RUN_KEYS | {"pids"}
     out: list[bytes] = []
-    followed = distributed.logs(fleet, started["run_id"], follow=True, stdout=out.append)
+    followed = distributed.logs(fleet, started.run_id, follow=True, stdout=out.append)
     text = b"".join(out).decode()
-    assert followed["node_exit_codes"] == [0, 0] and followed["exit_code"] == 0, text[-2000:]
+    assert followed.node_exit_codes == [0, 0] and followed.exit_code == 0, text[-2000:]
     assert "[node 0] " in text and "[node 1] " in text
-    collected = distributed.collect(fleet, started["run_id"])
-    metrics = json.loads(Path(collected["metrics"]).read_text())
+    collected = distributed.collect(fleet, started.run_id)
+    metrics = json.loads(Path(collected.metrics).read_text())
     assert metrics["world_size"] == 2 and metrics["param_checksums_equal"] is True
-    assert [n["node"] for n in collected["nodes_collected"]] == [0, 1]
-    assert tagged_pids(started["run_id"]) == []
+    assert [n.node for n in collected.nodes_collected] == [0, 1]
+    assert set(collected.to_json()) == FLEET_RUN_KEYS | {"pids", "dir", "metrics", "nodes_collected"}
+    assert json.loads((Path(collected.dir) / "run.json").read_text()) == collected.run_info()
+    assert distributed.find_run(fleet, started.run_id).collected_to == collected.dir
+    assert tagged_pids(started.run_id) == []

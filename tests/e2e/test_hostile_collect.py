@@ -190,7 +190,7 @@ def test_setuid_and_group_write_bits_are_not_kept(over, lab, vm, tmp_path):
     result = lab.collect(RID, tmp_path / "dest")
     mode = (tmp_path / "dest" / "tool").stat().st_mode
     assert not mode & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | stat.S_IWGRP | stat.S_IWOTH)
-    assert mode & stat.S_IXUSR and result["device"] == "cpu"
+    assert mode & stat.S_IXUSR and result.device == "cpu"
 
 
 @pytest.mark.slow
@@ -235,8 +235,8 @@ def test_a_good_archive_still_arrives_whole_after_a_refused_one(over, lab, vm, t
     vm.send(archive(member("./", tarfile.DIRTYPE), member("./metrics.json", data=b'{"device": "cpu"}'),
                     member("./sub", tarfile.DIRTYPE), member("./sub/run.log", data=b"step 1\n", mode=0o755)))
     result = lab.collect(RID, dest)
-    assert result["device"] == "cpu" and (dest / "sub" / "run.log").read_bytes() == b"step 1\n"
-    assert result["fetch"]["files"] == 2
+    assert result.device == "cpu" and (dest / "sub" / "run.log").read_bytes() == b"step 1\n"
+    assert result.fetch.files == 2
     # a broken archive is a transfer error too, not a traceback
     vm.send(b"this is not a tar archive" * 100)
     with pytest.raises(TransferError, match="broken archive"):
@@ -250,4 +250,4 @@ def test_files_dsvmctl_reads_or_writes_after_the_fetch_cannot_be_turned_against_
         lab.collect(RID, dest)
     vm.send(archive(member("metrics.json", data=b'["not", "a", "dict"]')))
     result = lab.collect(RID, tmp_path / "dest2")
-    assert result["device"] is None and result["metrics"] is None
+    assert result.device is None and result.metrics is None

@@ -78,9 +78,9 @@ def test_run_streams_then_collect_gets_cpu_metrics(cloud, lab, tmp_path, lab_hom
     assert result.exit_code == 0, result.output
     assert "step 3/3 loss" in result.output  # streamed live from the VM
     runs = workload.load_runs(lab)
-    assert len(runs) == 1 and runs[0]["exit_code"] == 0 and runs[0]["workload"] == "cnn"
-    run_id = runs[0]["run_id"]
-    local_log = Path(runs[0]["log"])
+    assert len(runs) == 1 and runs[0].exit_code == 0 and runs[0].workload == "cnn"
+    run_id = runs[0].run_id
+    local_log = Path(runs[0].log)
     assert local_log == workload.local_run_dir(lab, run_id) / "run.log"
     assert "step 3/3" in local_log.read_text() and "train.py: model=cnn" in local_log.read_text()
     assert (lab_home / "dsvmctl" / "runs" / run_id / "metrics.json").is_file()
@@ -96,8 +96,49 @@ def test_run_streams_then_collect_gets_cpu_metrics(cloud, lab, tmp_path, lab_hom
     # --dest: the same files, somewhere else
     elsewhere = tmp_path / "results"
     again = lab.collect(run_id, elsewhere)
-    assert {Path(p).name for p in again["files"]} >= {"metrics.json", "run.json", "run.log"}
+    assert {Path(p).name for p in again.files} >= {"metrics.json", "run.json", "run.log"}
     print(f"run + collect took {time.monotonic() - started:.1f} s")
+
+
+# What `-o json` prints, runs.json and run.json hold: users' scripts read these keys.
+PUSH_KEYS = {"dest", "files_sent", "bytes_sent", "deleted", "unchanged", "seconds", "method", "src", "machine"}
+RUN_KEYS = {"run_id", "machine", "cloud", "workload", "device_requested", "args", "size", "started_at", "detached",
+            "pid", "exit_code", "push", "python", "log", "finished_at"}
+RUN_INFO_KEYS = {"run_id", "machine", "cloud", "size", "size_now", "workload", "device_requested", "device",
+                 "device_name", "exit_code", "started_at", "finished_at", "collected_at", "args", "python"}
+COLLECT_KEYS = RUN_INFO_KEYS | {"dir", "metrics", "run_json", "files", "fetch"}
+
+
+def test_push_run_collect_json_documents_keep_their_keys(cloud, lab):
+    pushed = invoke("push", "lab", "-o", "json")
+    assert pushed.exit_code == 0, pushed.output
+    assert set(json.loads(pushed.stdout)) == PUSH_KEYS
+
+    ran = invoke("run", "lab", "--workload", "cnn", "--device", "cpu", "-o", "json", "--", *TINY)
+    assert ran.exit_code == 0, ran.output
+    document = json.loads(ran.stdout)  # the run's output went to stderr
+    assert set(document) == RUN_KEYS
+    assert set(document["push"]) == {"files_sent", "bytes_sent", "method"} and document["push"]["files_sent"] == 0
+    assert (document["exit_code"], document["pid"], document["detached"]) == (0, None, False)
+    on_disk = json.loads((cloud.store.dir("lab") / "runs.json").read_text())["runs"]
+    assert on_disk == [document]  # runs.json keeps the same entry
+
+    collected = invoke("collect", "lab", "-o", "json")
+    assert collected.exit_code == 0, collected.output
+    document = json.loads(collected.stdout)
+    assert set(document) == COLLECT_KEYS
+    assert set(document["fetch"]) == {"local_dir", "files", "bytes_received", "seconds"}
+    assert set(json.loads(Path(document["run_json"]).read_text())) == RUN_INFO_KEYS
+    on_disk = json.loads((cloud.store.dir("lab") / "runs.json").read_text())["runs"]
+    assert set(on_disk[0]) == RUN_KEYS | {"collected_to"} and on_disk[0]["collected_to"] == document["dir"]
+
+    detached = invoke("run", "lab", "--workload", "cnn", "--device", "cpu", "--detach", "-o", "json", "--", *TINY)
+    assert detached.exit_code == 0, detached.output
+    document = json.loads(detached.stdout)
+    assert set(document) == RUN_KEYS - {"log", "finished_at"} and document["pid"] and document["detached"] is True
+    followed = lab.logs(document["run_id"], follow=True, stdout=bytearray().extend)  # its RunRecord, updated
+    assert followed.exit_code == 0 and followed.to_json() == {**document, "exit_code": 0}
+    assert json.loads((cloud.store.dir("lab") / "runs.json").read_text())["runs"][-1] == followed.to_json()
 
 
 def test_a_failing_remote_command_exit_code_is_ours(cloud, lab, tmp_path):
@@ -107,7 +148,7 @@ def test_a_failing_remote_command_exit_code_is_ours(cloud, lab, tmp_path):
     result = invoke("run", "lab", "--src", str(src), "--", "--steps", "1")
     assert result.exit_code == 7, result.output
     assert "--steps" in result.output and "exited with 7" in result.output
-    assert workload.load_runs(lab)[-1]["exit_code"] == 7
+    assert workload.load_runs(lab)[-1].exit_code == 7
     # train.py's own refusal of bad arguments (exit 2) comes through too
     bundled = invoke("run", "lab", "--", "--steps", "-1")
     assert bundled.exit_code == 2 and "--steps must be >= 1" in bundled.output
@@ -152,21 +193,21 @@ def test_a_deallocated_vm_says_start_it_first(cloud, lab):
 
 def test_detach_then_logs_follow_then_collect(cloud, lab):
     entry = lab.run("cnn", "cpu", TINY, detach=True)
-    assert entry["pid"] and entry["exit_code"] is None
-    assert workload.load_runs(lab)[-1]["pid"] == entry["pid"]
+    assert entry.pid and entry.exit_code is None
+    assert workload.load_runs(lab)[-1].pid == entry.pid
     # a new process would reattach the same way: through the record in the machine directory
     out = bytearray()
     followed = lab.logs(follow=True, stdout=out.extend)
-    assert followed["run_id"] == entry["run_id"] and followed["exit_code"] == 0
+    assert followed.run_id == entry.run_id and followed.exit_code == 0
     assert "step 3/3 loss" in out.decode()
 
-    result = invoke("logs", "lab", entry["run_id"][:17])  # a unique prefix will do
+    result = invoke("logs", "lab", entry.run_id[:17])  # a unique prefix will do
     assert result.exit_code == 0 and "step 3/3 loss" in result.output
 
     collected = lab.collect()
-    assert collected["run_id"] == entry["run_id"] and collected["exit_code"] == 0
-    assert collected["device"] == "cpu"
-    assert "step 3/3" in (Path(collected["dir"]) / "run.log").read_text()
+    assert collected.run_id == entry.run_id and collected.exit_code == 0
+    assert collected.device == "cpu"
+    assert "step 3/3" in (Path(collected.dir) / "run.log").read_text()
 
 
 def test_logs_and_collect_without_runs_explain(cloud, lab):
@@ -236,11 +277,11 @@ def test_attach_an_existing_machine_then_exec_push_run_on_it(cloud, lab, tmp_pat
     out = bytearray()
     assert ext.exec("echo hello from $HOME", stdout=out.extend) == 0
     assert out.decode().strip() == "hello from /home/azureuser"  # the VM's own view of its disk
-    assert ext.push()["files_sent"] > 0
+    assert ext.push().files_sent > 0
     src = tmp_path / "wl"
     src.mkdir()
     (src / "train.py").write_text("import sys\nprint('ran', sys.argv[1:3])\n")
-    assert ext.run("cnn", "cpu", [], src=src, stdout=out.extend)["exit_code"] == 0
+    assert ext.run("cnn", "cpu", [], src=src, stdout=out.extend).exit_code == 0
     assert "ran ['--model', 'cnn']" in out.decode()
     again = invoke("attach", "ext", "--host", host, "--user", "u", "--identity", lab.record.key_path,
                    "--host-key-fingerprint", fingerprint)
@@ -420,7 +461,7 @@ def test_ctrl_c_stops_the_remote_run_and_is_recorded(cloud, lab, tmp_path, lab_h
     while _alive(lab, pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(lab, pid)
-    assert workload.load_runs(lab)[-1]["stopped"] == "interrupted"
+    assert workload.load_runs(lab)[-1].stopped == "interrupted"
 
 
 def test_the_earlier_builder_names_still_give_the_targets_scripts():

@@ -87,7 +87,7 @@ def test_a_run_id_prefix_still_finds_the_run(lab, tmp_path):
     (src / "train.py").write_text("print('ran')\n")
     entry = lab.run("cnn", "cpu", [], src=src, stdout=bytearray().extend)
     out = bytearray()
-    assert lab.logs(entry["run_id"][:18], stdout=out.extend)["run_id"] == entry["run_id"]
+    assert lab.logs(entry.run_id[:18], stdout=out.extend).run_id == entry.run_id
     assert b"ran" in out
 
 

@@ -38,8 +38,8 @@ def test_a_whole_flow_on_a_local_cloud_with_its_own_home_writes_nothing_outside_
         assert machine.paths == cloud.paths and machine.paths.root == home
         machine.push()
         run = machine.run("cnn", "cpu", TINY, stdout=io.BytesIO(), stderr=io.BytesIO())
-        assert run["exit_code"] == 0
-        machine.collect(run["run_id"])
+        assert run.exit_code == 0
+        machine.collect(run.run_id)
         machine.push()  # the second push reads the push cache the first one left
         machine.resize("Standard_D8ds_v5")
         machine.down()
@@ -47,7 +47,7 @@ def test_a_whole_flow_on_a_local_cloud_with_its_own_home_writes_nothing_outside_
     assert every_file(user_home) == []
     written = every_file(home)
     assert any(p.startswith("cache/push-state/") for p in written)  # the push cache is in the state root
-    assert any(p.startswith(f"runs/{run['run_id']}/") for p in written)
+    assert any(p.startswith(f"runs/{run.run_id}/") for p in written)
 
 
 def test_the_state_root_is_made_private_again_on_every_start(tmp_path):

@@ -89,18 +89,18 @@ def _run_once(machine, comparison_id: str, size: str, workload: str, device: str
     started = time.time()
     try:
         entry = run(machine, workload, device, list(args), stdout=stream, stderr=stream, progress=progress)
-        collected = collect(machine, entry["run_id"])
+        collected = collect(machine, entry.run_id)
     except DsvmctlError as err:
         return _failed(comparison_id, machine, size, workload, f"the run on {size} failed: {err}")
-    if entry.get("exit_code") != 0 or not collected.get("metrics"):
+    if entry.exit_code != 0 or not collected.metrics:
         return _failed(comparison_id, machine, size, workload,
-                       f"the workload exited with {entry.get('exit_code')} on {size}; see {collected.get('dir')}",
-                       run_id=entry["run_id"])
-    metrics = json.loads(Path(collected["metrics"]).read_text())
+                       f"the workload exited with {entry.exit_code} on {size}; see {collected.dir}",
+                       run_id=entry.run_id)
+    metrics = json.loads(Path(collected.metrics).read_text())
     progress(f"{size}: {metrics['samples_per_s']:.1f} samples/s on {metrics['device']} "
              f"({metrics.get('device_name')}), {time.time() - started:.1f} s")
     return RunRecord.from_metrics(metrics, comparison_id=comparison_id, machine=machine.name,
-                                  cloud=machine.record.cloud, size=size, workload=workload, run_id=entry["run_id"],
+                                  cloud=machine.record.cloud, size=size, workload=workload, run_id=entry.run_id,
                                   price=_price(machine, size))
 
 

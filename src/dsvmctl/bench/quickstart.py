@@ -102,7 +102,7 @@ def quickstart(cloud, *, name: str = "quickstart", workload: str = "transformer"
     try:
         progress("2/5 push: the bundled PyTorch workload")
         pushed = push(machine)
-        progress(f"    {pushed['files_sent']} files, {pushed['bytes_sent']} bytes in {pushed['seconds']:.2f} s")
+        progress(f"    {pushed.files_sent} files, {pushed.bytes_sent} bytes in {pushed.seconds:.2f} s")
         progress(f"3/5 bench: {workload} on {spec.size}, then on {spec.gpu_size}")
         result = bench(machine, cpu_size=spec.size, gpu_size=spec.gpu_size, workload=workload,
                        args=QUICK_ARGS[workload], store=results_store(cloud.home), progress=progress, stream=stream)

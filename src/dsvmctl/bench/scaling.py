@@ -64,20 +64,20 @@ def scaling_bench(fleet, *, node_counts: Sequence[int], workload: str = "transfo
         try:
             entry = distributed.run(fleet, workload, nodes=n, device=device, args=args, port=port,
                                     stdout=stream, progress=progress)
-            collected = distributed.collect(fleet, entry["run_id"]) if entry["exit_code"] == 0 else None
+            collected = distributed.collect(fleet, entry.run_id) if entry.exit_code == 0 else None
         except DsvmctlError as err:
             runs.append(_failed(comparison_id, fleet, run_size, workload, f"{n} nodes: {err}", quote))
             continue
-        if collected is None or not collected.get("metrics"):
+        if collected is None or not collected.metrics:
             runs.append(_failed(comparison_id, fleet, run_size, workload,
-                                f"{n} nodes: {entry.get('error') or 'no metrics'}", quote, run_id=entry["run_id"]))
+                                f"{n} nodes: {entry.error or 'no metrics'}", quote, run_id=entry.run_id))
             continue
-        metrics = json.loads(Path(collected["metrics"]).read_text())
+        metrics = json.loads(Path(collected.metrics).read_text())
         progress(f"{n} nodes: {metrics['samples_per_s']:.1f} samples/s (world size {metrics['world_size']}), "
                  f"{time.time() - started:.1f} s")
         runs.append(RunRecord.from_metrics(metrics, comparison_id=comparison_id, machine=fleet.name,
                                            cloud=fleet.record.cloud, size=run_size, workload=workload,
-                                           run_id=entry["run_id"], price=quote))
+                                           run_id=entry.run_id, price=quote))
     for run in runs:
         store.add_run(run)
     return {"comparison_id": comparison_id, "fleet": fleet.name, "size": run_size, "runs": runs,

@@ -4,8 +4,9 @@
     from dsvmctl.cloud import distributed
 
     fleet = Cloud.local().machine("lab")                       # a Fleet (cloud/fleet.py)
-    result = distributed.run(fleet, "transformer", nodes=2, args=["--steps", "20"])
-    distributed.collect(fleet, result["run_id"])               # every node's run dir, rank 0's metrics
+    run = distributed.run(fleet, "transformer", nodes=2, args=["--steps", "20"])   # a DistributedRunRecord
+    collected = distributed.collect(fleet, run.run_id)          # every node's run dir, rank 0's metrics
+    run.exit_code, run.node_exit_codes, run.failed_node, collected.metrics
 
 What happens: the workload tree is pushed to every node in parallel (`workload.push`), each
 node's Python with torch is found (`workload.find_python`), the rendezvous port is checked on
@@ -34,12 +35,14 @@ import shlex
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from ..errors import CloudError, DsvmctlError, UsageError
 from . import runs, workload
 from .fleet import Fleet, in_parallel
+from .results import DistributedRunRecord, FleetCollectResult, NodeCollected
 
 DEFAULT_PORT = 29400  # torchrun's c10d default
 NODE_PID_MARK = "dsvmctl-node-pid:"
@@ -157,15 +160,15 @@ class _Prefixed:
 FLEET_RUNS_FILE = "fleet-runs.json"  # in the fleet's own state directory, beside its nodes' runs.json
 
 
-def load_runs(fleet: Fleet) -> list[dict[str, Any]]:
-    return runs.load_runs(fleet, FLEET_RUNS_FILE)
+def load_runs(fleet: Fleet) -> list[DistributedRunRecord]:
+    return runs.load_runs(fleet, FLEET_RUNS_FILE, DistributedRunRecord)
 
 
-def _save_run(fleet: Fleet, entry: dict[str, Any]) -> None:
+def _save_run(fleet: Fleet, entry: DistributedRunRecord) -> None:
     runs.save_run(fleet, entry, FLEET_RUNS_FILE)
 
 
-def find_run(fleet: Fleet, run_id: str | None) -> dict[str, Any]:
+def find_run(fleet: Fleet, run_id: str | None) -> DistributedRunRecord:
     """The fleet's run with that id (a unique prefix), or its latest; unlike a single VM's, a run
     not on record here is an error (its node count and pids are only known from the record)."""
     on_record = load_runs(fleet)
@@ -174,7 +177,7 @@ def find_run(fleet: Fleet, run_id: str | None) -> dict[str, Any]:
                                    fix=f"start one with `dsvmctl run {fleet.name}`")
     if run_id is None:
         return on_record[-1]
-    matches = [r for r in on_record if r["run_id"].startswith(run_id)]
+    matches = [r for r in on_record if r.run_id.startswith(run_id)]
     if len(matches) != 1:
         raise workload.RunNotFound(f"run id {run_id!r} matches {len(matches)} runs of fleet {fleet.name}",
                                    fix="give more of the id" if matches else "list them in fleet-runs.json")
@@ -200,9 +203,9 @@ def rendezvous_address(fleet: Fleet, node0) -> str:
 def run(fleet: Fleet, workload_name: str = "transformer", *, nodes: int | None = None,
         procs_per_node: int | str = "auto", device: str = "auto", args: Sequence[str] = (),
         port: int = DEFAULT_PORT, max_restarts: int = 0, detach: bool = False, timeout: float | None = None,
-        stdout=None, progress=_quiet) -> dict[str, Any]:
+        stdout=None, progress=_quiet) -> DistributedRunRecord:
     """Run the workload on the first `nodes` nodes of the fleet with torchrun (see the module
-    docstring). Returns the run's entry: run_id, exit_code, node_exit_codes, failed_node."""
+    docstring). Returns the run's record: run_id, exit_code, node_exit_codes, failed_node, ..."""
     if workload_name not in workload.WORKLOADS:
         raise UsageError(f"unknown workload {workload_name!r}", fix=f"choose one of {', '.join(workload.WORKLOADS)}")
     count = fleet.size if nodes is None else nodes
@@ -235,14 +238,12 @@ def run(fleet: Fleet, workload_name: str = "transformer", *, nodes: int | None =
                                                local_addr="127.0.0.1" if local else None, train_args=train_args,
                                                is_host=k == 0),
                                  run_id, k, threads) for k in range(count)]
-        entry: dict[str, Any] = {
-            "run_id": run_id, "fleet": fleet.name, "cloud": fleet.record.cloud, "workload": workload_name,
-            "device_requested": device, "args": list(args), "nodes": count, "procs_per_node": nproc,
-            "world_size": count * nproc, "rendezvous": f"{address}:{port}", "max_restarts": max_restarts,
-            "threads_per_process": threads, "node_names": [m.name for m in machines],
-            "sizes": [m.record.size for m in machines], "started_at": workload._now(), "detached": detach,
-            "exit_code": None, "node_exit_codes": None, "failed_node": None,
-        }
+        entry = DistributedRunRecord(
+            run_id=run_id, fleet=fleet.name, cloud=fleet.record.cloud, workload=workload_name,
+            device_requested=device, args=list(args), nodes=count, procs_per_node=nproc, world_size=count * nproc,
+            rendezvous=f"{address}:{port}", max_restarts=max_restarts, threads_per_process=threads,
+            node_names=[m.name for m in machines], sizes=[m.record.size for m in machines],
+            started_at=workload._now(), detached=detach)
         if detach:
             return _start_detached(fleet, machines, sessions, commands, entry, progress)
         return _run_foreground(fleet, machines, sessions, commands, entry, stdout, timeout, progress)
@@ -277,10 +278,11 @@ def _threads_per_process(fleet: Fleet, nodes: int, nproc: int) -> int | None:
     return max(1, cores // (nodes * nproc))
 
 
-def _start_detached(fleet, machines, sessions, commands, entry, progress) -> dict[str, Any]:
+def _start_detached(fleet, machines, sessions, commands, entry: DistributedRunRecord,
+                    progress) -> DistributedRunRecord:
     pids = []
     for k, (machine, session, command) in enumerate(zip(machines, sessions, commands)):
-        run_dir = f"{workload.RUNS_DIR}/{entry['run_id']}"  # from the home directory, as `command` expects
+        run_dir = f"{workload.RUNS_DIR}/{entry.run_id}"  # from the home directory, as `command` expects
         line = (f"mkdir -p -- {shlex.quote(run_dir)} || exit 1\n"
                 f"nohup setsid sh -c {shlex.quote(command)} > {shlex.quote(run_dir + '/run.log')} 2>&1 < /dev/null &\n"
                 f"printf '{workload.PID_MARK}%s\\n' \"$!\"")
@@ -288,22 +290,23 @@ def _start_detached(fleet, machines, sessions, commands, entry, progress) -> dic
         pid = next((int(x[len(workload.PID_MARK):]) for x in out.splitlines()
                     if x.startswith(workload.PID_MARK) and x[len(workload.PID_MARK):].strip().isdigit()), None)
         if code != 0 or pid is None:
-            _stop_all(machines, sessions, entry["run_id"])
-            raise DsvmctlError(f"could not start run {entry['run_id']} on {machine.name} (exit {code}): "
+            _stop_all(machines, sessions, entry.run_id)
+            raise DsvmctlError(f"could not start run {entry.run_id} on {machine.name} (exit {code}): "
                                f"{err.strip() or out.strip() or 'no output'}; the nodes started are stopped")
         pids.append(pid)
-    entry["pids"] = pids
+    entry = replace(entry, pids=pids)
     _save_run(fleet, entry)
-    progress(f"run {entry['run_id']} started on {len(machines)} nodes; follow it with "
-             f"`dsvmctl logs {fleet.name} {entry['run_id']} --follow`")
+    progress(f"run {entry.run_id} started on {len(machines)} nodes; follow it with "
+             f"`dsvmctl logs {fleet.name} {entry.run_id} --follow`")
     return entry
 
 
-def _run_foreground(fleet, machines, sessions, commands, entry, stdout, timeout, progress) -> dict[str, Any]:
-    run_id = entry["run_id"]
+def _run_foreground(fleet, machines, sessions, commands, entry: DistributedRunRecord, stdout, timeout,
+                    progress) -> DistributedRunRecord:
+    run_id = entry.run_id
     local_dir = workload.local_run_dir(machines[0], run_id)
     local_dir.mkdir(parents=True, exist_ok=True)
-    entry["log"] = str(local_dir / "run.log")
+    entry = replace(entry, log=str(local_dir / "run.log"))
     _save_run(fleet, entry)
     target = stdout if stdout is not None else getattr(sys.stdout, "buffer", sys.stdout)
     lock = threading.Lock()
@@ -311,9 +314,9 @@ def _run_foreground(fleet, machines, sessions, commands, entry, stdout, timeout,
     ended: list[int] = []  # node indices in the order their torchrun ended
     errors: dict[int, BaseException] = {}
     done = threading.Event()
-    progress(f"run {run_id}: {entry['workload']} on {len(machines)} nodes x {entry['procs_per_node']} "
-             f"(world size {entry['world_size']}, rendezvous {entry['rendezvous']}; log {entry['log']})")
-    with open(entry["log"], "ab") as log:
+    progress(f"run {run_id}: {entry.workload} on {len(machines)} nodes x {entry.procs_per_node} "
+             f"(world size {entry.world_size}, rendezvous {entry.rendezvous}; log {entry.log})")
+    with open(entry.log, "ab") as log:
         sinks = [_Prefixed(k, target, lock, log) for k in range(len(machines))]
 
         def one(k: int) -> None:
@@ -352,20 +355,19 @@ def _run_foreground(fleet, machines, sessions, commands, entry, stdout, timeout,
             _stop_all(machines, None, run_id)
             for t in threads:
                 t.join(timeout=15)
-            entry.update(exit_code=130, finished_at=workload._now(), stopped="interrupted",
-                         node_exit_codes=[codes.get(k) for k in range(len(machines))])
-            _save_run(fleet, entry)
+            _save_run(fleet, replace(entry, exit_code=130, finished_at=workload._now(), stopped="interrupted",
+                                     node_exit_codes=[codes.get(k) for k in range(len(machines))]))
             raise
     failed = [k for k in ended if k in errors or codes.get(k, 0) != 0]
-    entry["node_exit_codes"] = [codes.get(k) for k in range(len(machines))]
-    entry["failed_node"] = failed[0] if failed else None
-    entry["exit_code"] = 0 if not failed else (codes.get(failed[0]) or 1)
-    entry["finished_at"] = workload._now()
-    entry["stopped"] = stopped
+    error = None
     if failed:
         k = failed[0]
-        entry["error"] = (f"node {k} ({machines[k].name}) ended first, {_how(codes.get(k), errors.get(k))}; "
-                          "every other node's processes of the run were stopped")
+        error = (f"node {k} ({machines[k].name}) ended first, {_how(codes.get(k), errors.get(k))}; "
+                 "every other node's processes of the run were stopped")
+    entry = replace(entry, node_exit_codes=[codes.get(k) for k in range(len(machines))],
+                    failed_node=failed[0] if failed else None,
+                    exit_code=0 if not failed else (codes.get(failed[0]) or 1), finished_at=workload._now(),
+                    stopped=stopped, error=error)
     _save_run(fleet, entry)
     return entry
 
@@ -417,60 +419,58 @@ def _stop_all(machines, sessions, run_id: str, skip: set[int] = frozenset()) -> 
 # -- logs, collect ---------------------------------------------------------------------------------------
 
 
-def logs(fleet: Fleet, run_id: str | None = None, follow: bool = False, *, stdout=None) -> dict[str, Any]:
+def logs(fleet: Fleet, run_id: str | None = None, follow: bool = False, *, stdout=None) -> DistributedRunRecord:
     """A fleet run's output: the local prefixed log of a foreground run; for a detached run each
     node's run.log, read on the node (follow: until that node's run ends), prefixed `[node K]`."""
     entry = find_run(fleet, run_id)
     target = stdout if stdout is not None else getattr(sys.stdout, "buffer", sys.stdout)
-    if not entry.get("detached"):
+    if not entry.detached:
         sink = _Prefixed(0, target, threading.Lock(), None)
-        sink._write(Path(entry["log"]).read_bytes() if entry.get("log") and Path(entry["log"]).is_file() else b"")
+        sink._write(Path(entry.log).read_bytes() if entry.log and Path(entry.log).is_file() else b"")
         return entry
-    machines = fleet.nodes()[:entry["nodes"]]
+    machines = fleet.nodes()[:entry.nodes]
     lock = threading.Lock()
-    pids = entry.get("pids") or [None] * len(machines)
+    pids = entry.pids or [None] * len(machines)
     for k, machine in enumerate(machines):
         sink = _Prefixed(k, target, lock, None)
-        command = workload.posix_logs_command(entry["run_id"], pids[k], follow)
+        command = workload.posix_logs_command(entry.run_id, pids[k], follow)
         with machine.session() as session:
             session.exec(command, stdout=sink, stderr=sink)
         sink.flush()
     codes = []
     for k, machine in enumerate(machines):
-        exit_file = shlex.quote(f"{workload.RUNS_DIR}/{entry['run_id']}/node-{k}.exit_code")
+        exit_file = shlex.quote(f"{workload.RUNS_DIR}/{entry.run_id}/node-{k}.exit_code")
         with machine.session() as session:
             _, out, _ = session.run(f"cat -- {exit_file} 2>/dev/null || true")
         codes.append(int(out.strip()) if out.strip().lstrip("-").isdigit() else None)
-    entry["node_exit_codes"] = codes
+    entry = replace(entry, node_exit_codes=codes)
     if all(c is not None for c in codes):
-        entry["exit_code"] = next((c for c in codes if c), 0)
+        entry = replace(entry, exit_code=next((c for c in codes if c), 0))
         _save_run(fleet, entry)
     return entry
 
 
-def collect(fleet: Fleet, run_id: str | None = None) -> dict[str, Any]:
+def collect(fleet: Fleet, run_id: str | None = None) -> FleetCollectResult:
     """Every node's run directory into `<state>/runs/<id>/node-K/` (workload.collect per node);
     rank 0's metrics (on whichever node hosted global rank 0) also as `<state>/runs/<id>/metrics.json`."""
     entry = find_run(fleet, run_id)
-    rid = entry["run_id"]
-    machines = fleet.nodes()[:entry["nodes"]]
-    root = workload.local_run_dir(machines[0], rid)
-    results = []
+    machines = fleet.nodes()[:entry.nodes]
+    root = workload.local_run_dir(machines[0], entry.run_id)
+    nodes, metrics_path = [], None
     for k, machine in enumerate(machines):
         try:
-            results.append(workload.collect(machine, rid, dest=root / f"node-{k}"))
-        except workload.RunNotFound:
-            results.append({"machine": machine.name, "metrics": None, "files": []})
-    metrics_path = next((r["metrics"] for r in results if r.get("metrics")), None)
+            result = workload.collect(machine, entry.run_id, dest=root / f"node-{k}")
+        except workload.RunNotFound:  # the run left nothing on that node
+            nodes.append(NodeCollected(node=k, machine=machine.name, files=[]))
+            continue
+        nodes.append(NodeCollected(node=k, machine=machine.name, files=result.files))
+        metrics_path = metrics_path or result.metrics
     metrics = None
     if metrics_path:
         metrics = json.loads(Path(metrics_path).read_text())
         (root / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    summary = {**entry, "dir": str(root), "metrics": str(root / "metrics.json") if metrics else None,
-               "nodes_collected": [{"node": k, "machine": r.get("machine"), "files": r.get("files", [])}
-                                   for k, r in enumerate(results)]}
-    (root / "run.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "nodes_collected"},
-                                              indent=2, default=str) + "\n")
-    entry["collected_to"] = str(root)
-    _save_run(fleet, entry)
+    summary = FleetCollectResult(run=entry, dir=str(root), metrics=str(root / "metrics.json") if metrics else None,
+                                 nodes_collected=nodes)
+    (root / "run.json").write_text(json.dumps(summary.run_info(), indent=2, default=str) + "\n")
+    _save_run(fleet, replace(entry, collected_to=str(root)))
     return summary

@@ -22,6 +22,7 @@ from .backend import ArmBackend
 from .machine import DELETE_ORDER, Machine, delete_resource
 from .machines import MachineRecord, MachineStore
 from .power import PowerState
+from .results import DistributedRunRecord, FleetCollectResult, PushResult
 from .status import FleetStatus, NodeStatus
 
 Progress = Callable[[str], None]
@@ -135,7 +136,7 @@ class Fleet:
 
     # -- workloads (every node: see cloud/distributed.py) --------------------------------------------
 
-    def push(self, src=None, dest=None) -> list[dict[str, Any]]:
+    def push(self, src=None, dest=None) -> list[PushResult]:
         """Push to every node in parallel, one session each; each node's push summary, in node order."""
         from . import workload
 
@@ -148,18 +149,18 @@ class Fleet:
             for session in sessions:
                 session.close()
 
-    def run(self, workload: str = "transformer", device: str = "auto", args=(), **options: Any) -> dict[str, Any]:
+    def run(self, workload: str = "transformer", device: str = "auto", args=(), **options: Any) -> DistributedRunRecord:
         """The workload on the fleet's nodes with torchrun (options: nodes, procs_per_node, port, ...)."""
         from . import distributed
 
         return distributed.run(self, workload, device=device, args=list(args), **options)
 
-    def logs(self, run_id: str | None = None, follow: bool = False, **options: Any) -> dict[str, Any]:
+    def logs(self, run_id: str | None = None, follow: bool = False, **options: Any) -> DistributedRunRecord:
         from . import distributed
 
         return distributed.logs(self, run_id, follow, **options)
 
-    def collect(self, run_id: str | None = None) -> dict[str, Any]:
+    def collect(self, run_id: str | None = None) -> FleetCollectResult:
         from . import distributed
 
         return distributed.collect(self, run_id)

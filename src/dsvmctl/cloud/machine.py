@@ -16,6 +16,7 @@ from .status import InboundRule, MachineStatus, SshAccess
 
 if TYPE_CHECKING:
     from .resize import ResizeResult
+    from .results import CollectResult, PushResult, RunRecord
 
 Progress = Callable[[str], None]
 
@@ -256,22 +257,22 @@ class Machine:
 
     # -- workloads (see cloud/workload.py) ---------------------------------------------------------
 
-    def push(self, src=None, dest=None, **options: Any) -> dict[str, Any]:
+    def push(self, src=None, dest=None, **options: Any) -> PushResult:
         from .workload import push
 
         return push(self, src, dest, **options)
 
-    def run(self, workload: str = "transformer", device: str = "auto", args=(), **options: Any) -> dict[str, Any]:
+    def run(self, workload: str = "transformer", device: str = "auto", args=(), **options: Any) -> RunRecord:
         from .workload import run
 
         return run(self, workload, device, args, **options)
 
-    def logs(self, run_id: str | None = None, follow: bool = False, **options: Any) -> dict[str, Any]:
+    def logs(self, run_id: str | None = None, follow: bool = False, **options: Any) -> RunRecord:
         from .workload import logs
 
         return logs(self, run_id, follow, **options)
 
-    def collect(self, run_id: str | None = None, dest=None) -> dict[str, Any]:
+    def collect(self, run_id: str | None = None, dest=None) -> CollectResult:
         from .workload import collect
 
         return collect(self, run_id, dest)

@@ -1,8 +1,9 @@
 """The run registry: the runs started on each machine, kept locally.
 
-`<state>/machines/<cloud>/<name>/runs.json` lists them (id, workload, pid for detached runs,
-exit code once known; a fleet's distributed runs are in its fleet-runs.json, cloud/distributed.py); `<state>/runs/<run_id>/` holds a run's local files (run.log teed from
-the live stream, what `collect` fetched, run.json).
+`<state>/machines/<cloud>/<name>/runs.json` lists them, one RunRecord each (cloud/results.py:
+id, workload, pid for detached runs, exit code once known); a fleet's distributed runs are in
+its fleet-runs.json (DistributedRunRecords, cloud/distributed.py). `<state>/runs/<run_id>/`
+holds a run's local files (run.log teed from the live stream, what `collect` fetched, run.json).
 
 Run ids are `<UTC timestamp>-<6 hex>` (they sort by time and are unique across
 workstations). An id given by a user (or a prefix of one) must look like one: it becomes part
@@ -16,10 +17,13 @@ import re
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import UsageError
 from ..paths import write_atomic
+from .results import DistributedRunRecord, RunRecord
+
+Record = TypeVar("Record", RunRecord, DistributedRunRecord)
 
 RUNS_FILE = "runs.json"
 RUN_ID_FORM = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,63}")
@@ -61,24 +65,32 @@ def _runs_file(machine, file: str) -> Path:
     return machine.store.dir(machine.name) / file
 
 
-def load_runs(machine, file: str = RUNS_FILE) -> list[dict[str, Any]]:
-    """The machine's runs on record, oldest first (none when the file is missing or unreadable)."""
+def _entries(machine, file: str) -> list[Any]:
+    """The runs file's entries as written (none when the file is missing or unreadable)."""
     path = _runs_file(machine, file)
     if not path.is_file():
         return []
     try:
         return list(json.loads(path.read_text()).get("runs", []))
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, TypeError):
         return []
 
 
-def save_run(machine, entry: dict[str, Any], file: str = RUNS_FILE) -> None:
-    """Add or replace the run's entry (by run_id); the file is replaced atomically."""
-    runs = [r for r in load_runs(machine, file) if r.get("run_id") != entry["run_id"]] + [entry]
-    write_atomic(_runs_file(machine, file), json.dumps({"runs": runs}, indent=2))
+def load_runs(machine, file: str = RUNS_FILE, record: type[Record] = RunRecord) -> list[Record]:  # type: ignore
+    """The machine's runs on record, oldest first, as `record`s (a fleet's: DistributedRunRecord).
+    An entry without a run id is skipped here, and kept in the file."""
+    return [record.from_json(entry) for entry in _entries(machine, file)
+            if isinstance(entry, dict) and isinstance(entry.get("run_id"), str)]
 
 
-def find_run(machine, run_id: str | None) -> dict[str, Any]:
+def save_run(machine, run: RunRecord | DistributedRunRecord, file: str = RUNS_FILE) -> None:
+    """Add or replace the run's entry (by run_id); the file is replaced atomically. The other
+    entries are written back as they were read."""
+    others = [e for e in _entries(machine, file) if not (isinstance(e, dict) and e.get("run_id") == run.run_id)]
+    write_atomic(_runs_file(machine, file), json.dumps({"runs": others + [run.to_json()]}, indent=2))
+
+
+def find_run(machine, run_id: str | None) -> RunRecord:
     """The run on record with that id (a unique prefix will do), or the latest one."""
     runs = load_runs(machine)
     if run_id is None:
@@ -87,12 +99,12 @@ def find_run(machine, run_id: str | None) -> dict[str, Any]:
                               fix=f"start one with `dsvmctl run {machine.name}`, or name a run id")
         return runs[-1]
     check_run_id(run_id)
-    matches = [r for r in runs if r.get("run_id", "").startswith(run_id)]
-    exact = [r for r in matches if r["run_id"] == run_id]
+    matches = [r for r in runs if r.run_id.startswith(run_id)]
+    exact = [r for r in matches if r.run_id == run_id]
     if exact or len(matches) == 1:
         return (exact or matches)[0]
     if len(matches) > 1:
         raise RunNotFound(f"run id {run_id!r} is ambiguous on {machine.name}: "
-                          + ", ".join(r["run_id"] for r in matches), fix="give more of the id")
+                          + ", ".join(r.run_id for r in matches), fix="give more of the id")
     # Not started from here (another workstation?): still reachable on the VM by its id.
-    return {"run_id": run_id, "machine": machine.name, "unknown_locally": True}
+    return RunRecord(run_id=run_id, machine=machine.name, unknown_locally=True)

@@ -7,8 +7,12 @@ a session); the run registry is `runs.py`; this module ties them to a Machine.
 
     machine = Cloud.local().machine("lab")
     workload.push(machine)                                   # bundled workloads -> ~/dsvmctl/workloads
-    result = workload.run(machine, "cnn", args=["--steps", "3"])   # streams; result["exit_code"]
-    workload.collect(machine)                                # ~/dsvmctl/runs/<id>/ -> <state>/runs/<id>/
+    run = workload.run(machine, "cnn", args=["--steps", "3"])      # streams; run.exit_code
+    collected = workload.collect(machine, run.run_id)        # ~/dsvmctl/runs/<id>/ -> <state>/runs/<id>/
+    collected.device, collected.metrics                      # what torch ran on; the metrics.json path
+
+The results are typed (cloud/results.py): PushResult, RunRecord (also what runs.json keeps),
+CollectResult; each one's `to_json()` is its `-o json` document.
 
 The Python that runs the workload is found on the VM (`find_python`): `DSVMCTL_REMOTE_PYTHON`
 (set on the machine running dsvmctl) wins; else the DSVM's conda environments are probed, then
@@ -24,6 +28,7 @@ import json
 import os
 import sys
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Sequence
 
@@ -34,13 +39,15 @@ from ..remote.target import KILL_MARK, NO_LOG, PID_MARK, PYTHON_MARK, RUNS_DIR, 
 from ..remote.target import train_argv as target_argv
 from ..remote.untar import DEFAULT_LIMITS, FetchLimits, UnsafeArchive
 from .pushsource import bundled_workloads, push_source
+from .results import CollectResult, PushResult, RunRecord
 from .runs import (RunNotFound, check_run_id, find_run, load_runs, local_run_dir, new_run_id, now, save_run,
                    state_home_of)
 
 __all__ = ["WORKLOADS", "DEVICES", "PYTHON_ENV", "WORKLOADS_DIR", "RUNS_DIR", "PYTHON_MARK", "PID_MARK", "KILL_MARK",
            "RunNotFound", "check_run_id", "find_run", "load_runs", "local_run_dir", "new_run_id", "state_home_of",
            "bundled_workloads", "is_windows", "remote_path", "target", "find_python", "push", "run", "logs",
-           "collect", "fetch_windows", "attach", "train_argv", "posix_logs_command"]
+           "collect", "fetch_windows", "attach", "train_argv", "posix_logs_command", "PushResult", "RunRecord",
+           "CollectResult"]
 
 WORKLOADS = ("transformer", "cnn")
 DEVICES = ("auto", "cpu", "cuda")
@@ -115,11 +122,11 @@ def posix_logs_command(run_id: str, pid: int | None, follow: bool) -> str:
 
 
 def push(machine, src: str | Path | None = None, dest: str | None = None, *, session=None,
-         progress: Callable[[int], None] | None = None, dest_absolute: bool = False) -> dict[str, Any]:
+         progress: Callable[[int], None] | None = None, dest_absolute: bool = False) -> PushResult:
     """Mirror `src` (default: the bundled workloads) to `dest` on the VM (default
     dsvmctl/workloads). `dest` is relative to the VM user's home (`~/x` too) and must stay
     inside it unless `dest_absolute`; an existing directory dsvmctl did not push there is never
-    replaced. Incremental and atomic; returns the PushSummary as a dict, plus `src`."""
+    replaced. Incremental and atomic; returns what was sent (the PushSummary, `src`, `machine`)."""
     root, ignore = push_source(src, machine.paths.cache)
     dest = dest or WORKLOADS_DIR
     from ..remote.posix import check_dest
@@ -131,7 +138,7 @@ def push(machine, src: str | Path | None = None, dest: str | None = None, *, ses
         else:
             summary = target(machine, ssh).push(root, dest, ignore, progress=progress, absolute=dest_absolute,
                                                 cache_dir=machine.paths.cache)
-    return {**summary.to_json(), "src": str(root), "machine": machine.name}
+    return PushResult.of(summary.to_json(), str(root), machine.name)
 
 
 # -- python ---------------------------------------------------------------------------------------
@@ -155,11 +162,11 @@ def find_python(session, machine=None) -> str:
 
 def run(machine, workload: str = "transformer", device: str = "auto", args: Sequence[str] = (), *,
         timeout: float | None = None, detach: bool = False, src: str | Path | None = None, push_first: bool = True,
-        stdout: Sink = None, stderr: Sink = None, progress: Progress = _quiet) -> dict[str, Any]:
+        stdout: Sink = None, stderr: Sink = None, progress: Progress = _quiet) -> RunRecord:
     """Run a workload on the VM: push (incremental; a no-op when nothing changed), find the
     Python with torch, run `train.py` with live output (teed into `<state>/runs/<id>/run.log`).
 
-    Returns {run_id, exit_code, ...}: the remote exit code is the run's. Ctrl-C or `timeout`
+    Returns the run's RunRecord: its exit_code is the remote one. Ctrl-C or `timeout`
     stops the remote process group (CommandTimeout is raised for a timeout). With `detach`, the
     run is started in its own session on the VM (it survives a lost connection), recorded with
     its pid in the machine's runs.json, and this returns at once (exit_code None).
@@ -169,26 +176,26 @@ def run(machine, workload: str = "transformer", device: str = "auto", args: Sequ
     if device not in DEVICES:
         raise UsageError(f"unknown device {device!r}", fix=f"choose one of {', '.join(DEVICES)}")
     run_id = new_run_id()
-    entry: dict[str, Any] = {"run_id": run_id, "machine": machine.name, "cloud": machine.record.cloud,
-                             "workload": workload, "device_requested": device, "args": list(args),
-                             "size": _size_of(machine), "started_at": now(), "detached": detach,
-                             "pid": None, "exit_code": None}
+    entry = RunRecord(run_id=run_id, machine=machine.name, cloud=machine.record.cloud, workload=workload,
+                      device_requested=device, args=list(args), size=_size_of(machine), started_at=now(),
+                      detached=detach)
     with machine.session() as session:
         vm = target(machine, session)
         if push_first:
             progress(f"pushing workloads to {machine.name}")
             pushed = push(machine, src, session=session)
-            entry["push"] = {k: pushed[k] for k in ("files_sent", "bytes_sent", "method")}
+            entry = replace(entry, push={"files_sent": pushed.files_sent, "bytes_sent": pushed.bytes_sent,
+                                         "method": pushed.method})
         progress("finding the VM's Python with torch")
         python = find_python(session, machine)
-        entry["python"] = python
+        entry = replace(entry, python=python)
         argv = vm.argv(python, workload, device, run_id, args)
         if detach:
             pid, code, said = vm.detach(argv, run_id)
             if code != 0 or pid is None:
                 raise DsvmctlError(f"could not start run {run_id} on {machine.name} (exit {code}): {said or 'no output'}",
                                    fix="check the VM with `dsvmctl exec NAME -- ls dsvmctl/workloads`")
-            entry["pid"] = pid
+            entry = replace(entry, pid=pid)
             save_run(machine, entry)
             progress(f"run {run_id} started (pid {pid}); follow it with `dsvmctl logs {machine.name} {run_id} "
                      "--follow`")
@@ -196,7 +203,7 @@ def run(machine, workload: str = "transformer", device: str = "auto", args: Sequ
         local_dir = local_run_dir(machine, run_id)
         local_dir.mkdir(parents=True, exist_ok=True)
         log_path = local_dir / "run.log"
-        entry["log"] = str(log_path)
+        entry = replace(entry, log=str(log_path))
         save_run(machine, entry)
         progress(f"run {run_id}: {workload} on {device} (log {log_path})")
         with open(log_path, "ab") as log:
@@ -205,14 +212,12 @@ def run(machine, workload: str = "transformer", device: str = "auto", args: Sequ
             try:
                 code = vm.run(argv, run_id, stdout=out_tee, stderr=err_tee, timeout=timeout)
             except remote_errors.CommandTimeout:
-                entry.update(exit_code=None, finished_at=now(), stopped="timeout")
-                save_run(machine, entry)
+                save_run(machine, replace(entry, exit_code=None, finished_at=now(), stopped="timeout"))
                 raise
             except KeyboardInterrupt:
-                entry.update(exit_code=130, finished_at=now(), stopped="interrupted")
-                save_run(machine, entry)
+                save_run(machine, replace(entry, exit_code=130, finished_at=now(), stopped="interrupted"))
                 raise
-    entry.update(exit_code=code, finished_at=now())
+    entry = replace(entry, exit_code=code, finished_at=now())
     save_run(machine, entry)
     return entry
 
@@ -231,20 +236,20 @@ def _size_of(machine) -> str | None:
 
 
 def logs(machine, run_id: str | None = None, follow: bool = False, *, stdout: Sink = None,
-         stderr: Sink = None) -> dict[str, Any]:
+         stderr: Sink = None) -> RunRecord:
     """Print a run's log. A detached run's log is read on the VM (`follow`: until its process
-    ends); a foreground run's log is the local copy teed while it ran. Returns the run's entry
-    with its exit code when known."""
+    ends); a foreground run's log is the local copy teed while it ran. Returns the run's
+    RunRecord, with its exit code when known."""
     entry = find_run(machine, run_id)
-    rid = entry["run_id"]
+    rid = entry.run_id
     local_log = local_run_dir(machine, rid) / "run.log"
     out = sink(_default(stdout, sys.stdout))
-    if not entry.get("detached") and local_log.is_file() and not entry.get("unknown_locally"):
+    if not entry.detached and local_log.is_file() and not entry.unknown_locally:
         out(local_log.read_bytes())
         return entry
     with machine.session() as session:
         vm = target(machine, session)
-        code = vm.logs(rid, entry.get("pid"), follow, stdout=out, stderr=_default(stderr, sys.stderr))
+        code = vm.logs(rid, entry.pid, follow, stdout=out, stderr=_default(stderr, sys.stderr))
         if code == NO_LOG:
             raise RunNotFound(f"no log for run {rid} on {machine.name}",
                               fix=f"list the runs with `dsvmctl exec {machine.name} -- ls {RUNS_DIR}`")
@@ -252,9 +257,9 @@ def logs(machine, run_id: str | None = None, follow: bool = False, *, stdout: Si
             raise DsvmctlError(f"reading the log of run {rid} failed (exit {code})")
         exit_code = vm.exit_code(rid)
     if exit_code is not None:
-        entry["exit_code"] = exit_code
-        if not entry.get("unknown_locally"):
-            save_run(machine, {**entry})
+        entry = replace(entry, exit_code=exit_code)
+        if not entry.unknown_locally:
+            save_run(machine, entry)
     return entry
 
 
@@ -262,60 +267,50 @@ def logs(machine, run_id: str | None = None, follow: bool = False, *, stdout: Si
 
 
 def collect(machine, run_id: str | None = None, dest: str | Path | None = None, *,
-            limits: FetchLimits = DEFAULT_LIMITS) -> dict[str, Any]:
+            limits: FetchLimits = DEFAULT_LIMITS) -> CollectResult:
     """Fetch `dsvmctl/runs/<id>/` (metrics JSON, logs) into `<state>/runs/<id>/` (or `dest`) and
     write run.json there: run id, machine, cloud, size, when, and the device the metrics say ran.
     The VM is not trusted: only regular files and directories within `limits` are written, each
     below the destination (an UnsafeArchive error names the first entry refused)."""
     entry = find_run(machine, run_id)
-    rid = entry["run_id"]
+    rid = entry.run_id
     target_dir = Path(dest).expanduser() if dest else local_run_dir(machine, rid)
     target_dir.mkdir(parents=True, exist_ok=True)
     with machine.session() as session:
         vm = target(machine, session)
         try:
             if hasattr(session, "fetch_tree") and not is_windows(machine):  # over the agent's warm connection
-                fetched = session.fetch_tree(vm.path(RUNS_DIR, rid, "."), target_dir, limits).to_json()
+                fetched = session.fetch_tree(vm.path(RUNS_DIR, rid, "."), target_dir, limits)
             else:
-                fetched = vm.fetch_run(rid, target_dir, limits).to_json()
+                fetched = vm.fetch_run(rid, target_dir, limits)
         except remote_errors.RemotePathNotFound:
             raise RunNotFound(f"run {rid} left nothing on {machine.name} (no {RUNS_DIR}/{rid}/)",
                               fix=f"check the run's log: dsvmctl logs {machine.name} {rid}") from None
         exit_code = vm.exit_code(rid)
     if exit_code is not None:
-        entry["exit_code"] = exit_code
+        entry = replace(entry, exit_code=exit_code)
     local_log = local_run_dir(machine, rid) / "run.log"
     if dest and local_log.is_file() and not (target_dir / "run.log").exists():
         (target_dir / "run.log").write_bytes(local_log.read_bytes())
     metrics_path = target_dir / "metrics.json"
     metrics = _read_metrics(metrics_path)
-    info = {
-        "run_id": rid,
-        "machine": machine.name,
-        "cloud": machine.record.cloud,
-        "size": entry.get("size") or _size_of(machine),
-        "size_now": _size_of(machine),
-        "workload": entry.get("workload"),
-        "device_requested": entry.get("device_requested"),
+    size_now = _size_of(machine)
+    result = CollectResult(
+        run_id=rid, machine=machine.name, cloud=machine.record.cloud, size=entry.size or size_now, size_now=size_now,
+        workload=entry.workload, device_requested=entry.device_requested,
         # What torch reported: never the requested device, never the size's GPU.
-        "device": metrics.get("device") if metrics else None,
-        "device_name": metrics.get("device_name") if metrics else None,
-        "exit_code": entry.get("exit_code"),
-        "started_at": entry.get("started_at"),
-        "finished_at": entry.get("finished_at"),
-        "collected_at": now(),
-        "args": entry.get("args"),
-        "python": entry.get("python"),
-    }
+        device=metrics.get("device") if metrics else None, device_name=metrics.get("device_name") if metrics else None,
+        exit_code=entry.exit_code, started_at=entry.started_at, finished_at=entry.finished_at, collected_at=now(),
+        args=entry.args, python=entry.python, dir=str(target_dir),
+        metrics=str(metrics_path) if metrics is not None else None, run_json=str(target_dir / "run.json"),
+        files=[], fetch=fetched)
     run_json = target_dir / "run.json"
     if run_json.is_symlink() or (run_json.exists() and not run_json.is_file()):
         raise UnsafeArchive("run.json", "not a regular file where dsvmctl writes its run.json")
-    run_json.write_text(json.dumps(info, indent=2) + "\n")
-    if not entry.get("unknown_locally"):
-        save_run(machine, {**entry, "collected_to": str(target_dir)})
-    files = sorted(str(p) for p in target_dir.rglob("*") if p.is_file())
-    return {**info, "dir": str(target_dir), "metrics": str(metrics_path) if metrics is not None else None,
-            "run_json": str(target_dir / "run.json"), "files": files, "fetch": fetched}
+    run_json.write_text(json.dumps(result.run_info(), indent=2) + "\n")
+    if not entry.unknown_locally:
+        save_run(machine, replace(entry, collected_to=str(target_dir)))
+    return replace(result, files=sorted(str(p) for p in target_dir.rglob("*") if p.is_file()))
 
 
 def _read_metrics(path: Path) -> dict[str, Any] | None:

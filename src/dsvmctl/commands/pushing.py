@@ -8,10 +8,11 @@ The agent checks the destination and defaults it (dsvmctl/workloads), then pushe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+from ..cloud.results import PushResult
 
 
-def push_via_agent(cloud: str, name: str, routed, src, dest) -> dict[str, Any]:
+def push_via_agent(cloud: str, name: str, routed, src, dest) -> PushResult:
     from ..cloud.pushsource import push_source
     from ..paths import StatePaths
 
@@ -19,4 +20,4 @@ def push_via_agent(cloud: str, name: str, routed, src, dest) -> dict[str, Any]:
     cache = StatePaths.default().cache  # what Machine.paths.cache is, without loading the machine
     root, ignore = push_source(src, cache)
     summary = agent.push(target, str(Path(root).resolve()), dest, ignore, str(cache))
-    return {**summary, "src": str(root), "machine": name}
+    return PushResult.of(summary, str(root), name)

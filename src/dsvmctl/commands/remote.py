@@ -45,14 +45,14 @@ def push(ctx, name, src, dest, dest_absolute, output):
             if _is_fleet(machine):  # every node, in parallel
                 summaries = machine.push(src, dest)
                 emit({"name": name, "nodes": summaries}, output, table=lambda document: click.echo(
-                    f"pushed to {len(document['nodes'])} nodes of {name}: "
-                    + ", ".join(f"{s['machine']} {s['files_sent']} files" for s in document["nodes"])))
+                    f"pushed to {len(summaries)} nodes of {name}: "
+                    + ", ".join(f"{s.machine} {s.files_sent} files" for s in summaries)))
                 return
             summary = machine.push(src, dest, dest_absolute=dest_absolute)
     emit(summary, output, table=lambda summary: _print_push(summary, name))
 
 
-def _print_push(summary: dict, name: str) -> None:
+def _print_push(summary, name: str) -> None:
     from ..fastpath import push_message
 
     click.echo(push_message(summary, name))
@@ -120,24 +120,25 @@ def run(ctx, name, args, workload, device, timeout, detach, src, no_push, nodes,
                                  push_first=not no_push, stdout=live_output(output), progress=report)
     emit(result, output, table=lambda result: _print_run(result, name, detach, fleet))
     if not detach:
-        sys.exit(result["exit_code"])
+        sys.exit(result.exit_code)
 
 
-def _print_run(result: dict, name: str, detach: bool, fleet: bool) -> None:
-    """What happened to the run, and the commands that go on from here (a fleet's run says its nodes)."""
-    run_id = result["run_id"]
-    on = f"{result['nodes']} nodes of {name}" if fleet else f"{name} (pid {result.get('pid')})"
+def _print_run(result, name: str, detach: bool, fleet: bool) -> None:
+    """What happened to the run (a RunRecord; a fleet's: a DistributedRunRecord, which says its
+    nodes), and the commands that go on from here."""
+    run_id = result.run_id
+    on = f"{result.nodes} nodes of {name}" if fleet else f"{name} (pid {result.pid})"
     if detach:
         click.echo(f"run {run_id} started on {on}")
         click.echo(f"follow:   dsvmctl logs {name} {run_id} --follow")
         click.echo(f"collect:  dsvmctl collect {name} {run_id}")
-    elif result["exit_code"] == 0:
-        spread = f" on {result['nodes']} nodes (world size {result['world_size']})" if fleet else ""
+    elif result.exit_code == 0:
+        spread = f" on {result.nodes} nodes (world size {result.world_size})" if fleet else ""
         click.echo(f"run {run_id} finished{spread}; get its metrics with `dsvmctl collect {name} {run_id}`", err=True)
     elif fleet:
-        click.echo(f"run {run_id} failed: {result.get('error') or result['exit_code']}", err=True)
+        click.echo(f"run {run_id} failed: {result.error or result.exit_code}", err=True)
     else:
-        click.echo(f"run {run_id} exited with {result['exit_code']}; its log: dsvmctl logs {name} {run_id}", err=True)
+        click.echo(f"run {run_id} exited with {result.exit_code}; its log: dsvmctl logs {name} {run_id}", err=True)
 
 
 @click.command()
@@ -154,7 +155,7 @@ def logs(ctx, name, run_id, follow):
     """
     with open_cloud(ctx) as cloud:
         entry = cloud.machine(name).logs(run_id, follow)
-    code = entry.get("exit_code")
+    code = entry.exit_code
     if follow and isinstance(code, int):
         sys.exit(code)
 
@@ -182,19 +183,19 @@ def collect(ctx, name, run_id, dest, output):
     emit(result, output, table=_print_collect)
 
 
-def _print_fleet_collect(result: dict) -> None:
-    click.echo(f"run {result['run_id']} ({result['nodes']} nodes) -> {result['dir']}")
-    for node in result["nodes_collected"]:
-        click.echo(f"  node {node['node']} ({node['machine']}): {len(node['files'])} files")
-    click.echo(f"  metrics: {result['metrics'] or 'none (the run did not finish; see its logs)'}")
+def _print_fleet_collect(result) -> None:
+    click.echo(f"run {result.run_id} ({result.run.nodes} nodes) -> {result.dir}")
+    for node in result.nodes_collected:
+        click.echo(f"  node {node.node} ({node.machine}): {len(node.files)} files")
+    click.echo(f"  metrics: {result.metrics or 'none (the run did not finish; see its logs)'}")
 
 
-def _print_collect(result: dict) -> None:
-    click.echo(f"run {result['run_id']} -> {result['dir']}")
-    for path in result["files"]:
+def _print_collect(result) -> None:
+    click.echo(f"run {result.run_id} -> {result.dir}")
+    for path in result.files:
         click.echo(f"  {path}")
-    if result["device"]:
-        click.echo(f"ran on {result['device']} ({result['device_name']}), size {result['size']}")
+    if result.device:
+        click.echo(f"ran on {result.device} ({result.device_name}), size {result.size}")
     else:
         click.echo("no metrics.json: the run did not finish (see its run.log)")
 
