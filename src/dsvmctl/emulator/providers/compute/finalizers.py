@@ -121,7 +121,7 @@ def _finish_vm_deleted(em, op) -> None:
             disk.pop("managedBy", None)
             disk["properties"]["diskState"] = "Unattached"
     for data_disk in vm["properties"]["storageProfile"].get("dataDisks", []):
-        attached = em.get(data_disk["managedDisk"]["id"])
+        attached = em.get(data_disk["managedDisk"]["id"]) if "managedDisk" in data_disk else None  # VHD: a blob
         if attached is None:
             continue
         if str(data_disk.get("deleteOption", "Detach")).lower() == "delete":

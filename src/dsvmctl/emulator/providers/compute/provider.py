@@ -336,13 +336,13 @@ class ComputeProvider(Provider):
         wanted_disks = (props.get("storageProfile") or {}).get("dataDisks")
         detaching: list[dict[str, Any]] = []
         if wanted_disks is not None:
-            from .ops import data_disks
+            from .ops import data_disks, disk_key
 
             profile = vm["properties"]["storageProfile"]
             old_disks = profile.get("dataDisks") or []
             profile["dataDisks"] = data_disks(call, vm, wanted_disks, old_disks)
-            kept = {d["managedDisk"]["id"].lower() for d in profile["dataDisks"]}
-            detaching = [{**d, "toBeDetached": True} for d in old_disks if d["managedDisk"]["id"].lower() not in kept]
+            kept = {disk_key(d) for d in profile["dataDisks"]}
+            detaching = [{**d, "toBeDetached": True} for d in old_disks if disk_key(d) not in kept]
         vm["properties"]["provisioningState"] = "Updating"
         op = call.em.start_operation("microsoft.compute", vm["location"], "compute.vm_updated", vm_id=vm["id"],
                                      restart=restart)
