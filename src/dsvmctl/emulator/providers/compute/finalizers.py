@@ -109,8 +109,12 @@ def _guest_output(em, vm, script: str, command_id: str) -> tuple[str, str]:
 
 def _finish_vm_deleted(em, op) -> None:
     vm = em.get(op.args["vm_id"])
-    if vm is None:
-        return
+    if vm is not None:
+        delete_vm_now(em, vm)
+
+
+def delete_vm_now(em, vm: dict[str, Any]) -> None:
+    """A VM goes: its disks and NICs go with it or are released, as each one's deleteOption says."""
     os_disk = vm["properties"]["storageProfile"]["osDisk"]
     disk = em.get(os_disk["managedDisk"]["id"]) if "managedDisk" in os_disk else None  # a VHD stays in its blob
     if disk is not None:
