@@ -158,3 +158,24 @@ def test_a_flexible_set_whose_nics_name_a_missing_subnet_is_refused_and_makes_no
         compute.virtual_machine_scale_sets.begin_create_or_update("rg", "flex", body).result()
     assert refused.value.error.code == "InvalidResourceReference"
     assert list(compute.virtual_machines.list("rg")) == []
+
+
+def test_a_flexible_sets_power_actions_reach_its_vms_and_deleting_one_lowers_the_capacity(group):
+    compute = group.compute_client()
+    body, _ = flexible_set(group, capacity=3)
+    compute.virtual_machine_scale_sets.begin_create_or_update("rg", "flex", body).result()
+    compute.virtual_machine_scale_sets.begin_deallocate("rg", "flex").result()
+    names = [vm.name for vm in compute.virtual_machines.list("rg")]
+    assert {compute.virtual_machines.instance_view("rg", n).statuses[-1].code for n in names} == {
+        "PowerState/deallocated"}
+    compute.virtual_machine_scale_sets.begin_start("rg", "flex", {"instanceIds": [names[0]]}).result()
+    assert [compute.virtual_machines.instance_view("rg", n).statuses[-1].code for n in names] == [
+        "PowerState/running", "PowerState/deallocated", "PowerState/deallocated"]
+    summary = compute.virtual_machine_scale_sets.get_instance_view("rg", "flex").virtual_machine.statuses_summary
+    assert {(s.code, s.count) for s in summary} == {("ProvisioningState/succeeded", 3), ("PowerState/running", 1),
+                                                     ("PowerState/deallocated", 2)}
+    compute.virtual_machines.begin_delete("rg", names[0]).result()
+    assert compute.virtual_machine_scale_sets.get("rg", "flex").sku.capacity == 2
+    compute.virtual_machine_scale_sets.begin_delete_instances("rg", "flex", {"instanceIds": [names[1]]}).result()
+    assert compute.virtual_machine_scale_sets.get("rg", "flex").sku.capacity == 1
+    assert [vm.name for vm in compute.virtual_machines.list("rg")] == [names[2]]

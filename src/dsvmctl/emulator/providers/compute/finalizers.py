@@ -109,8 +109,14 @@ def _guest_output(em, vm, script: str, command_id: str) -> tuple[str, str]:
 
 def _finish_vm_deleted(em, op) -> None:
     vm = em.get(op.args["vm_id"])
-    if vm is not None:
-        delete_vm_now(em, vm)
+    if vm is None:
+        return
+    delete_vm_now(em, vm)
+    vmss = em.get((vm["properties"].get("virtualMachineScaleSet") or {}).get("id") or "")
+    if vmss is not None:  # a Flexible set's VM deleted by itself: the set counts one fewer
+        from .flexible import members
+
+        vmss["sku"]["capacity"] = len(members(em, vmss["id"]))
 
 
 def delete_vm_now(em, vm: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from .finalizers import delete_vm_now
 
 VM_TYPE = "Microsoft.Compute/virtualMachines"
 NIC_TYPE = "Microsoft.Network/networkInterfaces"
+POWER_AFTER = {"start": "running", "powerOff": "stopped", "restart": "running", "deallocate": "deallocated"}
 SCALE_SET_FILTER = re.compile(r"'?virtualMachineScaleSet/id'?\s+eq\s+'([^']+)'", re.IGNORECASE)
 
 
@@ -65,6 +66,21 @@ def resize(provider, call: Call, vmss: dict[str, Any]) -> None:
         delete_vm_now(call.em, vm)
     for _ in range(wanted - len(current)):
         _create_member(provider, call, vmss)
+
+
+def finish_action(em, vmss: dict[str, Any], action: str, names: list[str]) -> None:
+    """A set's power action or delete, done on the VMs it names; a delete lowers the capacity."""
+    group_scope = vmss["id"].rsplit("/providers/", 1)[0]
+    for name in names:
+        vm = em.get(f"{group_scope}/providers/{VM_TYPE}/{name}")
+        if vm is None:
+            continue
+        if action == "delete":
+            delete_vm_now(em, vm)
+        elif action in POWER_AFTER:
+            em.meta_of(vm["id"])["power"] = POWER_AFTER[action]
+    if action == "delete":
+        vmss["sku"]["capacity"] = len(members(em, vmss["id"]))
 
 
 def delete_members(em, vmss_id: str) -> None:

@@ -228,7 +228,9 @@ def delete_vmss(provider, call: Call) -> Response:
 
 def _action(provider, call: Call, action: str) -> Response:
     vmss = _vmss(call)
-    instances = _instances(call, vmss)
+    # A Flexible set's instances are its VMs, named by their VM names.
+    instances = ({vm["name"]: vm for vm in flexible.members(call.em, vmss["id"])} if flexible.is_flexible(vmss)
+                 else _instances(call, vmss))
     if call.params.get("instance") in ("*", "%2A", "%2a"):  # az's `--instance-ids *`: every instance
         chosen = list(instances)
     elif "instance" in call.params:
@@ -265,11 +267,15 @@ def _statuses(state: str, power: str) -> list[dict[str, Any]]:
 
 def instance_view(call: Call) -> Response:
     vmss = _vmss(call)
+    if flexible.is_flexible(vmss):
+        states = [call.em.meta_of(vm["id"]).get("power", "running") for vm in flexible.members(call.em, vmss["id"])]
+    else:
+        states = [inst["power"] for inst in _instances(call, vmss).values()]
     powers: dict[str, int] = {}
-    for inst in _instances(call, vmss).values():
-        powers[inst["power"]] = powers.get(inst["power"], 0) + 1
+    for power in states:
+        powers[power] = powers.get(power, 0) + 1
     state = vmss["properties"]["provisioningState"]
-    summary = [{"code": "ProvisioningState/succeeded", "count": len(_instances(call, vmss))}] if powers else []
+    summary = [{"code": "ProvisioningState/succeeded", "count": len(states)}] if powers else []
     summary += [{"code": f"PowerState/{p}", "count": n} for p, n in sorted(powers.items())]
     return Response(200, {"virtualMachine": {"statusesSummary": summary},
                           "statuses": _statuses(state, "running")[:1]})
@@ -392,6 +398,9 @@ def finish_written(em, op) -> None:
 def finish_action(em, op) -> None:
     vmss = em.get(op.args["vmss_id"])
     if vmss is None:
+        return
+    if flexible.is_flexible(vmss):
+        flexible.finish_action(em, vmss, op.args["action"], op.args["instances"])
         return
     instances = em.meta_of(vmss["id"]).setdefault("instances", {})
     action = op.args["action"]
