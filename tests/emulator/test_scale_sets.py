@@ -56,8 +56,7 @@ def test_every_instance_of_a_set_is_deallocated_through_the_star_instance_id(gro
 
 def test_a_flexible_set_reports_its_own_defaults_and_no_rolling_policy(group):
     compute = group.compute_client()
-    vmss = compute.virtual_machine_scale_sets.begin_create_or_update(
-        "rg", "flex", scale_set(orchestrationMode="Flexible", platformFaultDomainCount=1)).result()
+    vmss = compute.virtual_machine_scale_sets.begin_create_or_update("rg", "flex", flexible_set(group)[0]).result()
     assert vmss.upgrade_policy.rolling_upgrade_policy is None
     assert vmss.single_placement_group is False and vmss.constrained_maximum_capacity is False
     nic = vmss.virtual_machine_profile.network_profile.network_interface_configurations[0]
@@ -93,3 +92,90 @@ def test_trusted_launch_on_a_generation_1_image_is_refused_for_sets_and_vms(grou
     with pytest.raises(HttpResponseError) as err:
         compute.virtual_machines.begin_create_or_update("rg", "vm1", vm).result()
     assert err.value.error.code == "BadRequest" and "Generation 1 Image" in err.value.error.message
+
+
+def flexible_set(group, capacity: int = 2) -> tuple[dict, str]:
+    from .builders import vnet
+
+    net = group.network_client().virtual_networks.begin_create_or_update("rg", "vnet", vnet()).result()
+    body = scale_set(capacity=capacity, orchestrationMode="Flexible", platformFaultDomainCount=1)
+    profile = body["properties"]["virtualMachineProfile"]
+    profile["networkProfile"]["networkApiVersion"] = "2020-11-01"
+    profile["networkProfile"]["networkInterfaceConfigurations"][0]["properties"]["ipConfigurations"][0][
+        "properties"] = {"subnet": {"id": net.subnets[0].id}}
+    return body, net.subnets[0].id
+
+
+def test_a_flexible_sets_instances_are_vms_of_their_own_that_follow_its_capacity_and_go_with_it(group):
+    compute, network = group.compute_client(), group.network_client()
+    body, subnet_id = flexible_set(group)
+    vmss = compute.virtual_machine_scale_sets.begin_create_or_update("rg", "flex", body).result()
+    listed = list(compute.virtual_machines.list("rg", filter=f"'virtualMachineScaleSet/id' eq '{vmss.id}'"))
+    assert len(listed) == 2 and {vm.name for vm in compute.virtual_machines.list("rg")} == {vm.name for vm in listed}
+    for vm in listed:
+        assert vm.name.startswith("flex_") and len(vm.name) == len("flex_") + 8
+        assert vm.virtual_machine_scale_set.id == vmss.id and vm.hardware_profile.vm_size == "Standard_D4ds_v5"
+        got = compute.virtual_machines.get("rg", vm.name)
+        os_disk = got.storage_profile.os_disk
+        assert os_disk.delete_option == "Delete" and compute.disks.get("rg", os_disk.name).managed_by == got.id
+        assert got.storage_profile.image_reference.exact_version and got.os_profile.computer_name.startswith("ss")
+        [ref] = got.network_profile.network_interfaces
+        nic = network.network_interfaces.get("rg", ref.id.rsplit("/", 1)[1])
+        assert nic.virtual_machine.id == got.id and nic.ip_configurations[0].subnet.id == subnet_id
+        assert compute.virtual_machines.instance_view("rg", vm.name).statuses[-1].code == "PowerState/running"
+
+    # Scaling in removes VMs (and their disks and NICs); scaling out makes new ones.
+    compute.virtual_machine_scale_sets.begin_update("rg", "flex", {"sku": {"capacity": 1}}).result()
+    assert len(list(compute.virtual_machines.list("rg"))) == 1
+    assert len(list(network.network_interfaces.list("rg"))) == 1 and len(list(compute.disks.list_by_resource_group(
+        "rg"))) == 1
+    compute.virtual_machine_scale_sets.begin_update("rg", "flex", {"sku": {"capacity": 3}}).result()
+    assert len(list(compute.virtual_machines.list("rg", filter=f"'virtualMachineScaleSet/id' eq '{vmss.id}'"))) == 3
+
+    compute.virtual_machine_scale_sets.begin_delete("rg", "flex").result()
+    assert list(compute.virtual_machines.list("rg")) == []
+    assert list(network.network_interfaces.list("rg")) == [] and list(compute.disks.list_by_resource_group("rg")) == []
+
+
+def test_a_standalone_vm_is_not_listed_under_a_scale_set_filter(group):
+    from .builders import linux_vm, network_for_vm
+
+    compute = group.compute_client()
+    body, _ = flexible_set(group, capacity=1)
+    vmss = compute.virtual_machine_scale_sets.begin_create_or_update("rg", "flex", body).result()
+    compute.virtual_machines.begin_create_or_update("rg", "solo", linux_vm(network_for_vm(group))).result()
+    assert [vm.name.startswith("flex_") for vm in compute.virtual_machines.list(
+        "rg", filter=f"'virtualMachineScaleSet/id' eq '{vmss.id}'")] == [True]
+    assert len(list(compute.virtual_machines.list("rg"))) == 2
+
+
+def test_a_flexible_set_whose_nics_name_a_missing_subnet_is_refused_and_makes_no_vm(group):
+    compute = group.compute_client()
+    body, subnet_id = flexible_set(group)
+    body["properties"]["virtualMachineProfile"]["networkProfile"]["networkInterfaceConfigurations"][0]["properties"][
+        "ipConfigurations"][0]["properties"]["subnet"]["id"] = subnet_id.replace("/default", "/missing")
+    with pytest.raises(HttpResponseError) as refused:
+        compute.virtual_machine_scale_sets.begin_create_or_update("rg", "flex", body).result()
+    assert refused.value.error.code == "InvalidResourceReference"
+    assert list(compute.virtual_machines.list("rg")) == []
+
+
+def test_a_flexible_sets_power_actions_reach_its_vms_and_deleting_one_lowers_the_capacity(group):
+    compute = group.compute_client()
+    body, _ = flexible_set(group, capacity=3)
+    compute.virtual_machine_scale_sets.begin_create_or_update("rg", "flex", body).result()
+    compute.virtual_machine_scale_sets.begin_deallocate("rg", "flex").result()
+    names = [vm.name for vm in compute.virtual_machines.list("rg")]
+    assert {compute.virtual_machines.instance_view("rg", n).statuses[-1].code for n in names} == {
+        "PowerState/deallocated"}
+    compute.virtual_machine_scale_sets.begin_start("rg", "flex", {"instanceIds": [names[0]]}).result()
+    assert [compute.virtual_machines.instance_view("rg", n).statuses[-1].code for n in names] == [
+        "PowerState/running", "PowerState/deallocated", "PowerState/deallocated"]
+    summary = compute.virtual_machine_scale_sets.get_instance_view("rg", "flex").virtual_machine.statuses_summary
+    assert {(s.code, s.count) for s in summary} == {("ProvisioningState/succeeded", 3), ("PowerState/running", 1),
+                                                     ("PowerState/deallocated", 2)}
+    compute.virtual_machines.begin_delete("rg", names[0]).result()
+    assert compute.virtual_machine_scale_sets.get("rg", "flex").sku.capacity == 2
+    compute.virtual_machine_scale_sets.begin_delete_instances("rg", "flex", {"instanceIds": [names[1]]}).result()
+    assert compute.virtual_machine_scale_sets.get("rg", "flex").sku.capacity == 1
+    assert [vm.name for vm in compute.virtual_machines.list("rg")] == [names[2]]

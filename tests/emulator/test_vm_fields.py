@@ -103,6 +103,56 @@ def test_a_vm_with_a_vhd_os_disk_keeps_it_unmanaged_and_its_image_points_at_the_
         compute.virtual_machines.get("rg", "vm1")
 
 
+def test_vhd_data_disks_stay_unmanaged_blobs_and_an_image_of_the_vm_points_at_them(door):
+    nic_id = network_for_vm(door)
+    compute = door.compute_client()
+    body = linux_vm(nic_id)
+    blob = "https://acct1.blob.core.windows.net/vhds/"
+    body["properties"]["storageProfile"]["osDisk"] = {"name": "osdisk1", "createOption": "FromImage",
+                                                      "vhd": {"uri": blob + "os.vhd"}}
+    body["properties"]["storageProfile"]["dataDisks"] = [
+        {"lun": 0, "name": "disk-1", "createOption": "Empty", "diskSizeGB": 30, "caching": "ReadWrite",
+         "vhd": {"uri": blob + "d0.vhd"}},
+        {"lun": 1, "name": "disk-2", "createOption": "Empty", "diskSizeGB": 60, "caching": "ReadOnly",
+         "vhd": {"uri": blob + "d1.vhd"}}]
+    vm = compute.virtual_machines.begin_create_or_update("rg", "vm1", body).result()
+    disks = compute.virtual_machines.get("rg", "vm1").storage_profile.data_disks
+    assert [(d.lun, d.name, d.vhd.uri, d.managed_disk, d.disk_size_gb, d.caching) for d in disks] == [
+        (0, "disk-1", blob + "d0.vhd", None, 30, "ReadWrite"), (1, "disk-2", blob + "d1.vhd", None, 60, "ReadOnly")]
+    assert list(compute.disks.list_by_resource_group("rg")) == []  # blobs, not Disk resources
+    compute.virtual_machines.begin_deallocate("rg", "vm1").result()
+    compute.virtual_machines.generalize("rg", "vm1")
+    image = compute.images.begin_create_or_update(
+        "rg", "img", {"location": "eastus", "properties": {"sourceVirtualMachine": {"id": vm.id}}}).result()
+    assert [(d.lun, d.blob_uri, d.caching, d.disk_size_gb, d.storage_account_type, d.managed_disk)
+            for d in image.storage_profile.data_disks] == [
+        (0, blob + "d0.vhd", "ReadWrite", 30, "Standard_LRS", None),
+        (1, blob + "d1.vhd", "ReadOnly", 60, "Standard_LRS", None)]
+    # An update that drops one VHD data disk keeps the other; deleting the VM leaves no disk behind.
+    compute.virtual_machines.begin_update("rg", "vm1", {"properties": {"storageProfile": {"dataDisks": [
+        {"lun": 1, "name": "disk-2", "createOption": "Attach", "vhd": {"uri": blob + "d1.vhd"}}]}}}).result()
+    assert [d.vhd.uri for d in compute.virtual_machines.get("rg", "vm1").storage_profile.data_disks] == [
+        blob + "d1.vhd"]
+    compute.virtual_machines.begin_delete("rg", "vm1").result()
+    with pytest.raises(ResourceNotFoundError):
+        compute.virtual_machines.get("rg", "vm1")
+
+
+def test_an_image_of_a_managed_vm_lists_its_managed_data_disks(door):
+    nic_id = network_for_vm(door)
+    compute = door.compute_client()
+    body = linux_vm(nic_id)
+    body["properties"]["storageProfile"]["dataDisks"] = [{"lun": 0, "name": "d1", "createOption": "Empty",
+                                                          "diskSizeGB": 4}]
+    vm = compute.virtual_machines.begin_create_or_update("rg", "vm1", body).result()
+    compute.virtual_machines.begin_deallocate("rg", "vm1").result()
+    compute.virtual_machines.generalize("rg", "vm1")
+    image = compute.images.begin_create_or_update(
+        "rg", "img", {"location": "eastus", "properties": {"sourceVirtualMachine": {"id": vm.id}}}).result()
+    [data] = image.storage_profile.data_disks
+    assert (data.lun, data.managed_disk.id, data.blob_uri) == (0, compute.disks.get("rg", "d1").id, None)
+
+
 def test_a_vm_keeps_the_license_type_it_was_given(door):
     nic_id = network_for_vm(door)
     body = linux_vm(nic_id)

@@ -111,6 +111,16 @@ def _finish_vm_deleted(em, op) -> None:
     vm = em.get(op.args["vm_id"])
     if vm is None:
         return
+    delete_vm_now(em, vm)
+    vmss = em.get((vm["properties"].get("virtualMachineScaleSet") or {}).get("id") or "")
+    if vmss is not None:  # a Flexible set's VM deleted by itself: the set counts one fewer
+        from .flexible import members
+
+        vmss["sku"]["capacity"] = len(members(em, vmss["id"]))
+
+
+def delete_vm_now(em, vm: dict[str, Any]) -> None:
+    """A VM goes: its disks and NICs go with it or are released, as each one's deleteOption says."""
     os_disk = vm["properties"]["storageProfile"]["osDisk"]
     disk = em.get(os_disk["managedDisk"]["id"]) if "managedDisk" in os_disk else None  # a VHD stays in its blob
     if disk is not None:
@@ -121,7 +131,7 @@ def _finish_vm_deleted(em, op) -> None:
             disk.pop("managedBy", None)
             disk["properties"]["diskState"] = "Unattached"
     for data_disk in vm["properties"]["storageProfile"].get("dataDisks", []):
-        attached = em.get(data_disk["managedDisk"]["id"])
+        attached = em.get(data_disk["managedDisk"]["id"]) if "managedDisk" in data_disk else None  # VHD: a blob
         if attached is None:
             continue
         if str(data_disk.get("deleteOption", "Detach")).lower() == "delete":

@@ -361,7 +361,9 @@ def put_image(provider, call: Call) -> Response:
                             storageAccountType=os_disk["managedDisk"].get("storageAccountType", "Premium_LRS"))
         else:  # an unmanaged VM's image points at its VHD blob
             image_os.update(blobUri=os_disk["vhd"]["uri"], storageAccountType="Standard_LRS")
-        storage = {"osDisk": image_os, "dataDisks": [], "zoneResilient": bool(storage.get("zoneResilient", False))}
+        storage = {"osDisk": image_os, "dataDisks": [_image_data_disk(d) for d in
+                                                   vm["properties"]["storageProfile"].get("dataDisks") or []],
+                   "zoneResilient": bool(storage.get("zoneResilient", False))}
         generation = generation or meta.get("generation", "V1")
         props["sourceVirtualMachine"] = {"id": vm["id"]}
     elif not storage.get("osDisk"):
@@ -369,6 +371,17 @@ def put_image(provider, call: Call) -> Response:
     storage.setdefault("dataDisks", [])
     body["properties"] = {**props, "storageProfile": storage, "hyperVGeneration": generation or "V1"}
     return _accepted(provider, call, body, 200 if existing else 201, location=False)
+
+
+def _image_data_disk(disk: dict[str, Any]) -> dict[str, Any]:
+    """An image's copy of a VM's data disk: its managed disk, or for an unmanaged one its VHD blob."""
+    out = {"lun": disk["lun"], "diskSizeGB": disk.get("diskSizeGB"), "caching": disk.get("caching", "None")}
+    if "managedDisk" in disk:
+        out.update(managedDisk={"id": disk["managedDisk"]["id"]},
+                   storageAccountType=disk["managedDisk"].get("storageAccountType", "Premium_LRS"))
+    else:
+        out.update(blobUri=disk["vhd"]["uri"], storageAccountType="Standard_LRS")
+    return out
 
 
 # -- availability sets and proximity placement groups ---------------------------------------------------------
@@ -454,6 +467,11 @@ def register_finalizers(em) -> None:
 
 # -- data disks on a VM -------------------------------------------------------------------------------------
 
+def disk_key(disk: dict[str, Any]) -> str:
+    """What identifies a VM's data disk: its managed disk, or an unmanaged one's VHD blob."""
+    return (disk["managedDisk"]["id"] if "managedDisk" in disk else disk["vhd"]["uri"]).lower()
+
+
 def data_disks(call: Call, vm: dict[str, Any], wanted: Any, current: list[dict[str, Any]] | None = None) -> list:
     """A VM's `storageProfile.dataDisks`: Empty ones are created as managed disks, Attach ones must
     exist and be free; disks left out of an update are detached (their managedBy cleared)."""
@@ -472,6 +490,16 @@ def data_disks(call: Call, vm: dict[str, Any], wanted: Any, current: list[dict[s
         luns.add(lun)
         option = str(raw.get("createOption", "Empty")).lower()
         managed = raw.get("managedDisk") or {}
+        vhd_uri = (raw.get("vhd") or {}).get("uri")
+        if vhd_uri and option in ("empty", "attach"):
+            # An unmanaged data disk: a page blob in the client's storage account, no Disk resource.
+            if option == "empty" and not raw.get("diskSizeGB"):
+                raise missing_property(f"{path}.diskSizeGB")
+            out.append({"lun": lun, "name": raw.get("name") or f"{vm['name']}-datadisk-{lun}",
+                        "createOption": "Attach" if option == "attach" else "Empty", "vhd": {"uri": vhd_uri},
+                        "caching": raw.get("caching") or "None", "diskSizeGB": int(raw.get("diskSizeGB") or 0),
+                        "toBeDetached": False})
+            continue
         if option == "attach":
             disk = require_reference(call, managed, vm["id"], f"{path}.managedDisk")
             owner = disk.get("managedBy")
@@ -503,9 +531,9 @@ def data_disks(call: Call, vm: dict[str, Any], wanted: Any, current: list[dict[s
                     "managedDisk": {"storageAccountType": disk["sku"]["name"], "id": disk["id"]},
                     "deleteOption": raw.get("deleteOption", "Detach"), "diskSizeGB": disk["properties"]["diskSizeGB"],
                     "toBeDetached": False})
-    kept = {d["managedDisk"]["id"].lower() for d in out}
+    kept = {disk_key(d) for d in out}
     for old in current or []:
-        if old["managedDisk"]["id"].lower() not in kept:
+        if "managedDisk" in old and disk_key(old) not in kept:
             disk = call.em.get(old["managedDisk"]["id"])
             if disk is not None:
                 disk.pop("managedBy", None)

@@ -36,7 +36,7 @@ class ComputeProvider(Provider):
     def __init__(self, em) -> None:
         super().__init__(em)
         self.restrictions = dict(DEFAULT_RESTRICTIONS)
-        self.route_kind("virtualMachines", "vm", lister(VM_TYPE),
+        self.route_kind("virtualMachines", "vm", self.list_vms,
                         PUT=self.put_vm, PATCH=self.patch_vm, GET=self.get_vm, DELETE=self.delete_vm)
         self.route("GET", "rg", "virtualMachines/{vm}/instanceView", self.instance_view)
         self.route("GET", "rg", "virtualMachines/{vm}/vmSizes", self.available_sizes)
@@ -336,13 +336,13 @@ class ComputeProvider(Provider):
         wanted_disks = (props.get("storageProfile") or {}).get("dataDisks")
         detaching: list[dict[str, Any]] = []
         if wanted_disks is not None:
-            from .ops import data_disks
+            from .ops import data_disks, disk_key
 
             profile = vm["properties"]["storageProfile"]
             old_disks = profile.get("dataDisks") or []
             profile["dataDisks"] = data_disks(call, vm, wanted_disks, old_disks)
-            kept = {d["managedDisk"]["id"].lower() for d in profile["dataDisks"]}
-            detaching = [{**d, "toBeDetached": True} for d in old_disks if d["managedDisk"]["id"].lower() not in kept]
+            kept = {disk_key(d) for d in profile["dataDisks"]}
+            detaching = [{**d, "toBeDetached": True} for d in old_disks if disk_key(d) not in kept]
         vm["properties"]["provisioningState"] = "Updating"
         op = call.em.start_operation("microsoft.compute", vm["location"], "compute.vm_updated", vm_id=vm["id"],
                                      restart=restart)
@@ -351,6 +351,16 @@ class ComputeProvider(Provider):
         view["properties"]["storageProfile"]["dataDisks"] = sorted(
             view["properties"]["storageProfile"]["dataDisks"] + detaching, key=lambda d: d["lun"])
         return Response(200, view, self._async_headers(call, op))
+
+    def list_vms(self, call: Call) -> Response:
+        """A group's (or the subscription's) VMs; `$filter='virtualMachineScaleSet/id' eq '{id}'` keeps a
+        Flexible scale set's."""
+        from .flexible import members, scale_set_filter
+
+        vmss_id = scale_set_filter(call.request.query.get("$filter", ""))
+        found = (members(call.em, vmss_id, resource_group=call.resource_group) if vmss_id
+                 else call.em.find(VM_TYPE, resource_group=call.resource_group))
+        return list_response([call.em.public(vm) for vm in found])
 
     def patch_vm(self, call: Call) -> Response:
         return self._update_vm(call, self._vm(call), call.body_object())

@@ -16,6 +16,7 @@ from ...core import utc_now
 from ...routing import Call
 from ...wire import ArmError, Response, missing_property, not_found
 from ..common import begin_put, get_or_404, list_response, properties_of
+from . import flexible
 from .rules import check_security_profile
 
 NS = "Microsoft.Compute"
@@ -95,11 +96,13 @@ def put_vmss(provider, call: Call) -> Response:
     for key in ("zones", "identity", "plan"):
         if key in request:
             body[key] = request[key]
+    if flexible.is_flexible(body):
+        flexible.check_network_profile(call, body)
     call.em.put(body)
     # What each instance reports of the image it was built from: the exact version, generation, OS.
     call.em.meta_of(body["id"]).update(image={**ref, **{k: image[k] for k in ("exactVersion",) if k in image}},
                                        generation=generation, os_type=os_type)
-    _resize(call, body)
+    _resize(provider, call, body)
     op = call.em.start_operation("microsoft.compute", body["location"], "compute.vmss_written", vmss_id=body["id"])
     return Response(201 if existing is None else 200, _public(call, body), provider._async_headers(call, op))
 
@@ -172,8 +175,12 @@ def _fill_profile(profile: dict[str, Any], os_type: str, flexible: bool) -> None
                 ip_props.setdefault("applicationGatewayBackendAddressPools", [])
 
 
-def _resize(call: Call, vmss: dict[str, Any]) -> None:
-    """Instances follow sku.capacity: new ones get the next instance ids, extra ones go."""
+def _resize(provider, call: Call, vmss: dict[str, Any]) -> None:
+    """Instances follow sku.capacity: new ones get the next instance ids, extra ones go. A Flexible
+    set's instances are VMs of their own (flexible.py)."""
+    if flexible.is_flexible(vmss):
+        flexible.resize(provider, call, vmss)
+        return
     instances = _instances(call, vmss)
     wanted = vmss["sku"]["capacity"]
     while len(instances) > wanted:
@@ -199,7 +206,7 @@ def patch_vmss(provider, call: Call) -> Response:
         elif key != "provisioningState":
             vmss["properties"][key] = value
     vmss["properties"]["provisioningState"] = "Updating"
-    _resize(call, vmss)
+    _resize(provider, call, vmss)
     op = call.em.start_operation("microsoft.compute", vmss["location"], "compute.vmss_written", vmss_id=vmss["id"])
     return Response(200, _public(call, vmss), provider._async_headers(call, op))
 
@@ -216,12 +223,14 @@ def delete_vmss(provider, call: Call) -> Response:
     vmss = call.em.get(call.resource_id("virtualMachineScaleSets", call.params["name"]))
     if vmss is None:
         return Response(204)
-    return provider._deletion_accepted(call, vmss, "compute.resource_deleted", resource_id=vmss["id"])
+    return provider._deletion_accepted(call, vmss, "compute.vmss_deleted", vmss_id=vmss["id"])
 
 
 def _action(provider, call: Call, action: str) -> Response:
     vmss = _vmss(call)
-    instances = _instances(call, vmss)
+    # A Flexible set's instances are its VMs, named by their VM names.
+    instances = ({vm["name"]: vm for vm in flexible.members(call.em, vmss["id"])} if flexible.is_flexible(vmss)
+                 else _instances(call, vmss))
     if call.params.get("instance") in ("*", "%2A", "%2a"):  # az's `--instance-ids *`: every instance
         chosen = list(instances)
     elif "instance" in call.params:
@@ -258,11 +267,15 @@ def _statuses(state: str, power: str) -> list[dict[str, Any]]:
 
 def instance_view(call: Call) -> Response:
     vmss = _vmss(call)
+    if flexible.is_flexible(vmss):
+        states = [call.em.meta_of(vm["id"]).get("power", "running") for vm in flexible.members(call.em, vmss["id"])]
+    else:
+        states = [inst["power"] for inst in _instances(call, vmss).values()]
     powers: dict[str, int] = {}
-    for inst in _instances(call, vmss).values():
-        powers[inst["power"]] = powers.get(inst["power"], 0) + 1
+    for power in states:
+        powers[power] = powers.get(power, 0) + 1
     state = vmss["properties"]["provisioningState"]
-    summary = [{"code": "ProvisioningState/succeeded", "count": len(_instances(call, vmss))}] if powers else []
+    summary = [{"code": "ProvisioningState/succeeded", "count": len(states)}] if powers else []
     summary += [{"code": f"PowerState/{p}", "count": n} for p, n in sorted(powers.items())]
     return Response(200, {"virtualMachine": {"statusesSummary": summary},
                           "statuses": _statuses(state, "running")[:1]})
@@ -386,6 +399,9 @@ def finish_action(em, op) -> None:
     vmss = em.get(op.args["vmss_id"])
     if vmss is None:
         return
+    if flexible.is_flexible(vmss):
+        flexible.finish_action(em, vmss, op.args["action"], op.args["instances"])
+        return
     instances = em.meta_of(vmss["id"]).setdefault("instances", {})
     action = op.args["action"]
     for instance_id in op.args["instances"]:
@@ -401,5 +417,12 @@ def finish_action(em, op) -> None:
         vmss["sku"]["capacity"] = len(instances)
 
 
+def finish_deleted(em, op) -> None:
+    """A scale set goes with its instances; a Flexible set's VMs are deleted with their disks and NICs."""
+    flexible.delete_members(em, op.args["vmss_id"])
+    em.delete(op.args["vmss_id"])
+
+
 def register_finalizers(em) -> None:
-    em.finalizers.update({"compute.vmss_written": finish_written, "compute.vmss_action": finish_action})
+    em.finalizers.update({"compute.vmss_written": finish_written, "compute.vmss_action": finish_action,
+                          "compute.vmss_deleted": finish_deleted})
