@@ -561,7 +561,10 @@ class Replayer:
         parts = urlsplit(url)
         path = SUBSCRIPTION.sub(lambda m: m.group(1) + self.door.subscription_id, parts.path)
         path = self._map_locations(path)
-        return f"{self.door.base_url}{path}" + (f"?{parts.query}" if parts.query else "")
+        query = parts.query
+        for sub in self.recorded_subs:  # ids in a $filter name the recorded subscription too
+            query = query.replace(sub, self.door.subscription_id)
+        return f"{self.door.base_url}{path}" + (f"?{query}" if query else "")
 
     def map_body(self, body: bytes) -> bytes:
         if not body:

@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # The rate the emulator reached when this was last raised (benchmarks/RESULTS.md): a drop fails.
-RATE_FLOOR = 0.918
+RATE_FLOOR = 0.922
 
 
 def _harness():
