@@ -18,10 +18,10 @@ from typing import Any
 from ...core import utc_now
 from ...routing import Call
 from .finalizers import delete_vm_now
+from .rules import POWER_AFTER
 
 VM_TYPE = "Microsoft.Compute/virtualMachines"
 NIC_TYPE = "Microsoft.Network/networkInterfaces"
-POWER_AFTER = {"start": "running", "powerOff": "stopped", "restart": "running", "deallocate": "deallocated"}
 SCALE_SET_FILTER = re.compile(r"'?virtualMachineScaleSet/id'?\s+eq\s+'([^']+)'", re.IGNORECASE)
 
 

@@ -25,6 +25,8 @@ DEFAULT_QUOTA = {
     "standardncadsh100v5family": 0,
     "*": 64,
 }
+# The power state a scale-set instance is in once a power action ends (Uniform and Flexible alike).
+POWER_AFTER = {"start": "running", "powerOff": "stopped", "restart": "running", "deallocate": "deallocated"}
 # Sizes restricted for this subscription, per location: the emulator's "SKU not available".
 DEFAULT_RESTRICTIONS = {("eastus", "standard_nc40ads_h100_v5"): "NotAvailableForSubscription"}
 

@@ -17,13 +17,12 @@ from ...routing import Call
 from ...wire import ArmError, Response, missing_property, not_found
 from ..common import begin_put, get_or_404, list_response, properties_of
 from . import flexible
-from .rules import check_security_profile
+from .rules import POWER_AFTER, check_security_profile
 
 NS = "Microsoft.Compute"
 VMSS_TYPE = f"{NS}/virtualMachineScaleSets"
 ACTIONS = ("start", "powerOff", "restart", "deallocate", "delete", "reimage", "reimageall", "redeploy",
            "manualUpgrade", "performMaintenance")
-POWER_AFTER = {"start": "running", "powerOff": "stopped", "restart": "running", "deallocate": "deallocated"}
 
 
 def add_routes(provider) -> None:
