@@ -18,7 +18,7 @@ Kept free of heavy imports: the agent's push path (commands/pushing.py) builds a
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 if TYPE_CHECKING:
     from ..remote.sync import FetchSummary
@@ -28,7 +28,9 @@ R = TypeVar("R", bound="_Entry")
 
 @dataclass(frozen=True)
 class PushResult:
-    """A push of a local tree to a machine: remote.sync's PushSummary, plus where from and to."""
+    """A push of a local tree to a machine: remote.sync's PushSummary, plus where from and to.
+    Its fields are the summary's, repeated rather than inherited so that the CLI's push path
+    need not import remote.sync; `of()` fails the moment the two differ."""
 
     dest: str
     files_sent: int
@@ -46,13 +48,14 @@ class PushResult:
         return cls(**summary, src=src, machine=machine)
 
     def to_json(self) -> dict[str, Any]:
-        return {"dest": self.dest, "files_sent": self.files_sent, "bytes_sent": self.bytes_sent,
-                "deleted": self.deleted, "unchanged": self.unchanged, "seconds": self.seconds,
-                "method": self.method, "src": self.src, "machine": self.machine}
+        return dict(self.__dict__)  # the fields, in their order
 
 
 class _Entry:
-    """A record kept in a runs file: known keys become fields, the others stay in `extra`."""
+    """A record kept in a runs file: known keys become fields, the others stay in `extra`.
+    An entry's keys are its fields, in their order; those in `WHEN_SET` only when not None."""
+
+    WHEN_SET: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def from_json(cls: type[R], document: dict[str, Any]) -> R:
@@ -60,10 +63,12 @@ class _Entry:
         known = {key: value for key, value in document.items() if key in names}
         return cls(**known, extra={key: value for key, value in document.items() if key not in names})
 
-    @staticmethod
-    def _optional(document: dict[str, Any], **values: Any) -> None:
-        """Add the keys whose value is set (None: the entry never had that key)."""
-        document.update((key, value) for key, value in values.items() if value is not None)
+    def _written(self, name: str, value: Any) -> bool:
+        return value is not None or name not in self.WHEN_SET
+
+    def to_json(self) -> dict[str, Any]:
+        document = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}  # type: ignore
+        return {**{k: v for k, v in document.items() if self._written(k, v)}, **self.extra}  # type: ignore
 
 
 @dataclass(frozen=True)
@@ -92,16 +97,10 @@ class RunRecord(_Entry):
     unknown_locally: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        document = {"run_id": self.run_id, "machine": self.machine, "cloud": self.cloud, "workload": self.workload,
-                    "device_requested": self.device_requested, "args": self.args, "size": self.size,
-                    "started_at": self.started_at, "detached": self.detached, "pid": self.pid,
-                    "exit_code": self.exit_code}
-        self._optional(document, push=self.push, python=self.python, log=self.log, finished_at=self.finished_at,
-                       stopped=self.stopped, collected_to=self.collected_to)
-        if self.unknown_locally:
-            document["unknown_locally"] = True
-        return {**document, **self.extra}
+    WHEN_SET = frozenset({"push", "python", "log", "finished_at", "stopped", "collected_to"})
+
+    def _written(self, name: str, value: Any) -> bool:
+        return bool(value) if name == "unknown_locally" else super()._written(name, value)
 
 
 @dataclass(frozen=True)
@@ -136,20 +135,12 @@ class DistributedRunRecord(_Entry):
     collected_to: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        document = {"run_id": self.run_id, "fleet": self.fleet, "cloud": self.cloud, "workload": self.workload,
-                    "device_requested": self.device_requested, "args": self.args, "nodes": self.nodes,
-                    "procs_per_node": self.procs_per_node, "world_size": self.world_size,
-                    "rendezvous": self.rendezvous, "max_restarts": self.max_restarts,
-                    "threads_per_process": self.threads_per_process, "node_names": self.node_names,
-                    "sizes": self.sizes, "started_at": self.started_at, "detached": self.detached,
-                    "exit_code": self.exit_code, "node_exit_codes": self.node_exit_codes,
-                    "failed_node": self.failed_node}
-        self._optional(document, pids=self.pids, log=self.log, finished_at=self.finished_at)
-        if self.finished_at is not None or self.stopped is not None:
-            document["stopped"] = self.stopped  # a finished foreground run says null: it was not stopped
-        self._optional(document, error=self.error, collected_to=self.collected_to)
-        return {**document, **self.extra}
+    WHEN_SET = frozenset({"pids", "log", "finished_at", "error", "collected_to"})
+
+    def _written(self, name: str, value: Any) -> bool:
+        if name == "stopped":  # a finished foreground run says null: it was not stopped
+            return value is not None or self.finished_at is not None
+        return super()._written(name, value)
 
 
 @dataclass(frozen=True)
