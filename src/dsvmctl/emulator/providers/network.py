@@ -199,18 +199,22 @@ class NetworkProvider(Provider):
 
     def operation_result(self, call: Call) -> Response:
         """The Location URL: 202 while running, then 204 (a delete) or the status document."""
-        op = call.em.poll_operation(call.params["op"])
-        if op is not None and op.status == "InProgress":
+        op = self._polled(call)
+        if op.status == "InProgress":
             return Response(202, None, {"Location": call.request.url, **call.em.retry_after_headers()})
-        if op is not None and op.status == "Succeeded" and op.finalizer in (None, "network.delete"):
+        if op.status == "Succeeded" and op.finalizer in (None, "network.delete"):
             return Response(204)
-        return self.operation_status(call)
+        return Response(200, op.status_document())
 
     def operation_status(self, call: Call) -> Response:
+        op = self._polled(call)
+        return Response(200, op.status_document(), call.em.retry_after_headers() if op.status == "InProgress" else {})
+
+    def _polled(self, call: Call):
         op = call.em.poll_operation(call.params["op"])
         if op is None:
             raise ArmError(404, "NotFound", f"Operation {call.params['op']} was not found.")
-        return Response(200, op.status_document(), call.em.retry_after_headers() if op.status == "InProgress" else {})
+        return op
 
     # -- builders: validate the request, fill in what the Network RP computes ---------------------
 
