@@ -81,6 +81,14 @@ def test_copies_name_their_source_by_unique_id_whichever_way_the_source_was_give
     assert restored.creation_data.source_unique_id == snap.unique_id and restored.disk_size_gb == 8
 
 
+def _image_of(compute, vm):
+    """Deallocate and generalize vm1, then make the image "img" of it."""
+    compute.virtual_machines.begin_deallocate("rg", "vm1").result()
+    compute.virtual_machines.generalize("rg", "vm1")
+    return compute.images.begin_create_or_update(
+        "rg", "img", {"location": "eastus", "properties": {"sourceVirtualMachine": {"id": vm.id}}}).result()
+
+
 def test_a_vm_with_a_vhd_os_disk_keeps_it_unmanaged_and_its_image_points_at_the_blob(door):
     nic_id = network_for_vm(door)
     compute = door.compute_client()
@@ -93,10 +101,7 @@ def test_a_vm_with_a_vhd_os_disk_keeps_it_unmanaged_and_its_image_points_at_the_
     assert (os_disk.name, os_disk.vhd.uri, os_disk.managed_disk) == ("osdisk1", uri, None)
     assert os_disk.delete_option == "Detach" and os_disk.disk_size_gb
     assert list(compute.disks.list_by_resource_group("rg")) == []  # a blob, not a Disk resource
-    compute.virtual_machines.begin_deallocate("rg", "vm1").result()
-    compute.virtual_machines.generalize("rg", "vm1")
-    image = compute.images.begin_create_or_update(
-        "rg", "img", {"location": "eastus", "properties": {"sourceVirtualMachine": {"id": vm.id}}}).result()
+    image = _image_of(compute, vm)
     assert image.storage_profile.os_disk.blob_uri == uri and image.storage_profile.os_disk.managed_disk is None
     compute.virtual_machines.begin_delete("rg", "vm1").result()
     with pytest.raises(ResourceNotFoundError):
@@ -120,10 +125,7 @@ def test_vhd_data_disks_stay_unmanaged_blobs_and_an_image_of_the_vm_points_at_th
     assert [(d.lun, d.name, d.vhd.uri, d.managed_disk, d.disk_size_gb, d.caching) for d in disks] == [
         (0, "disk-1", blob + "d0.vhd", None, 30, "ReadWrite"), (1, "disk-2", blob + "d1.vhd", None, 60, "ReadOnly")]
     assert list(compute.disks.list_by_resource_group("rg")) == []  # blobs, not Disk resources
-    compute.virtual_machines.begin_deallocate("rg", "vm1").result()
-    compute.virtual_machines.generalize("rg", "vm1")
-    image = compute.images.begin_create_or_update(
-        "rg", "img", {"location": "eastus", "properties": {"sourceVirtualMachine": {"id": vm.id}}}).result()
+    image = _image_of(compute, vm)
     assert [(d.lun, d.blob_uri, d.caching, d.disk_size_gb, d.storage_account_type, d.managed_disk)
             for d in image.storage_profile.data_disks] == [
         (0, blob + "d0.vhd", "ReadWrite", 30, "Standard_LRS", None),
@@ -145,10 +147,7 @@ def test_an_image_of_a_managed_vm_lists_its_managed_data_disks(door):
     body["properties"]["storageProfile"]["dataDisks"] = [{"lun": 0, "name": "d1", "createOption": "Empty",
                                                           "diskSizeGB": 4}]
     vm = compute.virtual_machines.begin_create_or_update("rg", "vm1", body).result()
-    compute.virtual_machines.begin_deallocate("rg", "vm1").result()
-    compute.virtual_machines.generalize("rg", "vm1")
-    image = compute.images.begin_create_or_update(
-        "rg", "img", {"location": "eastus", "properties": {"sourceVirtualMachine": {"id": vm.id}}}).result()
+    image = _image_of(compute, vm)
     [data] = image.storage_profile.data_disks
     assert (data.lun, data.managed_disk.id, data.blob_uri) == (0, compute.disks.get("rg", "d1").id, None)
 

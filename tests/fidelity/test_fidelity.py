@@ -58,6 +58,13 @@ def test_other_namespaces_and_hosts_are_out_of_scope_with_a_reason():
     assert fidelity.scope_of(vm) is None
 
 
+def _recording(tmp_path, name: str, entries: list[dict]):
+    """A test-proxy recording file of these entries."""
+    path = tmp_path / name
+    path.write_text(json.dumps({"Entries": entries}))
+    return path
+
+
 def test_a_recorded_poll_chain_is_scored_once_against_the_emulators_own_lro(tmp_path):
     """A VNet PUT, two recorded polls of Azure's operation URL: one scored poll, one unscored."""
     base = "https://management.azure.com/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Network"
@@ -72,8 +79,7 @@ def test_a_recorded_poll_chain_is_scored_once_against_the_emulators_own_lro(tmp_
         {"RequestUri": poll, "RequestMethod": "GET", "StatusCode": 200, "ResponseHeaders": {},
          "ResponseBody": {"status": "Succeeded"}},
     ]
-    path = tmp_path / "recording_vnet.json"
-    path.write_text(json.dumps({"Entries": entries}))
+    path = _recording(tmp_path, "recording_vnet.json", entries)
     report = fidelity.replay_all([path], "inprocess")
     assert [(o.operation, o.ok) for o in report.outcomes] == [
         ("PUT Microsoft.Network/virtualNetworks/{}", True),
@@ -111,8 +117,7 @@ def test_a_write_runs_on_until_the_recording_polls_it_or_turns_to_other_resource
          "ResponseBody": {"status": "Succeeded"}},
         entry("DELETE", f"{net}/publicIPAddresses/ip", 202, headers={"Azure-AsyncOperation": poll + "op2"}),
     ]
-    path = tmp_path / "recording_nic_delete.json"
-    path.write_text(json.dumps({"Entries": entries}))
+    path = _recording(tmp_path, "recording_nic_delete.json", entries)
     report = fidelity.replay_all([path], "inprocess")
     assert [(o.operation, o.ok, o.cause) for o in report.outcomes][3:] == [
         ("DELETE Microsoft.Network/networkInterfaces/{}", True, ""),
@@ -169,8 +174,7 @@ def test_the_successor_mapping_is_counted_and_can_be_turned_off(tmp_path):
     entries = [{"RequestUri": url, "RequestMethod": "PUT", "StatusCode": 201, "ResponseHeaders": {},
                 "RequestBody": {"location": "westus", "properties": {"publicIPAllocationMethod": "Dynamic"}},
                 "ResponseBody": {"name": "ip1", "properties": {"provisioningState": "Updating"}}}]
-    path = tmp_path / "recording_pip.json"
-    path.write_text(json.dumps({"Entries": entries}))
+    path = _recording(tmp_path, "recording_pip.json", entries)
     mapped = fidelity.replay_all([path], "inprocess")
     assert mapped.mapped[fidelity.RETIRED_PUBLIC_IP] == 1 and [o.ok for o in mapped.outcomes] == [True]
     as_recorded = fidelity.replay_all([path], "inprocess", as_recorded=True)
@@ -246,8 +250,7 @@ def test_a_group_only_an_answer_shows_resources_in_is_made_beforehand(tmp_path):
           "?api-version=2022-09-01"
     entries = [{"RequestUri": url, "RequestMethod": "GET", "StatusCode": 200, "ResponseHeaders": {},
                 "ResponseBody": {"properties": {"outputResources": [{"id": nested}]}}}]
-    path = tmp_path / "recording_crossrg.json"
-    path.write_text(json.dumps({"Entries": entries}))
+    path = _recording(tmp_path, "recording_crossrg.json", entries)
     door = fidelity.InProcessDoor()
     fidelity.Replayer(door, fidelity.load(path), fidelity.Report()).prepare_groups()
     groups = door.send("GET", f"{door.base_url}/subscriptions/{door.subscription_id}/resourcegroups"
@@ -284,8 +287,7 @@ def test_an_az_deployment_body_is_replayed_as_sent_under_its_unscrubbed_name(tmp
         {"RequestUri": url, "RequestMethod": "PUT", "RequestBody": body, "StatusCode": 201, "ResponseHeaders": {},
          "ResponseBody": {**made, "id": made["id"].replace("real-name", "other-name"), "name": "other-name"}},
     ]
-    path = tmp_path / "recording_deployment.json"
-    path.write_text(json.dumps({"Entries": entries}))
+    path = _recording(tmp_path, "recording_deployment.json", entries)
     report = fidelity.replay_all([path], "inprocess")
     assert [(o.operation, o.ok, o.cause) for o in report.outcomes][1:] == [
         ("PUT Microsoft.Resources/deployments/{}", True, ""),
